@@ -1,0 +1,63 @@
+"""One typed event stream for progress bars (people) and JSON lines (machines)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Event", "EventKind", "EventSink", "null_sink", "JsonLinesSink"]
+
+EventKind = Literal[
+    "run_started",
+    "run_done",
+    "stage_started",
+    "stage_done",
+    "scene_started",
+    "scene_cached",
+    "scene_retried",
+    "scene_done",
+    "scene_failed",
+    "job_queued",
+    "job_progress",
+    "warning",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened. ``data`` is small and JSON-able, and never holds secrets."""
+
+    kind: EventKind
+    stage: str | None = None
+    scene: int | None = None
+    topic: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: v for k, v in d.items() if v is not None and v != {}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
+
+
+EventSink = Callable[[Event], None]
+
+
+def null_sink(event: Event) -> None:
+    """Discard events."""
+
+
+class JsonLinesSink:
+    """Write each event as one JSON line to a text stream, flushed at once."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __call__(self, event: Event) -> None:
+        self._stream.write(event.to_json() + "\n")
+        self._stream.flush()

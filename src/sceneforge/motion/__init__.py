@@ -1,0 +1,5 @@
+"""Motion backends: ``wan`` (Wan2.2 image-to-video on ComfyUI) and ``kenburns`` (offline pan and zoom)."""
+
+from .base import MotionBackend, MotionResult, motion_registry
+
+__all__ = ["MotionBackend", "MotionResult", "motion_registry"]
