@@ -52,6 +52,7 @@ class Settings(BaseModel):
     force: bool = False
     only_scenes: frozenset[int] | None = None
     sequential: bool = False
+    lock_wait: float = Field(0.0, ge=0)
 
     # narration
     tts: str = "edge"
@@ -67,7 +68,7 @@ class Settings(BaseModel):
 
     # images
     image_backend: str = "comfyui"
-    comfy_urls: tuple[str, ...] = ("http://127.0.0.1:8188",)
+    comfy_urls: tuple[str, ...] = Field(("http://127.0.0.1:8188",), repr=False)  # may hold user:password
     comfy_headers: dict[str, SecretStr] = Field(default_factory=dict)
     comfy_timeout: float = Field(300.0, gt=0)
     workflow: str = "sdxl"
@@ -209,7 +210,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         data = data["sceneforge"]
     flat: dict[str, Any] = {}
     for k, v in data.items():
-        if isinstance(v, dict) and k not in ("comfy_headers",):
+        if isinstance(v, dict) and k not in ("comfy_headers",) and not k.endswith("_retry"):
             for k2, v2 in v.items():
                 flat[f"{k}_{k2}"] = v2
         else:

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,11 @@ def remove_stale_parts(folder: Path) -> int:
     n = 0
     if not folder.is_dir():
         return 0
-    for p in folder.rglob(f".*{PART_SUFFIX}"):
+    for p in sorted(folder.rglob(f".*{PART_SUFFIX}"), key=lambda q: len(q.parts), reverse=True):
         with contextlib.suppress(OSError):
-            p.unlink()
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
             n += 1
     return n

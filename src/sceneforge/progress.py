@@ -1,0 +1,83 @@
+"""Rich progress bars and the summary table, driven by the event stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import Settings
+from .events import Event
+from .scenes import SceneFile
+
+__all__ = ["ProgressView"]
+
+
+class ProgressView:
+    """One bar per (topic, stage). Also an event sink; a context manager that starts/stops the display."""
+
+    def __init__(self, console: Console, *, enabled: bool = True) -> None:
+        self.console = console
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not enabled,
+        )
+        self._tasks: dict[tuple[str | None, str | None], Any] = {}
+        self.failures: list[Event] = []
+        self.retries = 0
+
+    def __enter__(self) -> ProgressView:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def __call__(self, ev: Event) -> None:
+        key = (ev.topic, ev.stage)
+        if ev.kind == "stage_started":
+            label = f"{ev.topic} · {ev.stage} ({ev.data.get('engine', '')})"
+            self._tasks[key] = self.progress.add_task(label, total=ev.data.get("total"), note="")
+        elif ev.kind in ("scene_done", "scene_cached", "scene_failed") and key in self._tasks:
+            self.progress.advance(self._tasks[key])
+            if ev.kind == "scene_failed":
+                self.failures.append(ev)
+                self.progress.update(self._tasks[key], note=f"[red]{len(self._failed(key))} failed[/]")
+        elif ev.kind == "scene_retried" and key in self._tasks:
+            self.retries += 1
+            self.progress.update(self._tasks[key], note=f"retry scene {ev.scene} in {ev.data.get('wait')} s")
+        elif ev.kind == "warning" and self.enabled:
+            self.progress.console.print(f"[yellow]warning:[/] {ev.data.get('message')}", markup=True)
+
+    def _failed(self, key: tuple[str | None, str | None]) -> list[Event]:
+        return [e for e in self.failures if (e.topic, e.stage) == key]
+
+    def summary(self, sfs: list[SceneFile], settings: Settings) -> None:
+        """A table of every scene's results."""
+        from .layout import TopicLayout
+
+        for sf in sfs:
+            table = Table(title=f"{sf.topic} → {TopicLayout.for_topic(settings.out_dir, sf.topic).root}")
+            table.add_column("scene", justify="right")
+            table.add_column("script")
+            table.add_column("audio")
+            table.add_column("image")
+            table.add_column("motion")
+            for n, s in enumerate(sf.scenes, 1):
+                d = s.to_dict()
+                audio = f"{d['audio_duration']:.1f} s" if d.get("audio_duration") else "-"
+                image = "✓" if d.get("image_path") else "-"
+                frames = d.get("motion_frames_path") or []
+                motion = f"{len(frames)} frames" if frames else "-"
+                script = s.script if len(s.script) <= 30 else s.script[:29] + "…"
+                table.add_row(str(n), script, audio, image, motion)
+            self.console.print(table)

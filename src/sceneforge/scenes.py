@@ -1,0 +1,205 @@
+"""Scenes: the model, reading scene files, and validation before any work starts.
+
+A scene file is JSON: either a list of scenes or a state object
+``{"topic": ..., "scenes": [...]}``. Validation collects every problem at once,
+one line each, naming the scene (``scene N``, numbered from 1) and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import SceneValidationError, UnsafePathError
+from .layout import slugify
+
+__all__ = ["Scene", "SceneFile", "load_scene_file", "parse_state", "validate_scenes", "scenes_to_dicts"]
+
+
+class Scene(BaseModel):
+    """One planned scene. Unknown fields are kept and written back unchanged."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=False)
+
+    script: str
+    image_prompt: str | None = None
+    audio_path: str | None = None
+    image_path: str | None = None
+    motion_frames_path: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scene as a plain dict: the input's fields (known and unknown) plus what was set."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class SceneFile(BaseModel):
+    """A loaded scene file: its topic and its scenes."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    topic: str
+    scenes: list[Scene]
+    path: Path | None = None
+    extra: dict[str, Any] = {}
+
+    def state(self) -> dict[str, Any]:
+        """The seed-style state dict ``{"topic", "scenes": [dict, ...]}`` (other top-level keys kept)."""
+        return {**self.extra, "topic": self.topic, "scenes": scenes_to_dicts(self.scenes)}
+
+
+_PATH_FIELDS_STR = ("audio_path", "image_path", "subtitle_path", "motion_video_path")
+
+
+def _type_name(v: Any) -> str:
+    return "null" if v is None else {dict: "object", list: "list", str: "string", bool: "boolean"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _check_text(problems: list[str], where: str, field: str, value: Any, *, required: bool) -> None:
+    if value is None:
+        if required:
+            problems.append(f"{where}: {field} is missing")
+        return
+    if not isinstance(value, str):
+        problems.append(f"{where}: {field} must be a string, got {_type_name(value)}")
+    elif not value.strip():
+        problems.append(f"{where}: {field} is empty")
+    elif "\x00" in value:
+        problems.append(f"{where}: {field} contains a NUL character")
+
+
+def validate_scenes(
+    raw_scenes: Any,
+    *,
+    need_script: bool = True,
+    need_prompt: bool = True,
+    label: str = "",
+) -> list[Scene]:
+    """Check raw scene dicts and build :class:`Scene` objects.
+
+    Raises :class:`SceneValidationError` (a ValueError) listing every problem.
+    ``need_prompt`` is true when the image (or motion) stage will run.
+    """
+    prefix = f"{label}: " if label else ""
+    if raw_scenes is None or (isinstance(raw_scenes, Sequence) and not isinstance(raw_scenes, str) and not raw_scenes):
+        raise SceneValidationError(f"{prefix}scenes is missing or empty: nothing to generate")
+    if isinstance(raw_scenes, (str, bytes)) or not isinstance(raw_scenes, Sequence):
+        raise SceneValidationError(f"{prefix}scenes must be a list, got {_type_name(raw_scenes)}")
+    problems: list[str] = []
+    for i, raw in enumerate(raw_scenes, 1):
+        where = f"{prefix}scene {i}"
+        if isinstance(raw, Scene):
+            raw = raw.to_dict()
+        if not isinstance(raw, Mapping):
+            problems.append(f"{where}: must be an object with script and image_prompt, got {_type_name(raw)}")
+            continue
+        _check_text(problems, where, "script", raw.get("script"), required=need_script)
+        if need_prompt or raw.get("image_prompt") is not None:
+            _check_text(problems, where, "image_prompt", raw.get("image_prompt"), required=need_prompt)
+        if "motion_prompt" in raw and raw["motion_prompt"] is not None:
+            _check_text(problems, where, "motion_prompt", raw["motion_prompt"], required=False)
+        for field in _PATH_FIELDS_STR:
+            v = raw.get(field)
+            if v is not None and not isinstance(v, str):
+                problems.append(f"{where}: {field} must be a string, got {_type_name(v)}")
+        mf = raw.get("motion_frames_path")
+        if mf is not None and not (isinstance(mf, list) and all(isinstance(x, str) for x in mf)):
+            problems.append(f"{where}: motion_frames_path must be a list of strings")
+    if problems:
+        raise SceneValidationError(problems)
+    scenes = []
+    for raw in raw_scenes:
+        data = raw.to_dict() if isinstance(raw, Scene) else dict(raw)
+        if data.get("script") is None:
+            data["script"] = ""
+        scenes.append(Scene.model_validate(data))
+    return scenes
+
+
+def _check_topic(topic: Any, where: str) -> str:
+    if not isinstance(topic, str):
+        raise SceneValidationError(f"{where}topic must be a string, got {_type_name(topic)}")
+    try:
+        slugify(topic)
+    except UnsafePathError as exc:
+        raise SceneValidationError(f"{where}topic: {exc}") from None
+    return topic
+
+
+def parse_state(
+    data: Any,
+    *,
+    topic: str | None = None,
+    default_topic: str | None = None,
+    need_script: bool = True,
+    need_prompt: bool = True,
+    label: str = "",
+) -> SceneFile:
+    """Turn a decoded scene file / state into a :class:`SceneFile`, validating everything."""
+    prefix = f"{label}: " if label else ""
+    extra: dict[str, Any] = {}
+    if isinstance(data, Mapping):
+        if "scenes" not in data:
+            raise SceneValidationError(f"{prefix}scenes is missing: expected a list of scenes or an object with a 'scenes' list")
+        raw_scenes = data["scenes"]
+        file_topic = data.get("topic")
+        extra = {k: v for k, v in data.items() if k not in ("scenes", "topic")}
+    elif isinstance(data, list):
+        raw_scenes, file_topic = data, None
+    else:
+        raise SceneValidationError(
+            f"{prefix}expected a list of scenes or an object with a 'scenes' list, got {_type_name(data)}"
+        )
+    if topic is not None:
+        chosen = _check_topic(topic, f"{prefix}--")
+    elif file_topic is not None:
+        chosen = _check_topic(file_topic, prefix)
+    elif default_topic:
+        chosen = _check_topic(default_topic, prefix)
+    else:
+        raise SceneValidationError(f"{prefix}topic is missing: give one with --topic")
+    scenes = validate_scenes(raw_scenes, need_script=need_script, need_prompt=need_prompt, label=label)
+    return SceneFile(topic=chosen, scenes=scenes, extra=extra)
+
+
+def load_scene_file(
+    path: Path | str,
+    *,
+    topic: str | None = None,
+    need_script: bool = True,
+    need_prompt: bool = True,
+) -> SceneFile:
+    """Read and validate a scene file. The topic is ``topic``, else the file's, else the file name."""
+    path = Path(path)
+    label = str(path)
+    if not path.exists():
+        raise SceneValidationError(f"{label}: file does not exist")
+    if path.is_dir():
+        raise SceneValidationError(f"{label}: is a folder, expected a JSON scene file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SceneValidationError(f"{label}: cannot read: {exc.strerror}") from None
+    if not raw.strip():
+        raise SceneValidationError(f"{label}: file is empty")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise SceneValidationError(f"{label}: not a UTF-8 text file (is it binary?)") from None
+    except json.JSONDecodeError as exc:
+        raise SceneValidationError(f"{label}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    sf = parse_state(
+        data, topic=topic, default_topic=path.stem, need_script=need_script, need_prompt=need_prompt, label=label
+    )
+    sf.path = path
+    return sf
+
+
+def scenes_to_dicts(scenes: Iterable[Scene | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Scenes as plain dicts (the seed's shape)."""
+    return [s.to_dict() if isinstance(s, Scene) else dict(s) for s in scenes]

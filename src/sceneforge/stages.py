@@ -1,0 +1,402 @@
+"""The three stages of the seed, each over all scenes, with per-scene cache and retry.
+
+Each stage is split into a per-scene *job* (``audio_job``, ``image_job``,
+``motion_job``) so the pipeline can overlap stages scene by scene, and a
+*stage runner* that runs every scene's job with bounded concurrency. One
+failing scene is retried on its own (the seed's schedule) and never makes the
+others regenerate; after every scene has had its chance, the runner raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .cache import WorkflowCache, file_digest, fingerprint
+from .config import Settings
+from .errors import AssetMissingError, GenerationError, SceneValidationError, describe
+from .events import Event, EventSink, null_sink
+from .fsutil import PART_SUFFIX, atomic_write_bytes
+from .images.base import ImageBackend, image_registry
+from .layout import TopicLayout
+from .motion.base import MotionBackend, motion_registry
+from .retry import RetryPolicy, retry_async
+from .scenes import Scene
+from .tts.base import TTSBackend, format_srt, tts_registry
+
+__all__ = [
+    "RunContext",
+    "audio_job",
+    "image_job",
+    "motion_job",
+    "run_audio_stage",
+    "run_image_stage",
+    "run_motion_stage",
+    "check_prompts",
+    "check_motion_inputs",
+    "raise_failures",
+]
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunContext:
+    """What every job of one topic needs. Backends may be injected (and are then not closed here)."""
+
+    settings: Settings
+    layout: TopicLayout
+    topic: str
+    emit: EventSink = null_sink
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+    cache: WorkflowCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = WorkflowCache(self.layout, warn=lambda m: self.event("warning", message=m))
+
+    def event(self, kind: Any, stage: str | None = None, scene: int | None = None, **data: Any) -> None:
+        self.emit(Event(kind=kind, stage=stage, scene=scene, topic=self.topic, data=data))
+
+    def selected(self, n: int) -> bool:
+        only = self.settings.only_scenes
+        return only is None or n in only
+
+    def forced(self, n: int) -> bool:
+        return self.settings.force and self.selected(n)
+
+    async def retry(self, stage: str, n: int, policy: RetryPolicy, fn: Callable[[int], Awaitable[T]]) -> T:
+        """Run one scene's generation with the stage's retry schedule, reporting retries."""
+
+        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            self.event("scene_retried", stage, n, attempt=attempt, wait=wait, reason=str(exc))
+
+        return await retry_async(fn, policy, sleep=self.sleep, on_retry=on_retry)
+
+
+def _tag(exc: BaseException, n: int, stage: str) -> BaseException:
+    """Make sure an error names its scene and stage (messages only; types are kept)."""
+    if isinstance(exc, GenerationError):
+        exc.for_scene(n, stage)
+    if f"scene {n}" not in str(exc) and len(exc.args) <= 1:
+        exc.args = (f"scene {n} ({stage}): {exc}",)
+    return exc
+
+
+async def _scene_job(ctx: RunContext, stage: str, n: int, work: Callable[[], Awaitable[None]]) -> None:
+    ctx.event("scene_started", stage, n)
+    try:
+        await work()
+    except Exception as exc:
+        _tag(exc, n, stage)
+        ctx.event("scene_failed", stage, n, reason=str(exc), error=describe(exc))
+        raise
+    ctx.event("scene_done", stage, n)
+
+
+def _set(scene: Scene, **fields: Any) -> None:
+    for k, v in fields.items():
+        setattr(scene, k, v)
+
+
+def _drop(scene: Scene, *names: str) -> None:
+    extra = scene.__pydantic_extra__ or {}
+    for name in names:
+        extra.pop(name, None)
+
+
+# --------------------------------------------------------------------------- audio
+def audio_fingerprint(backend: TTSBackend, scene: Scene) -> str:
+    return fingerprint({"stage": "audio", "text": scene.script, **backend.fingerprint()})
+
+
+async def audio_job(ctx: RunContext, backend: TTSBackend, n: int, scene: Scene) -> None:
+    """Narration for one scene: cache check, synthesis with retry, SRT, record."""
+    lay, cache = ctx.layout, ctx.cache
+    dest = lay.audio_path(n)
+    fp = audio_fingerprint(backend, scene)
+    if not ctx.forced(n):
+        hit = cache.lookup(WorkflowCache.STAGE_AUDIO, n, fp)
+        if hit is not None:
+            _set(scene, audio_path=str(dest), **hit.fields)
+            if "subtitle_path" in hit.fields:
+                scene.subtitle_path = str(lay.subtitle_path(n))  # type: ignore[attr-defined]
+            ctx.event("scene_cached", "audio", n)
+            return
+    if not ctx.selected(n):
+        return
+
+    async def work() -> None:
+        cache.invalidate(WorkflowCache.STAGE_AUDIO, n)
+
+        async def attempt(k: int):  # type: ignore[no-untyped-def]
+            res = await backend.synthesize(scene.script, dest)
+            if not dest.is_file() or dest.stat().st_size == 0:
+                raise AssetMissingError(f"scene {n}: audio file {dest} was not created")
+            return res
+
+        res = await ctx.retry("audio", n, ctx.settings.audio_retry, attempt)
+        files = [dest]
+        fields: dict[str, Any] = {"audio_duration": round(float(res.duration), 3)}
+        if res.cues:
+            srt = lay.subtitle_path(n)
+            atomic_write_bytes(srt, format_srt(res.cues).encode("utf-8"))
+            files.append(srt)
+            fields["subtitle_path"] = str(srt)
+        else:
+            _drop(scene, "subtitle_path")
+        cache.record(WorkflowCache.STAGE_AUDIO, n, fp, files, fields)
+        _set(scene, audio_path=str(dest), **fields)
+
+    await _scene_job(ctx, "audio", n, work)
+
+
+# --------------------------------------------------------------------------- image
+def check_prompts(scenes: list[Scene]) -> None:
+    """The seed's 'missing prompt → ValueError', before any job is submitted."""
+    problems = [
+        f"scene {n}: image_prompt is {'missing' if s.image_prompt is None else 'empty'}"
+        for n, s in enumerate(scenes, 1)
+        if not isinstance(s.image_prompt, str) or not s.image_prompt.strip()
+    ]
+    if problems:
+        raise SceneValidationError(problems)
+
+
+def image_fingerprint(backend: ImageBackend, scene: Scene) -> str:
+    return fingerprint({"stage": "image", "prompt": scene.image_prompt, **backend.fingerprint()})
+
+
+def image_cached(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene) -> bool:
+    """Apply a valid cached image to the scene; True when nothing needs generating."""
+    if ctx.forced(n):
+        return False
+    hit = ctx.cache.lookup(WorkflowCache.STAGE_IMAGE, n, image_fingerprint(backend, scene))
+    if hit is None:
+        return not ctx.selected(n)
+    _set(scene, image_path=str(ctx.layout.image_path(n)), **hit.fields)
+    ctx.event("scene_cached", "image", n)
+    return True
+
+
+async def image_job(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene) -> None:
+    """One scene's image (the cache was checked by :func:`image_cached`)."""
+    dest = ctx.layout.image_path(n)
+    fp = image_fingerprint(backend, scene)
+    assert scene.image_prompt is not None
+
+    async def work() -> None:
+        ctx.cache.invalidate(WorkflowCache.STAGE_IMAGE, n)
+
+        async def attempt(k: int):  # type: ignore[no-untyped-def]
+            res = await backend.generate(n, scene.image_prompt or "", dest)
+            if not dest.is_file() or dest.stat().st_size == 0:
+                raise AssetMissingError(f"scene {n}: image file {dest} was not created")
+            return res
+
+        res = await ctx.retry("image", n, ctx.settings.image_retry, attempt)
+        ctx.cache.record(WorkflowCache.STAGE_IMAGE, n, fp, [dest], res.fields)
+        _set(scene, image_path=str(dest), **res.fields)
+
+    await _scene_job(ctx, "image", n, work)
+
+
+# --------------------------------------------------------------------------- motion
+def motion_prompt(scene: Scene) -> str:
+    extra = scene.__pydantic_extra__ or {}
+    mp = extra.get("motion_prompt")
+    return mp if isinstance(mp, str) and mp.strip() else (scene.image_prompt or "")
+
+
+def check_motion_inputs(scenes: list[Scene]) -> None:
+    """The seed's 'motion input image missing → FileNotFoundError', before any job."""
+    problems = []
+    for n, s in enumerate(scenes, 1):
+        if not s.image_path:
+            problems.append(f"scene {n}: image_path is not set; run the image stage first")
+        elif not Path(s.image_path).is_file():
+            problems.append(f"scene {n}: image_path {s.image_path} does not exist")
+    if problems:
+        raise AssetMissingError("\n".join(problems))
+
+
+def motion_fingerprint(backend: MotionBackend, scene: Scene) -> str:
+    image = Path(scene.image_path or "")
+    return fingerprint(
+        {"stage": "motion", "image": file_digest(image), "prompt": motion_prompt(scene), **backend.fingerprint()}
+    )
+
+
+def motion_cached(ctx: RunContext, backend: MotionBackend, n: int, scene: Scene) -> bool:
+    if ctx.forced(n):
+        return False
+    hit = ctx.cache.lookup(WorkflowCache.STAGE_MOTION, n, motion_fingerprint(backend, scene))
+    if hit is None:
+        return not ctx.selected(n)
+    frames = [str(p) for p in hit.files if p.parent == ctx.layout.motion_dir(n)]
+    _set(scene, motion_frames_path=sorted(frames), **hit.fields)
+    ctx.event("scene_cached", "motion", n)
+    return True
+
+
+def _replace_dir(src: Path, dest: Path) -> None:
+    """Move a finished frame folder into place, replacing an older one."""
+    if dest.exists():
+        trash = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.old{PART_SUFFIX}")
+        dest.rename(trash)
+        src.rename(dest)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        src.rename(dest)
+
+
+async def motion_job(ctx: RunContext, backend: MotionBackend, n: int, scene: Scene) -> None:
+    """One scene's motion frames, written to a temporary folder and renamed into place."""
+    lay = ctx.layout
+    fp = motion_fingerprint(backend, scene)
+    image = Path(scene.image_path or "")
+    prompt = motion_prompt(scene)
+
+    async def work() -> None:
+        ctx.cache.invalidate(WorkflowCache.STAGE_MOTION, n)
+        lay.root.mkdir(parents=True, exist_ok=True)
+
+        async def attempt(k: int):  # type: ignore[no-untyped-def]
+            work_dir = lay.root / f".motion_scene_{n}.{secrets.token_hex(4)}{PART_SUFFIX}"
+            work_dir.mkdir()
+            try:
+                res = await backend.generate(n, image, prompt, work_dir)
+                if not res.frames or any(not f.is_file() or f.stat().st_size == 0 for f in res.frames):
+                    raise AssetMissingError(f"scene {n}: motion frames were not created")
+                return work_dir, res
+            except BaseException:
+                shutil.rmtree(work_dir, ignore_errors=True)
+                raise
+
+        work_dir, res = await ctx.retry("motion", n, ctx.settings.motion_retry, attempt)
+        fields: dict[str, Any] = {"motion_fps": res.fps, **res.fields}
+        files: list[Path] = []
+        if res.video is not None and res.video.is_file():
+            video_dest = lay.motion_video_path(n)
+            res.video.replace(video_dest)
+            files.append(video_dest)
+            fields["motion_video_path"] = str(video_dest)
+        else:
+            _drop(scene, "motion_video_path")
+        dest_dir = lay.motion_dir(n)
+        names = [f.name for f in res.frames]
+        _replace_dir(work_dir, dest_dir)
+        frames = [dest_dir / name for name in names]
+        ctx.cache.record(WorkflowCache.STAGE_MOTION, n, fp, frames + files, fields)
+        _set(scene, motion_frames_path=[str(f) for f in frames], **fields)
+
+    await _scene_job(ctx, "motion", n, work)
+
+
+# --------------------------------------------------------------------------- stage runners
+def raise_failures(stage: str, failures: list[tuple[int, BaseException]]) -> None:
+    """Raise the first failure (by scene), its message listing the other failed scenes."""
+    if not failures:
+        return
+    failures.sort(key=lambda t: t[0])
+    first = failures[0][1]
+    if len(failures) > 1 and len(first.args) <= 1:
+        others = "; ".join(f"scene {n}: {(str(e) or type(e).__name__).splitlines()[0]}" for n, e in failures[1:])
+        first.args = (f"{first}\n{stage}: {len(failures)} scenes failed; also {others}",)
+    raise first
+
+
+async def _gather_scenes(
+    jobs: list[tuple[int, Awaitable[None]]], limit: int
+) -> list[tuple[int, BaseException]]:
+    sem = asyncio.Semaphore(limit)
+
+    async def bounded(n: int, job: Awaitable[None]) -> tuple[int, BaseException | None]:
+        async with sem:
+            try:
+                await job
+                return n, None
+            except Exception as exc:
+                return n, exc
+
+    results = await asyncio.gather(*(bounded(n, j) for n, j in jobs))
+    return [(n, e) for n, e in results if e is not None]
+
+
+def build_tts(settings: Settings) -> TTSBackend:
+    return tts_registry.get(settings.tts_engine).from_settings(settings)
+
+
+def build_image_backend(settings: Settings) -> ImageBackend:
+    return image_registry.get(settings.image_engine).from_settings(settings)
+
+
+def build_motion_backend(settings: Settings) -> MotionBackend:
+    return motion_registry.get(settings.motion_engine).from_settings(settings)
+
+
+async def run_audio_stage(ctx: RunContext, scenes: list[Scene], backend: TTSBackend | None = None) -> None:
+    """Narration for every scene, concurrently (bounded)."""
+    own = backend is None
+    backend = backend or build_tts(ctx.settings)
+    ctx.event("stage_started", "audio", total=len(scenes), engine=backend.name)
+    try:
+        limit = ctx.settings.tts_concurrency or backend.default_concurrency
+        if ctx.settings.sequential:
+            limit = 1
+        failures = await _gather_scenes(
+            [(n, audio_job(ctx, backend, n, s)) for n, s in enumerate(scenes, 1)], limit
+        )
+    finally:
+        if own:
+            await backend.aclose()
+    ctx.event("stage_done", "audio", failed=len(failures))
+    raise_failures("audio", failures)
+
+
+async def run_image_stage(ctx: RunContext, scenes: list[Scene], backend: ImageBackend | None = None) -> None:
+    """An image for every scene. Prompts are checked and the server health-checked once, first."""
+    check_prompts(scenes)
+    own = backend is None
+    backend = backend or build_image_backend(ctx.settings)
+    backend.emit = ctx.emit
+    try:
+        ctx.event("stage_started", "image", total=len(scenes), engine=backend.name)
+        todo = [(n, s) for n, s in enumerate(scenes, 1) if not image_cached(ctx, backend, n, s)]
+        failures: list[tuple[int, BaseException]] = []
+        if todo:
+            await backend.start()
+            limit = 1 if ctx.settings.sequential else ctx.settings.image_concurrency
+            failures = await _gather_scenes([(n, image_job(ctx, backend, n, s)) for n, s in todo], limit)
+    finally:
+        if own:
+            await backend.aclose()
+    ctx.event("stage_done", "image", failed=len(failures))
+    raise_failures("image", failures)
+
+
+async def run_motion_stage(ctx: RunContext, scenes: list[Scene], backend: MotionBackend | None = None) -> None:
+    """Motion frames for every scene, when motion is enabled; otherwise scenes pass through."""
+    if not ctx.settings.motion_enabled:
+        return
+    check_motion_inputs(scenes)
+    own = backend is None
+    backend = backend or build_motion_backend(ctx.settings)
+    backend.emit = ctx.emit
+    try:
+        ctx.event("stage_started", "motion", total=len(scenes), engine=backend.name)
+        todo = [(n, s) for n, s in enumerate(scenes, 1) if not motion_cached(ctx, backend, n, s)]
+        failures: list[tuple[int, BaseException]] = []
+        if todo:
+            await backend.start()
+            limit = 1 if ctx.settings.sequential else ctx.settings.image_concurrency
+            failures = await _gather_scenes([(n, motion_job(ctx, backend, n, s)) for n, s in todo], limit)
+    finally:
+        if own:
+            await backend.aclose()
+    ctx.event("stage_done", "motion", failed=len(failures))
+    raise_failures("motion", failures)

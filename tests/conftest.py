@@ -1,0 +1,52 @@
+"""Shared fixtures: in-process fake backends for stage tests, and a recording sleep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.backends import FakeTTS
+from sceneforge.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def _reset_fakes():
+    FakeTTS.reset()
+    yield
+
+
+class SleepRecorder:
+    """An injected sleep: records the waits, never sleeps."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path):
+    def make(**kw: Any) -> Settings:
+        base: dict[str, Any] = {"out_dir": tmp_path / "out", "tts": "fake", "stages": ("audio",)}
+        base.update(kw)
+        return Settings(**base)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Tests never read the developer's environment or a sceneforge.toml in the CWD."""
+    import os
+
+    for k in list(os.environ):
+        if k.startswith("SCENEFORGE_") or k in ("COMFYUI_URL", "COMFYUI_WORKFLOW_PATH", "COMFYUI_TIMEOUT", "TTS_VOICE", "MOTION_ENABLED", "MOTION_FPS", "OUTPUT_DIR", "OPENAI_API_KEY"):
+            monkeypatch.delenv(k, raising=False)

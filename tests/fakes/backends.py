@@ -1,0 +1,39 @@
+"""In-process fake backends for stage tests (no servers needed)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+from sceneforge.errors import TransientError
+from sceneforge.fsutil import atomic_path
+from sceneforge.tts.base import Cue, SpeechResult, TTSBackend, tts_registry
+
+
+@tts_registry.register("fake")
+class FakeTTS(TTSBackend):
+    """Writes a small file per text; can be told to fail a scene's text N times."""
+
+    calls: Counter[str] = Counter()
+    fail_times: dict[str, int] = {}
+    write_nothing: set[str] = set()
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.calls = Counter()
+        cls.fail_times = {}
+        cls.write_nothing = set()
+
+    async def synthesize(self, text: str, dest: Path) -> SpeechResult:
+        type(self).calls[text] += 1
+        await asyncio.sleep(0)
+        if self.fail_times.get(text, 0) > 0:
+            self.fail_times[text] -= 1
+            raise TransientError(f"engine busy for {text!r}")
+        if text in self.write_nothing:
+            return SpeechResult(duration=0.0)
+        with atomic_path(dest) as tmp:
+            tmp.write_bytes(b"MP3" + text.encode() * 10)
+        d = len(text) / 10
+        return SpeechResult(duration=d, cues=[Cue(0.0, d, text)])
