@@ -111,6 +111,7 @@ def run(
         if topic is not None and len(files) > 1:
             raise ConfigError("--topic names one topic; give one scene file with it (each file has its own topic)")
         sfs = _load_all(files, topic, settings)
+        _check_engines(settings)
         if scene:
             for sf in sfs:
                 bad = sorted(n for n in scene if n < 1 or n > len(sf.scenes))
@@ -121,6 +122,20 @@ def run(
 
     code = _run_files(sfs, settings, json_out=json_out, events=events, preview=preview, debug=debug)
     raise typer.Exit(code)
+
+
+def _check_engines(settings: Settings) -> None:
+    """Unknown backend names are usage errors, found before any work."""
+    from .images.base import image_registry
+    from .motion.base import motion_registry
+    from .tts.base import tts_registry
+
+    if settings.wants("audio"):
+        tts_registry.get(settings.tts_engine)
+    if settings.wants("image"):
+        image_registry.get(settings.image_engine)
+    if settings.run_motion:
+        motion_registry.get(settings.motion_engine)
 
 
 def _load_all(files: list[Path], topic: str | None, settings: Settings) -> list[SceneFile]:

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from .config import Settings, load_settings
+from .errors import AssetMissingError
+from .config import STAGES, Settings, load_settings
 from .events import EventSink, null_sink
 from .fsutil import atomic_write_json, remove_stale_parts
 from .layout import TopicLayout
 from .lock import topic_lock
 from .runner import run_sync
-from .scenes import SceneFile, parse_state
-from .stages import RunContext, check_prompts, run_audio_stage, run_image_stage, run_motion_stage
+from .images.base import ImageBackend, image_registry
+from .motion.base import MotionBackend, motion_registry
+from .scenes import Scene, SceneFile, parse_state
+from .stages import (
+    RunContext,
+    build_tts,
+    check_motion_inputs,
+    motion_input_problem,
+    check_prompts,
+    ensure_started,
+    image_cached,
+    image_job,
+    job_limit,
+    motion_cached,
+    motion_job,
+    raise_failures,
+    run_audio_stage,
+    run_image_stage,
+    run_motion_stage,
+)
+from .tts.base import TTSBackend
 
-__all__ = ["generate_assets", "agenerate_assets", "prepare", "run_topic", "run_many", "write_scenes_json"]
+__all__ = ["Backends", "generate_assets", "agenerate_assets", "prepare", "run_topic", "run_many", "write_scenes_json"]
 
 DEFAULT_TOPIC = "untitled"
 
@@ -37,6 +60,114 @@ def write_scenes_json(sf: SceneFile, layout: TopicLayout) -> None:
     atomic_write_json(layout.scenes_json, sf.state())
 
 
+@dataclass
+class Backends:
+    """The backend instances of a run, shared by every topic (and one ComfyUI pool shared by images and motion)."""
+
+    tts: TTSBackend | None = None
+    image: ImageBackend | None = None
+    motion: MotionBackend | None = None
+    pool: Any = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Backends:
+        b = cls()
+        comfy_needed = (settings.wants("image") and settings.image_engine == "comfyui") or (
+            settings.run_motion and settings.motion_engine == "wan"
+        )
+        if comfy_needed:
+            from .comfy.pool import ComfyPool
+            from .comfy.pool_factory import clients_from_settings
+
+            b.pool = ComfyPool(clients_from_settings(settings))
+        if settings.wants("audio"):
+            b.tts = build_tts(settings)
+        if settings.wants("image"):
+            b.image = _with_pool(image_registry.get(settings.image_engine), settings, b.pool)
+        if settings.run_motion:
+            b.motion = _with_pool(motion_registry.get(settings.motion_engine), settings, b.pool)
+        return b
+
+    async def aclose(self) -> None:
+        for backend in (self.tts, self.image, self.motion):
+            if backend is not None:
+                with contextlib.suppress(Exception):
+                    await backend.aclose()
+        if self.pool is not None:
+            await self.pool.aclose()
+
+
+def _with_pool(cls: Any, settings: Settings, pool: Any) -> Any:
+    """Build a backend, handing it the shared pool when it takes one."""
+    if pool is not None and "pool" in inspect.signature(cls.from_settings).parameters:
+        return cls.from_settings(settings, pool=pool)
+    return cls.from_settings(settings)
+
+
+async def _visual_chains(ctx: RunContext, scenes: list[Scene], b: Backends) -> None:
+    """Images, and each scene's motion as soon as its image exists (overlap mode)."""
+    settings = ctx.settings
+    do_image, do_motion = settings.wants("image"), settings.run_motion
+    if do_image:
+        check_prompts(scenes)
+    if do_motion and not do_image:
+        check_motion_inputs(scenes)
+    image_be, motion_be = b.image, b.motion
+    for be in (image_be, motion_be):
+        if be is not None:
+            be.emit = ctx.emit
+    if do_image:
+        assert image_be is not None
+        ctx.event("stage_started", "image", total=len(scenes), engine=image_be.name)
+    if do_motion:
+        assert motion_be is not None
+        ctx.event("stage_started", "motion", total=len(scenes), engine=motion_be.name)
+    image_todo = set()
+    if do_image:
+        assert image_be is not None
+        image_todo = {n for n, s in enumerate(scenes, 1) if not image_cached(ctx, image_be, n, s)}
+        if image_todo:
+            await ensure_started(image_be)
+    img_sem = asyncio.Semaphore(job_limit(image_be, settings)) if image_be else None
+    mot_sem = asyncio.Semaphore(job_limit(motion_be, settings)) if motion_be else None
+    failures: dict[str, list[tuple[int, BaseException]]] = {"image": [], "motion": []}
+
+    async def chain(n: int, scene: Scene) -> None:
+        if n in image_todo:
+            assert image_be is not None and img_sem is not None
+            try:
+                async with img_sem:
+                    await image_job(ctx, image_be, n, scene)
+            except Exception as exc:  # noqa: BLE001 - collected, raised after every scene had its chance
+                failures["image"].append((n, exc))
+                if do_motion:
+                    ctx.event("scene_failed", "motion", n, reason="its image failed")
+                return
+        if do_motion:
+            assert motion_be is not None and mot_sem is not None
+            try:
+                problem = motion_input_problem(n, scene)
+                if problem is not None:
+                    if do_image and not ctx.selected(n):
+                        return  # --scene N: the other scenes' images were not made in this run
+                    raise AssetMissingError(problem)
+                if motion_cached(ctx, motion_be, n, scene):
+                    return
+                await ensure_started(motion_be)
+                async with mot_sem:
+                    await motion_job(ctx, motion_be, n, scene)
+            except Exception as exc:  # noqa: BLE001
+                failures["motion"].append((n, exc))
+
+    await asyncio.gather(*(chain(n, s) for n, s in enumerate(scenes, 1)))
+    if do_image:
+        ctx.event("stage_done", "image", failed=len(failures["image"]))
+    if do_motion:
+        ctx.event("stage_done", "motion", failed=len(failures["motion"]))
+    raise_failures("image", failures["image"])
+    raise_failures("motion", failures["motion"])
+
+
 async def run_topic(
     sf: SceneFile,
     settings: Settings,
@@ -44,31 +175,57 @@ async def run_topic(
     emit: EventSink = null_sink,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     write_state: bool = True,
+    backends: Backends | None = None,
 ) -> SceneFile:
-    """Run the selected stages over one validated scene file, in the seed's order.
+    """Run the selected stages over one validated scene file.
 
-    The scenes are updated in place as each asset lands, so whatever finished
-    is kept (and written to ``scenes.json``) even when a later scene fails.
+    By default narration runs while images render and a scene's motion starts
+    as soon as its image exists; ``settings.sequential`` keeps the seed's order.
+    Both give the same scenes and files. Scenes are updated in place as each
+    asset lands, so finished work is kept (and written to ``scenes.json``)
+    even when another scene fails.
     """
     layout = TopicLayout.for_topic(settings.out_dir, sf.topic)
     ctx = RunContext(settings=settings, layout=layout, topic=sf.topic, emit=emit, sleep=sleep)
     if settings.wants("image"):
         check_prompts(sf.scenes)
-    with topic_lock(layout, wait=settings.lock_wait):
-        remove_stale_parts(layout.root)
-        ctx.event("run_started", total=len(sf.scenes), stages=list(settings.stages))
-        try:
-            if settings.wants("audio"):
-                await run_audio_stage(ctx, sf.scenes)
-            if settings.wants("image"):
-                await run_image_stage(ctx, sf.scenes)
-            if settings.run_motion:
-                await run_motion_stage(ctx, sf.scenes)
-        finally:
-            if write_state:
-                write_scenes_json(sf, layout)
-        ctx.event("run_done")
+    own = backends is None
+    b = backends or Backends.build(settings)
+    try:
+        with topic_lock(layout, wait=settings.lock_wait):
+            remove_stale_parts(layout.root)
+            ctx.event("run_started", total=len(sf.scenes), stages=[s for s in STAGES if settings.wants(s)])
+            try:
+                if settings.sequential:
+                    if settings.wants("audio"):
+                        await run_audio_stage(ctx, sf.scenes, b.tts)
+                    if settings.wants("image"):
+                        await run_image_stage(ctx, sf.scenes, b.image)
+                    if settings.run_motion:
+                        await run_motion_stage(ctx, sf.scenes, b.motion)
+                else:
+                    await _overlapped(ctx, sf.scenes, b)
+            finally:
+                if write_state:
+                    write_scenes_json(sf, layout)
+            ctx.event("run_done")
+    finally:
+        if own:
+            await b.aclose()
     return sf
+
+
+async def _overlapped(ctx: RunContext, scenes: list[Scene], b: Backends) -> None:
+    settings = ctx.settings
+    jobs: list[Awaitable[None]] = []
+    if settings.wants("audio"):
+        jobs.append(run_audio_stage(ctx, scenes, b.tts))
+    if settings.wants("image") or settings.run_motion:
+        jobs.append(_visual_chains(ctx, scenes, b))
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for r in results:  # stage order: audio's error first
+        if isinstance(r, BaseException):
+            raise r
 
 
 async def agenerate_assets(
@@ -106,12 +263,22 @@ async def run_many(
     emit: EventSink = null_sink,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> list[tuple[SceneFile, BaseException | None]]:
-    """Run several validated scene files; each keeps its own result or error."""
-    results: list[tuple[SceneFile, BaseException | None]] = []
-    for sf in sfs:
+    """Run several validated scene files sharing one set of backends (and one server pool).
+
+    In overlap mode the files run at the same time; each keeps its own result or error.
+    """
+    b = Backends.build(settings)
+
+    async def one(sf: SceneFile) -> tuple[SceneFile, BaseException | None]:
         try:
-            await run_topic(sf, settings, emit=emit, sleep=sleep)
-            results.append((sf, None))
+            await run_topic(sf, settings, emit=emit, sleep=sleep, backends=b)
+            return sf, None
         except Exception as exc:  # noqa: BLE001 - reported per file by the caller
-            results.append((sf, exc))
-    return results
+            return sf, exc
+
+    try:
+        if settings.sequential:
+            return [await one(sf) for sf in sfs]
+        return list(await asyncio.gather(*(one(sf) for sf in sfs)))
+    finally:
+        await b.aclose()

@@ -107,6 +107,11 @@ async def retry_async(
             if attempt >= policy.max_attempts or not retryable(exc):
                 if isinstance(exc, GenerationError) and exc.attempt is None:
                     exc.attempt = attempt
+                # Mark it so an outer retry layer (a LangGraph node policy) does not multiply attempts.
+                try:
+                    exc.sceneforge_retried = True  # type: ignore[attr-defined]
+                except AttributeError:  # pragma: no cover - exceptions with __slots__
+                    pass
                 raise
             wait = delay(policy, attempt)
             if on_retry is not None:

@@ -39,7 +39,13 @@ __all__ = [
     "run_motion_stage",
     "check_prompts",
     "check_motion_inputs",
+    "motion_input_problem",
     "raise_failures",
+    "ensure_started",
+    "job_limit",
+    "build_tts",
+    "build_image_backend",
+    "build_motion_backend",
 ]
 
 T = TypeVar("T")
@@ -212,14 +218,18 @@ def motion_prompt(scene: Scene) -> str:
     return mp if isinstance(mp, str) and mp.strip() else (scene.image_prompt or "")
 
 
+def motion_input_problem(n: int, scene: Scene) -> str | None:
+    """Why scene ``n`` cannot start motion, or None."""
+    if not scene.image_path:
+        return f"scene {n}: image_path is not set; run the image stage first"
+    if not Path(scene.image_path).is_file():
+        return f"scene {n}: image_path {scene.image_path} does not exist"
+    return None
+
+
 def check_motion_inputs(scenes: list[Scene]) -> None:
     """The seed's 'motion input image missing → FileNotFoundError', before any job."""
-    problems = []
-    for n, s in enumerate(scenes, 1):
-        if not s.image_path:
-            problems.append(f"scene {n}: image_path is not set; run the image stage first")
-        elif not Path(s.image_path).is_file():
-            problems.append(f"scene {n}: image_path {s.image_path} does not exist")
+    problems = [p for n, s in enumerate(scenes, 1) if (p := motion_input_problem(n, s))]
     if problems:
         raise AssetMissingError("\n".join(problems))
 
@@ -339,15 +349,30 @@ def build_motion_backend(settings: Settings) -> MotionBackend:
     return motion_registry.get(settings.motion_engine).from_settings(settings)
 
 
+async def ensure_started(backend: ImageBackend | MotionBackend) -> None:
+    """Run a backend's health check once, however many stages or topics share it."""
+    lock = backend.__dict__.setdefault("_sf_start_lock", asyncio.Lock())
+    async with lock:
+        if not backend.__dict__.get("_sf_started"):
+            await backend.start()
+            backend.__dict__["_sf_started"] = True
+
+
+def job_limit(backend: ImageBackend | MotionBackend, settings: Settings) -> int:
+    """How many of a backend's jobs may run at once: 1 in the seed's order, else the backend's own limit."""
+    if settings.sequential:
+        return 1
+    own = getattr(backend, "max_concurrency", None)
+    return int(own) if own else settings.image_concurrency
+
+
 async def run_audio_stage(ctx: RunContext, scenes: list[Scene], backend: TTSBackend | None = None) -> None:
-    """Narration for every scene, concurrently (bounded)."""
+    """Narration for every scene, concurrently (bounded), as the seed does."""
     own = backend is None
     backend = backend or build_tts(ctx.settings)
     ctx.event("stage_started", "audio", total=len(scenes), engine=backend.name)
     try:
         limit = ctx.settings.tts_concurrency or backend.default_concurrency
-        if ctx.settings.sequential:
-            limit = 1
         failures = await _gather_scenes(
             [(n, audio_job(ctx, backend, n, s)) for n, s in enumerate(scenes, 1)], limit
         )
@@ -364,14 +389,14 @@ async def run_image_stage(ctx: RunContext, scenes: list[Scene], backend: ImageBa
     own = backend is None
     backend = backend or build_image_backend(ctx.settings)
     backend.emit = ctx.emit
+    failures: list[tuple[int, BaseException]] = []
     try:
         ctx.event("stage_started", "image", total=len(scenes), engine=backend.name)
         todo = [(n, s) for n, s in enumerate(scenes, 1) if not image_cached(ctx, backend, n, s)]
-        failures: list[tuple[int, BaseException]] = []
         if todo:
-            await backend.start()
-            limit = 1 if ctx.settings.sequential else ctx.settings.image_concurrency
-            failures = await _gather_scenes([(n, image_job(ctx, backend, n, s)) for n, s in todo], limit)
+            await ensure_started(backend)
+            jobs = [(n, image_job(ctx, backend, n, s)) for n, s in todo]
+            failures = await _gather_scenes(jobs, job_limit(backend, ctx.settings))
     finally:
         if own:
             await backend.aclose()
@@ -387,14 +412,14 @@ async def run_motion_stage(ctx: RunContext, scenes: list[Scene], backend: Motion
     own = backend is None
     backend = backend or build_motion_backend(ctx.settings)
     backend.emit = ctx.emit
+    failures: list[tuple[int, BaseException]] = []
     try:
         ctx.event("stage_started", "motion", total=len(scenes), engine=backend.name)
         todo = [(n, s) for n, s in enumerate(scenes, 1) if not motion_cached(ctx, backend, n, s)]
-        failures: list[tuple[int, BaseException]] = []
         if todo:
-            await backend.start()
-            limit = 1 if ctx.settings.sequential else ctx.settings.image_concurrency
-            failures = await _gather_scenes([(n, motion_job(ctx, backend, n, s)) for n, s in todo], limit)
+            await ensure_started(backend)
+            jobs = [(n, motion_job(ctx, backend, n, s)) for n, s in todo]
+            failures = await _gather_scenes(jobs, job_limit(backend, ctx.settings))
     finally:
         if own:
             await backend.aclose()

@@ -1,0 +1,218 @@
+"""A pool of ComfyUI servers (one GPU each) shared by the image and motion stages.
+
+Each job leases a slot on the healthy server with the least work in flight.
+A server holds at most ``depth`` leases (one running on the GPU plus one queued
+behind it), so its GPU never waits for the client and no server hoards work.
+Waiting jobs are served by priority, then arrival: motion (priority 0) before
+new images (priority 1), so a scene's motion starts as soon as its image exists.
+
+When a server stops answering, it leaves the pool and the job moves to another
+server at once (this is not a retry: nothing finished is redone). A background
+probe brings it back when it answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from ..config import redact_url
+from ..errors import ServerUnavailableError
+
+__all__ = ["ComfyPool", "PooledServer", "PRIORITY_MOTION", "PRIORITY_IMAGE"]
+
+T = TypeVar("T")
+PRIORITY_MOTION = 0
+PRIORITY_IMAGE = 1
+
+
+class _Client(Protocol):
+    url: str
+
+    async def system_stats(self) -> dict[str, Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class PooledServer:
+    """One server's state in the pool."""
+
+    client: Any
+    index: int
+    healthy: bool = True
+    in_flight: float = 0.0
+    leases: int = 0
+    jobs_done: int = 0
+    last_error: str = ""
+    probe: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return redact_url(self.client.url)
+
+
+def _cause(s: PooledServer) -> str:
+    err = s.last_error or ("up" if s.healthy else "down")
+    return err if s.name in err else f"{s.name}: {err}"
+
+
+def is_server_down(exc: BaseException) -> bool:
+    """Failures that mean the server itself stopped answering (not a bad job)."""
+    return isinstance(exc, ServerUnavailableError)
+
+
+class ComfyPool:
+    """Lease ComfyUI servers to jobs; fail over when one dies."""
+
+    def __init__(
+        self,
+        clients: list[Any],
+        *,
+        depth: int = 2,
+        probe_interval: float = 5.0,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        on_change: Callable[[str, PooledServer], None] | None = None,
+    ) -> None:
+        if not clients:
+            raise ValueError("a pool needs at least one server")
+        self.servers = [PooledServer(c, i) for i, c in enumerate(clients)]
+        self.depth = depth
+        self.probe_interval = probe_interval
+        self._sleep = sleep
+        self._on_change = on_change or (lambda what, srv: None)
+        self._waiters: list[tuple[int, int, asyncio.Future[PooledServer]]] = []
+        self._seq = itertools.count()
+        self._started = False
+
+    # ------------------------------------------------------------------ health
+    async def start(self) -> None:
+        """Health-check every server once. At least one must answer."""
+        if self._started:
+            return
+        results = await asyncio.gather(*(s.client.system_stats() for s in self.servers), return_exceptions=True)
+        for srv, res in zip(self.servers, results):
+            if isinstance(res, BaseException):
+                self._mark_down(srv, res)
+        if not any(s.healthy for s in self.servers):
+            causes = "; ".join(_cause(s) for s in self.servers)
+            raise ServerUnavailableError(f"no ComfyUI server is reachable ({causes})")
+        self._started = True
+
+    def _mark_down(self, srv: PooledServer, exc: BaseException) -> None:
+        srv.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if not srv.healthy:
+            return
+        srv.healthy = False
+        self._on_change("down", srv)
+        if srv.probe is None or srv.probe.done():
+            srv.probe = asyncio.ensure_future(self._probe(srv))
+        # Jobs waiting only for this server must re-check: maybe no server is left.
+        self._wake()
+
+    async def _probe(self, srv: PooledServer) -> None:
+        while not srv.healthy:
+            await self._sleep(self.probe_interval)
+            try:
+                await srv.client.system_stats()
+            except Exception as exc:  # noqa: BLE001 - still down
+                srv.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                continue
+            srv.healthy = True
+            self._on_change("up", srv)
+            self._wake()
+
+    # ------------------------------------------------------------------ leasing
+    def _pick(self, weight: float) -> PooledServer | None:
+        free = [s for s in self.servers if s.healthy and s.leases < self.depth]
+        if not free:
+            return None
+        return min(free, key=lambda s: (s.in_flight, s.leases, s.index))
+
+    def _wake(self) -> None:
+        """Hand free slots to waiters in priority order."""
+        while self._waiters:
+            prio, seq, fut = self._waiters[0]
+            if fut.done():
+                heapq.heappop(self._waiters)
+                continue
+            if not any(s.healthy for s in self.servers):
+                heapq.heappop(self._waiters)
+                fut.set_exception(ServerUnavailableError(self._none_left()))
+                continue
+            srv = self._pick(1.0)
+            if srv is None:
+                return
+            heapq.heappop(self._waiters)
+            srv.leases += 1  # reserved for this waiter
+            fut.set_result(srv)
+
+    def _none_left(self) -> str:
+        causes = "; ".join(_cause(s) for s in self.servers)
+        return f"no ComfyUI server is answering ({causes})"
+
+    @contextlib.asynccontextmanager
+    async def lease(self, *, priority: int = PRIORITY_IMAGE, weight: float = 1.0) -> AsyncIterator[PooledServer]:
+        """A slot on the least busy healthy server, held for one job."""
+        if not any(s.healthy for s in self.servers):
+            raise ServerUnavailableError(self._none_left())
+        srv = self._pick(weight) if not self._waiters else None
+        if srv is not None:
+            srv.leases += 1
+        else:
+            fut: asyncio.Future[PooledServer] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (priority, next(self._seq), fut))
+            self._wake()
+            try:
+                srv = await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    fut.result().leases -= 1
+                    self._wake()
+                raise
+        srv.in_flight += weight
+        try:
+            yield srv
+        finally:
+            srv.in_flight -= weight
+            srv.leases -= 1
+            self._wake()
+
+    async def run(
+        self,
+        job: Callable[[Any], Awaitable[T]],
+        *,
+        priority: int = PRIORITY_IMAGE,
+        weight: float = 1.0,
+        on_failover: Callable[[PooledServer, BaseException], None] | None = None,
+    ) -> T:
+        """Run ``job(client)`` on a leased server; move it to another server if that one dies."""
+        while True:
+            async with self.lease(priority=priority, weight=weight) as srv:
+                try:
+                    result = await job(srv.client)
+                except Exception as exc:
+                    if not is_server_down(exc):
+                        raise
+                    self._mark_down(srv, exc)
+                    if not any(s.healthy for s in self.servers):
+                        raise
+                    if on_failover is not None:
+                        on_failover(srv, exc)
+                    continue
+                srv.jobs_done += 1
+                return result
+
+    async def aclose(self) -> None:
+        """Stop probes and close every client."""
+        for s in self.servers:
+            if s.probe is not None:
+                s.probe.cancel()
+                with contextlib.suppress(BaseException):
+                    await s.probe
+        await asyncio.gather(*(s.client.aclose() for s in self.servers), return_exceptions=True)

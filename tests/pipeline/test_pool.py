@@ -1,0 +1,151 @@
+"""The server pool: least-busy leasing, priorities, failover and recovery (fake clients, no sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sceneforge.config import redact_url
+from sceneforge.comfy.pool import PRIORITY_IMAGE, PRIORITY_MOTION, ComfyPool
+from sceneforge.errors import ServerUnavailableError, TransientError
+
+
+class FakeClient:
+    def __init__(self, url: str, up: bool = True) -> None:
+        self.url = url
+        self.up = up
+        self.closed = False
+        self.ran: list[str] = []
+
+    async def system_stats(self) -> dict:
+        if not self.up:
+            raise ServerUnavailableError(f"{redact_url(self.url)}: connection refused")
+        return {"system": {}}
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class Gate:
+    """A sleep that waits until the test opens it, so probes never spin or sleep for real."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.calls: list[float] = []
+
+    async def __call__(self, s: float) -> None:
+        self.calls.append(s)
+        await self.event.wait()
+        self.event.clear()
+
+
+async def test_start_needs_one_server():
+    pool = ComfyPool([FakeClient("http://a", up=False), FakeClient("http://u:secret@b", up=False)], sleep=Gate())
+    with pytest.raises(ServerUnavailableError) as ei:
+        await pool.start()
+    assert "http://a" in str(ei.value) and "secret" not in str(ei.value)
+    await pool.aclose()
+
+
+async def test_least_busy_and_depth():
+    a, b = FakeClient("http://a"), FakeClient("http://b")
+    pool = ComfyPool([a, b], depth=2, sleep=Gate())
+    await pool.start()
+    release = asyncio.Event()
+    placed: list[str] = []
+
+    async def job(client):
+        placed.append(client.url)
+        await release.wait()
+        return client.url
+
+    tasks = [asyncio.create_task(pool.run(job)) for _ in range(5)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # 2 servers x depth 2 = 4 running; they alternate; the 5th waits
+    assert placed == ["http://a", "http://b", "http://a", "http://b"]
+    release.set()
+    assert sorted(await asyncio.gather(*tasks)).count("http://a") >= 2
+    await pool.aclose()
+    assert a.closed and b.closed
+
+
+async def test_motion_waiters_go_first():
+    c = FakeClient("http://a")
+    pool = ComfyPool([c], depth=1, sleep=Gate())
+    await pool.start()
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def blocker(client):
+        await gate.wait()
+
+    def job(name):
+        async def run(client):
+            order.append(name)
+        return run
+
+    first = asyncio.create_task(pool.run(blocker))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(pool.run(job("image2"), priority=PRIORITY_IMAGE)),
+               asyncio.create_task(pool.run(job("image3"), priority=PRIORITY_IMAGE))]
+    await asyncio.sleep(0)
+    waiting.append(asyncio.create_task(pool.run(job("motion1"), priority=PRIORITY_MOTION)))
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(first, *waiting)
+    assert order == ["motion1", "image2", "image3"]
+    await pool.aclose()
+
+
+async def test_failover_and_recovery():
+    a, b = FakeClient("http://a"), FakeClient("http://b")
+    gate = Gate()
+    changes: list[tuple[str, str]] = []
+    pool = ComfyPool([a, b], depth=2, sleep=gate, on_change=lambda what, s: changes.append((what, s.name)))
+    await pool.start()
+
+    async def job(client):
+        if not client.up:
+            raise ServerUnavailableError(f"{client.url} stopped answering")
+        client.ran.append("job")
+        return client.url
+
+    a.up = False
+    moved: list[str] = []
+    assert await pool.run(job, on_failover=lambda s, e: moved.append(s.name)) == "http://b"
+    assert moved == ["http://a"] and changes == [("down", "http://a")]
+    assert not pool.servers[0].healthy
+    # while a is down every job goes to b
+    assert {await pool.run(job) for _ in range(3)} == {"http://b"}
+    # a comes back: the probe notices on its next tick
+    a.up = True
+    gate.event.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert pool.servers[0].healthy and changes[-1] == ("up", "http://a")
+    assert "http://a" in {await pool.run(job) for _ in range(2)}
+    await pool.aclose()
+
+
+async def test_all_down_raises_and_other_errors_pass_through():
+    a = FakeClient("http://a")
+    pool = ComfyPool([a], sleep=Gate())
+    await pool.start()
+
+    async def bad_job(client):
+        raise TransientError("500 on /prompt")
+
+    with pytest.raises(TransientError):
+        await pool.run(bad_job)
+    assert pool.servers[0].healthy  # a bad job is not a dead server
+
+    async def dead(client):
+        raise ServerUnavailableError("gone")
+
+    with pytest.raises(ServerUnavailableError):
+        await pool.run(dead)
+    with pytest.raises(ServerUnavailableError, match="no ComfyUI server is answering"):
+        await pool.run(dead)
+    await pool.aclose()
