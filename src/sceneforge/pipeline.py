@@ -168,6 +168,14 @@ async def _visual_chains(ctx: RunContext, scenes: list[Scene], b: Backends) -> N
     raise_failures("motion", failures["motion"])
 
 
+def _write_state_quietly(ctx: RunContext, sf: SceneFile, layout: TopicLayout) -> None:
+    """Keep what finished even when the run failed; never mask the run's own error."""
+    try:
+        write_scenes_json(sf, layout)
+    except Exception as exc:  # noqa: BLE001 - e.g. the disk that failed the run is still full
+        ctx.event("warning", message=f"could not write {layout.scenes_json}: {exc}")
+
+
 async def run_topic(
     sf: SceneFile,
     settings: Settings,
@@ -205,9 +213,12 @@ async def run_topic(
                         await run_motion_stage(ctx, sf.scenes, b.motion)
                 else:
                     await _overlapped(ctx, sf.scenes, b)
-            finally:
+            except BaseException:
                 if write_state:
-                    write_scenes_json(sf, layout)
+                    _write_state_quietly(ctx, sf, layout)
+                raise
+            if write_state:
+                write_scenes_json(sf, layout)
             ctx.event("run_done")
     finally:
         if own:
