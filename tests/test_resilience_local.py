@@ -71,3 +71,22 @@ def test_disk_full_or_read_only_is_reported_and_keeps_done_work(tmp_path: Path, 
     assert state["scenes"][0]["audio_path"].endswith("audio_scene_1.mp3")
     assert not list(root.glob(".*.part"))
     assert state_before  # the earlier state was valid JSON too
+
+
+def test_atomic_path_only_wraps_storage_errors(tmp_path: Path):
+    from sceneforge.errors import OutputWriteError
+    from sceneforge.fsutil import atomic_path
+
+    with pytest.raises(ConnectionRefusedError):
+        with atomic_path(tmp_path / "a.bin"):
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "refused")
+    with pytest.raises(TimeoutError):
+        with atomic_path(tmp_path / "a.bin"):
+            raise TimeoutError()
+    with pytest.raises(OutputWriteError, match="disk is full"):
+        with atomic_path(tmp_path / "a.bin"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OutputWriteError, match="empty file"):
+        with atomic_path(tmp_path / "a.bin") as tmp:
+            tmp.write_bytes(b"")
+    assert list(tmp_path.iterdir()) == []

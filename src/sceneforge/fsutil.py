@@ -22,6 +22,8 @@ __all__ = ["PART_SUFFIX", "temp_path_for", "atomic_path", "atomic_write_bytes", 
 
 PART_SUFFIX = ".part"
 
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG}
+
 
 def temp_path_for(path: Path) -> Path:
     """A unique hidden temporary name next to ``path``."""
@@ -67,7 +69,9 @@ def atomic_path(path: Path | str, *, fsync: bool = False) -> Iterator[Path]:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(exc, OutputWriteError):
+        # Only storage failures become OutputWriteError; network errors raised by the
+        # caller inside the block (aiohttp's are OSErrors too) pass through unchanged.
+        if isinstance(exc, OutputWriteError) or exc.errno not in _STORAGE_ERRNOS:
             raise
         raise _wrap_os_error(exc, path) from exc
     except BaseException:
