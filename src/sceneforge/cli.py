@@ -249,7 +249,7 @@ def doctor(
 @workflow_app.command("inspect")
 def workflow_inspect(
     file: Annotated[str, typer.Argument(help="Bundled workflow name or API-format JSON file.")],
-    kind: Annotated[str, typer.Option(help="image or motion.")] = "image",
+    kind: Annotated[Optional[str], typer.Option(help="image or motion (default: a bundled workflow's own kind, else image).")] = None,
     prompt_node: Annotated[Optional[str], typer.Option(help="Node (title or id) for the prompt.")] = None,
     image_node: Annotated[Optional[str], typer.Option(help="LoadImage node (motion).")] = None,
     debug: Annotated[bool, typer.Option("--debug")] = False,
@@ -259,6 +259,10 @@ def workflow_inspect(
         from .comfy.workflow import Workflow
         from rich.table import Table
 
+        from .workflows import BUNDLED_KINDS, bundled_kind
+
+        if kind is None:
+            kind = bundled_kind(file) if file in BUNDLED_KINDS else "image"
         wf = Workflow.load(file, kind=kind)
         table = Table(title=f"{wf.source} ({len(wf.graph)} nodes)")
         for col in ("what", "node", "class", "input", "title", "current value"):

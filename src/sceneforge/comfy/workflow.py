@@ -1,0 +1,518 @@
+"""ComfyUI workflows: load an API-format graph, find where the prompt/seed/size go, and inject them.
+
+A workflow is a graph in ComfyUI's **API format**: ``{node_id: {"class_type", "inputs", "_meta"?}}``,
+where an input is a literal or a link ``[source_node_id, output_index]``. :class:`Workflow` never changes
+its own graph; :meth:`Workflow.prepare_image` and :meth:`Workflow.prepare_motion` return a filled-in deep
+copy ready to POST, and the seed they used.
+
+Where things go, unless a node title or id is given:
+
+* **prompt** - the text encoder that feeds the sampler's ``positive`` input, found by walking links back
+  from every sampler (KSampler, KSamplerAdvanced, SamplerCustom, SamplerCustomAdvanced via its guider)
+  through conditioning pass-through nodes. Wan's ``WanImageToVideo`` takes ``positive``/``negative`` and
+  outputs them again as outputs 0/1, so the walk follows the output index.
+* **seed** - every literal ``seed`` / ``noise_seed`` input, all set to the same value.
+* **size / length** - the latent node (EmptyLatentImage, EmptySD3LatentImage, WanImageToVideo, ...).
+* **motion image** - the single LoadImage node.
+* **filename_prefix** - every node that has one (SaveImage, SaveVideo, SaveWEBM, SaveAnimated*).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import workflows as bundled
+from ..errors import ConfigError, WorkflowError
+from .validate import (
+    SEED_LIMIT,
+    SIZE_STEP,
+    check_api_graph,
+    check_motion_length,
+    check_server_path,
+    check_size,
+    choose_seed,
+    is_link,
+    missing_models,
+    validate_graph,
+)
+
+__all__ = [
+    "Workflow",
+    "Injection",
+    "WorkflowNotFoundError",
+    "validate_graph",
+    "missing_models",
+    "check_motion_length",
+    "SEED_LIMIT",
+]
+
+KINDS = ("image", "motion")
+
+# sampler class -> (positive input, negative input)
+_SAMPLERS = {
+    "KSampler": ("positive", "negative"),
+    "KSamplerAdvanced": ("positive", "negative"),
+    "SamplerCustom": ("positive", "negative"),
+}
+# guider class (behind SamplerCustomAdvanced.guider) -> (positive input, negative input or None)
+_GUIDERS: dict[str, tuple[str, str | None]] = {
+    "CFGGuider": ("positive", "negative"),
+    "DualCFGGuider": ("cond1", "negative"),
+    "BasicGuider": ("conditioning", None),
+    "PerpNegGuider": ("positive", "negative"),
+    "DualModelGuider": ("positive", "negative"),
+}
+# text encoders whose prompt goes into more than one input, or into one not called "text"
+_ENCODER_INPUTS = {
+    "CLIPTextEncode": ("text",),
+    "CLIPTextEncodeSDXL": ("text_g", "text_l"),
+    "CLIPTextEncodeSDXLRefiner": ("text",),
+    "CLIPTextEncodeFlux": ("clip_l", "t5xxl"),
+    "CLIPTextEncodeSD3": ("clip_l", "clip_g", "t5xxl"),
+    "CLIPTextEncodeHiDream": ("clip_l", "clip_g", "t5xxl", "llama"),
+    "CLIPTextEncodeHunyuanDiT": ("bert", "mt5xl"),
+    "CLIPTextEncodeLumina2": ("user_prompt",),
+    "TextEncodeQwenImageEdit": ("prompt",),
+    "TextEncodeQwenImageEditPlus": ("prompt",),
+    "TextEncodeZImageOmni": ("prompt",),
+    "TextEncodeHunyuanVideo_ImageToVideo": ("prompt",),
+}
+# The conditioning coming out of these no longer depends on any text, so a walk stops there (Z-Image
+# templates feed the sampler's negative with ConditioningZeroOut of the *positive* encoder).
+_ZEROING = {"ConditioningZeroOut"}
+_FPS_INPUTS = {"CreateVideo": "fps", "SaveWEBM": "fps", "SaveAnimatedWEBP": "fps", "SaveAnimatedPNG": "fps",
+               "VHS_VideoCombine": "frame_rate"}
+_IMAGE_LOADERS = {"LoadImage"}
+
+
+class WorkflowNotFoundError(WorkflowError, FileNotFoundError):
+    """A workflow file does not exist (also a :class:`FileNotFoundError`)."""
+
+
+@dataclass(frozen=True)
+class Injection:
+    """One place a value will be written: ``what`` (prompt, negative, seed, width, height, length, image,
+    filename_prefix) goes into input ``input_name`` of node ``node_id``, which now holds ``value``."""
+
+    what: str
+    node_id: str
+    class_type: str
+    input_name: str
+    title: str
+    value: Any
+
+
+def _title(node: Mapping[str, Any]) -> str:
+    meta = node.get("_meta")
+    title = meta.get("title") if isinstance(meta, Mapping) else None
+    return title if isinstance(title, str) else ""
+
+
+class Workflow:
+    """An API-format ComfyUI graph plus the knowledge of where prompts, seeds and sizes go.
+
+    ``graph`` is the graph as loaded (never modified), ``source`` says where it came from
+    (``bundled:<name>`` or a file path) and ``digest`` is the sha256 of its canonical JSON
+    (``sort_keys``, compact separators, UTF-8), usable in cache keys.
+    """
+
+    def __init__(self, graph: dict[str, Any], source: str = "<graph>", *, bundled_name: str | None = None) -> None:
+        self.graph: dict[str, Any] = graph
+        self.source = source
+        self.bundled_name = bundled_name
+        canonical = json.dumps(graph, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        self.digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.source!r}, {len(self.graph)} nodes, digest={self.digest[:12]})"
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, name_or_path: str | Path, kind: str = "image") -> Workflow:
+        """Load a bundled workflow by name (see :func:`sceneforge.workflows.list_bundled`) or an
+        API-format JSON file. ``kind`` ("image" or "motion") is what the caller will use it for; a bundled
+        workflow of the other kind is refused, since it would fail on the server in a less clear way."""
+        if kind not in KINDS:
+            raise ConfigError(f"workflow kind must be 'image' or 'motion', got {kind!r}")
+        name = str(name_or_path)
+        if name in bundled.BUNDLED_KINDS and isinstance(name_or_path, str):
+            actual = bundled.bundled_kind(name)
+            if actual != kind:
+                raise WorkflowError(
+                    f"bundled workflow {name!r} is a {actual} workflow, not {kind}; use it for {actual}, "
+                    f"or pick a {kind} workflow: {', '.join(bundled.list_bundled(kind))}"
+                )
+            return cls._parse(bundled.read_bundled(name), f"bundled:{name}", bundled_name=name)
+        path = Path(name).expanduser()
+        if not path.is_file():
+            looks_like_name = path.suffix.lower() != ".json" and len(path.parts) == 1
+            hint = (
+                f"; bundled {kind} workflows: {', '.join(bundled.list_bundled(kind))} "
+                f"(all: {', '.join(bundled.list_bundled())})"
+            )
+            what = "no bundled workflow or file named" if looks_like_name else "workflow file not found:"
+            if path.exists():
+                raise WorkflowError(f"workflow path {str(path)!r} is not a file")
+            raise WorkflowNotFoundError(f"{what} {str(path)!r}{hint}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WorkflowError(f"cannot read workflow file {str(path)!r}: {exc}") from exc
+        return cls._parse(text, str(path))
+
+    @classmethod
+    def _parse(cls, text: str, source: str, *, bundled_name: str | None = None) -> Workflow:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise WorkflowError(f"{source} is not valid JSON: {exc}") from exc
+        return cls(check_api_graph(data, source), source, bundled_name=bundled_name)
+
+    @classmethod
+    def from_graph(cls, graph: dict[str, Any], source: str = "<graph>") -> Workflow:
+        """Wrap an API-format graph (deep-copied, so later changes by the caller do not leak in)."""
+        return cls(check_api_graph(graph, source), source)
+
+    # ------------------------------------------------------------------ node lookup
+    def _find(self, ref: str, flag: str) -> str:
+        """Node id for ``ref``: an exact ``_meta.title``, then a node id, then a case-insensitive title."""
+        ref = str(ref)
+        for match in (
+            lambda nid, n: _title(n) == ref,
+            lambda nid, n: nid == ref,
+            lambda nid, n: _title(n).casefold() == ref.casefold(),
+        ):
+            hits = [nid for nid, n in self.graph.items() if match(nid, n)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise WorkflowError(
+                    f"{self.source}: {len(hits)} nodes are titled {ref!r} ({self._describe(hits)}); "
+                    f"pass {flag} with one node id"
+                )
+        titled = [f"{nid} {_title(n)!r}" for nid, n in self.graph.items() if _title(n)]
+        raise WorkflowError(
+            f"{self.source}: no node titled or numbered {ref!r} (for {flag}); nodes: "
+            + (", ".join(titled) if titled else ", ".join(self.graph))
+        )
+
+    def _describe(self, ids: Any) -> str:
+        return ", ".join(
+            f"{nid} ({self.graph[nid]['class_type']}" + (f" {_title(self.graph[nid])!r})" if _title(self.graph[nid]) else ")")
+            for nid in ids
+        )
+
+    def _inj(self, what: str, node_id: str, input_name: str) -> Injection:
+        node = self.graph[node_id]
+        return Injection(what, node_id, node["class_type"], input_name, _title(node), node["inputs"].get(input_name))
+
+    # ------------------------------------------------------------------ prompt detection
+    def _text_inputs(self, node_id: str, prompt_input: str) -> tuple[str, ...] | None:
+        node = self.graph[node_id]
+        inputs, class_type = node["inputs"], node["class_type"]
+        if prompt_input != "text" and prompt_input in inputs:
+            return (prompt_input,)
+        if class_type in _ENCODER_INPUTS:
+            return _ENCODER_INPUTS[class_type]
+        for name in dict.fromkeys((prompt_input, "text")):
+            # any node with a string (or string-linked) "text" input counts as a text encoder
+            if name in inputs and (isinstance(inputs[name], str) or is_link(inputs[name])):
+                return (name,)
+        return None
+
+    def _trace(self, link: Any, prompt_input: str, seen: set[tuple[str, int]]) -> list[str]:
+        """Text encoders whose conditioning reaches ``link`` (a ``[node_id, output]`` link)."""
+        if not is_link(link) or link[0] not in self.graph or tuple(link) in seen:
+            return []
+        seen.add((link[0], link[1]))
+        node_id, out = link
+        node = self.graph[node_id]
+        if node["class_type"] in _ZEROING:
+            return []
+        if self._text_inputs(node_id, prompt_input) is not None:
+            return [node_id]
+        inputs = node["inputs"]
+        if is_link(inputs.get("positive")) and is_link(inputs.get("negative")):
+            # positive/negative pass-through (WanImageToVideo, ControlNetApplyAdvanced, InstructPix2Pix...):
+            # output 0 carries the positive, output 1 the negative.
+            return self._trace(inputs[("positive", "negative")[out]], prompt_input, seen) if out < 2 else []
+        found: list[str] = []
+        for name, value in inputs.items():
+            # single-channel pass-through: ConditioningCombine/SetArea/Concat, ControlNetApply, FluxGuidance...
+            if is_link(value) and (name.startswith("conditioning") or name in ("positive", "cond", "cond1", "cond2")):
+                found += self._trace(value, prompt_input, seen)
+        return found
+
+    def _sampler_links(self, role: int) -> Iterator[Any]:
+        """Links into every sampler's positive (role 0) or negative (role 1) conditioning."""
+        for node in self.graph.values():
+            class_type, inputs = node["class_type"], node["inputs"]
+            if class_type in _SAMPLERS:
+                yield inputs.get(_SAMPLERS[class_type][role])
+            elif class_type == "SamplerCustomAdvanced":
+                guider_link = inputs.get("guider")
+                guider = self.graph.get(guider_link[0]) if is_link(guider_link) else None
+                if guider is None:
+                    continue
+                names = _GUIDERS.get(guider["class_type"], ("positive", "negative"))
+                if names[role] is not None:
+                    yield guider["inputs"].get(names[role])
+
+    def _encoder_targets(self, what: str, node_ref: str | None, prompt_input: str, flag: str) -> list[Injection]:
+        if node_ref is not None:
+            node_id = self._find(node_ref, flag)
+            node = self.graph[node_id]
+            if prompt_input in node["inputs"]:
+                names: tuple[str, ...] | None = (prompt_input,)
+            elif prompt_input == "text":  # the default: the encoder's own prompt inputs (text_g/text_l ...)
+                names = _ENCODER_INPUTS.get(node["class_type"])
+            else:
+                names = None
+            if not names or any(n not in node["inputs"] for n in names):
+                raise WorkflowError(
+                    f"{self.source}: node {node_id} ({node['class_type']}) has no input {prompt_input!r} for the "
+                    f"{what}; its inputs are {', '.join(node['inputs']) or 'none'} (set prompt_input to the one to use)"
+                )
+            return [self._inj(what, node_id, n) for n in names]
+        role = 0 if what == "prompt" else 1
+        found: list[str] = []
+        for link in self._sampler_links(role):
+            found += [e for e in self._trace(link, prompt_input, set()) if e not in found]
+        if what == "prompt" and not found and not any(True for _ in self._sampler_links(0)):
+            # no sampler we know (a custom one): fall back to the graph's only text encoder, if it has one
+            found = [nid for nid in self.graph if self._text_inputs(nid, prompt_input) is not None]
+            found = found if len(found) == 1 else []
+        if len(found) != 1:
+            fix = f"pass {flag} with the node's title or id"
+            if found:
+                problem = f"the {what} could go to several nodes: {self._describe(found)}; {fix}"
+            elif what == "prompt":
+                problem = f"no text encoder feeds a sampler's positive input; {fix}"
+            else:  # e.g. a ConditioningZeroOut negative: there is no text to set
+                problem = (f"no text encoder feeds the sampler's negative input (is it zeroed out?); "
+                           f"leave the negative prompt unset or {fix}")
+            raise WorkflowError(f"{self.source}: {problem}")
+        names = self._text_inputs(found[0], prompt_input) or ()
+        return [self._inj(what, found[0], n) for n in names]
+
+    def _prompt_and_negative(
+        self, kind: str, prompt_node: str | None, negative_node: str | None, prompt_input: str, want_negative: bool
+    ) -> tuple[list[Injection], list[Injection]]:
+        flag = "--prompt-node" if kind == "image" else "--motion-prompt-node"
+        prompt = self._encoder_targets("prompt", prompt_node, prompt_input, flag)
+        if not want_negative:
+            return prompt, []
+        negative = self._encoder_targets("negative", negative_node, prompt_input, "negative_node")
+        if {i.node_id for i in prompt} & {i.node_id for i in negative}:
+            raise WorkflowError(
+                f"{self.source}: the positive and negative prompts share node {negative[0].node_id}; "
+                "setting a negative would overwrite the prompt"
+            )
+        return prompt, negative
+
+    # ------------------------------------------------------------------ other targets
+    def _literal_inputs(
+        self, names: tuple[str, ...], classes: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, str]]:
+        """(node id, input) for each literal (not linked) input called one of ``names``."""
+        return [
+            (nid, name)
+            for nid, node in self.graph.items()
+            if classes is None or classes(node["class_type"])
+            for name in names
+            if name in node["inputs"] and not is_link(node["inputs"][name])
+        ]
+
+    def _seed_targets(self) -> list[Injection]:
+        targets = [self._inj("seed", nid, name) for nid, name in self._literal_inputs(("seed", "noise_seed"))]
+        for node in self.graph.values():
+            for name in ("seed", "noise_seed"):
+                link = node["inputs"].get(name)
+                # a seed fed by a primitive node (PrimitiveInt, a "seed" widget node): set the primitive
+                src = self.graph.get(link[0]) if is_link(link) else None
+                if src is not None and "value" in src["inputs"] and not is_link(src["inputs"]["value"]):
+                    inj = self._inj("seed", link[0], "value")
+                    if inj not in targets:
+                        targets.append(inj)
+        return targets
+
+    @staticmethod
+    def _is_latent(class_type: str) -> bool:
+        return (
+            class_type in SIZE_STEP
+            or (class_type.startswith("Empty") and "Latent" in class_type)
+            or class_type.endswith(("ToVideo", "ToVideoLatent"))
+        )
+
+    def _size_targets(self, names: tuple[str, ...]) -> list[Injection]:
+        return [self._inj(n, nid, n) for nid, n in self._literal_inputs(names, self._is_latent)]
+
+    def _image_target(self, image_node: str | None) -> Injection:
+        if image_node is not None:
+            node_id = self._find(image_node, "--motion-image-node")
+            if "image" not in self.graph[node_id]["inputs"]:
+                raise WorkflowError(
+                    f"{self.source}: node {self._describe([node_id])} has no 'image' input; "
+                    "pass --motion-image-node with a LoadImage node"
+                )
+            return self._inj("image", node_id, "image")
+        loaders = [nid for nid, n in self.graph.items() if n["class_type"] in _IMAGE_LOADERS]
+        if len(loaders) != 1:
+            problem = f"{len(loaders)} LoadImage nodes ({self._describe(loaders)})" if loaders else "no LoadImage node"
+            raise WorkflowError(
+                f"{self.source}: the motion workflow has {problem}; pass --motion-image-node with the title or "
+                "id of the node that takes the scene's image"
+            )
+        return self._inj("image", loaders[0], "image")
+
+    def _prefix_targets(self) -> list[Injection]:
+        return [
+            self._inj("filename_prefix", nid, name)
+            for nid, name in self._literal_inputs(("filename_prefix",), lambda c: not c.startswith("Preview"))
+        ]
+
+    # ------------------------------------------------------------------ public
+    def inspect(
+        self,
+        *,
+        kind: str = "image",
+        prompt_node: str | None = None,
+        image_node: str | None = None,
+        prompt_input: str = "text",
+        negative_node: str | None = None,
+    ) -> list[Injection]:
+        """What :meth:`prepare_image` (``kind="image"``) or :meth:`prepare_motion` would write where.
+
+        Raises the same :class:`WorkflowError` as ``prepare_*`` when the prompt (or, for motion, the image)
+        node cannot be found. The negative is listed only when its encoder can be found.
+        """
+        if kind not in KINDS:
+            raise ConfigError(f"workflow kind must be 'image' or 'motion', got {kind!r}")
+        out, _ = self._prompt_and_negative(kind, prompt_node, None, prompt_input, False)
+        try:
+            out += self._prompt_and_negative(kind, prompt_node, negative_node, prompt_input, True)[1]
+        except WorkflowError:
+            pass  # only needed when a negative prompt is configured
+        out += self._seed_targets() + self._size_targets(("width", "height"))
+        if kind == "motion":
+            out += self._size_targets(("length",))
+            out.append(self._image_target(image_node))
+        return out + self._prefix_targets()
+
+    def prepare_image(
+        self,
+        prompt: str,
+        *,
+        negative: str | None = None,
+        seed: int | None = None,
+        rng: random.Random | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        prompt_node: str | None = None,
+        prompt_input: str = "text",
+        filename_prefix: str | None = None,
+        negative_node: str | None = None,
+    ) -> tuple[dict[str, Any], int]:
+        """Return ``(graph, seed)``: a deep copy with the prompt (and negative, size, filename prefix when
+        given) injected and every seed set to ``seed``, or to one random value drawn from ``rng``."""
+        return self._prepare(
+            "image", prompt, negative=negative, seed=seed, rng=rng, width=width, height=height, length=None,
+            prompt_node=prompt_node, negative_node=negative_node, prompt_input=prompt_input,
+            filename_prefix=filename_prefix, image_name=None, image_node=None,
+        )
+
+    def prepare_motion(
+        self,
+        prompt: str,
+        image_name: str,
+        *,
+        seed: int | None = None,
+        rng: random.Random | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        length: int | None = None,
+        prompt_node: str | None = None,
+        image_node: str | None = None,
+        prompt_input: str = "text",
+        filename_prefix: str | None = None,
+        negative: str | None = None,
+        negative_node: str | None = None,
+    ) -> tuple[dict[str, Any], int]:
+        """Like :meth:`prepare_image` for an image-to-video workflow: also sets the LoadImage node's
+        ``image`` to ``image_name`` (the name the server returned from ``/upload/image``) and the frame
+        count to ``length`` (checked with :func:`check_motion_length`)."""
+        return self._prepare(
+            "motion", prompt, negative=negative, seed=seed, rng=rng, width=width, height=height, length=length,
+            prompt_node=prompt_node, negative_node=negative_node, prompt_input=prompt_input,
+            filename_prefix=filename_prefix, image_name=image_name, image_node=image_node,
+        )
+
+    def _prepare(
+        self, kind: str, prompt: str, *, negative: str | None, seed: int | None, rng: random.Random | None,
+        width: int | None, height: int | None, length: int | None, prompt_node: str | None,
+        negative_node: str | None, prompt_input: str, filename_prefix: str | None,
+        image_name: str | None, image_node: str | None,
+    ) -> tuple[dict[str, Any], int]:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ConfigError(f"the prompt must be a non-empty string, got {prompt!r}")
+        if negative is not None and not isinstance(negative, str):
+            raise ConfigError(f"the negative prompt must be a string, got {negative!r}")
+        writes: list[tuple[Injection, Any]] = []
+        pos, neg = self._prompt_and_negative(kind, prompt_node, negative_node, prompt_input, negative is not None)
+        writes += [(t, prompt) for t in pos] + [(t, negative) for t in neg]
+        used = choose_seed(seed, rng)
+        writes += [(t, used) for t in self._seed_targets()]
+        for what, value in (("width", width), ("height", height), ("length", length)):
+            if value is None:
+                continue
+            if what == "length":
+                check_motion_length(value)
+            targets = self._size_targets((what,))
+            if not targets:
+                raise WorkflowError(f"{self.source}: no latent node with a literal {what!r} input to set {what}={value} on")
+            for t in targets:
+                check_size(what, value, t.node_id, t.class_type)
+            writes += [(t, value) for t in targets]
+        if kind == "motion":
+            writes.append((self._image_target(image_node), check_server_path(image_name or "", "image name")))
+        if filename_prefix is not None:
+            prefix = check_server_path(filename_prefix, "filename_prefix")
+            writes += [(t, prefix) for t in self._prefix_targets()]
+        graph = copy.deepcopy(self.graph)
+        for target, value in writes:
+            graph[target.node_id]["inputs"][target.input_name] = value
+        return graph, used
+
+    def output_nodes(self, object_info: Mapping[str, Any] | None = None) -> list[str]:
+        """Ids of the output nodes (whose results appear in ``/history``), in graph order. With
+        ``object_info`` the server's ``output_node`` flags decide; without, Save*/Preview* classes do."""
+        def is_output(class_type: str) -> bool:
+            if object_info is not None and class_type in object_info:
+                return bool(object_info[class_type].get("output_node"))
+            return class_type.startswith(("Save", "Preview")) or class_type == "VHS_VideoCombine"
+
+        return [nid for nid, n in self.graph.items() if is_output(n["class_type"])]
+
+    def fps(self) -> float | None:
+        """Frames per second of the workflow's video (CreateVideo ``fps`` or an animated saver's), or None."""
+        for node in self.graph.values():
+            name = _FPS_INPUTS.get(node["class_type"])
+            value = node["inputs"].get(name) if name else None
+            if is_link(value) and value[0] in self.graph:
+                value = self.graph[value[0]]["inputs"].get("value")  # fed by a PrimitiveFloat
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
+
+    def length(self) -> int | None:
+        """The frame count the workflow makes as loaded (the latent node's ``length``), or None."""
+        targets = self._size_targets(("length",))
+        value = targets[0].value if targets else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
