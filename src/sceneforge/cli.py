@@ -265,10 +265,14 @@ def workflow_inspect(
             kind = bundled_kind(file) if file in BUNDLED_KINDS else "image"
         wf = Workflow.load(file, kind=kind)
         table = Table(title=f"{wf.source} ({len(wf.graph)} nodes)")
-        for col in ("what", "node", "class", "input", "title", "current value"):
-            table.add_column(col)
+        for col in ("what", "node", "class", "input"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("title", max_width=24)
+        table.add_column("current value", max_width=40)
         for inj in wf.inspect(kind=kind, prompt_node=prompt_node, image_node=image_node):
-            table.add_row(*(str(getattr(inj, a, "")) for a in ("what", "node_id", "class_type", "input_name", "title", "value")))
+            value = str(inj.value)
+            value = value if len(value) <= 60 else value[:59] + "…"
+            table.add_row(inj.what, inj.node_id, inj.class_type, inj.input_name, inj.title or "", value)
         Console().print(table)
     except Exception as exc:  # noqa: BLE001
         raise typer.Exit(_fail(exc, debug)) from None
