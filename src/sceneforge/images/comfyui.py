@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..comfy.client import ComfyClient
+from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
+from ..comfy.pooled import PoolUser
 from ..comfy.workflow import Workflow
 from ..errors import GenerationError, WorkflowError
 from .base import ImageBackend, ImageResult, image_registry
@@ -21,12 +23,13 @@ __all__ = ["ComfyImageBackend"]
 
 
 @image_registry.register("comfyui")
-class ComfyImageBackend(ImageBackend):
+class ComfyImageBackend(PoolUser, ImageBackend):
     """Generate scene images with a ComfyUI workflow.
 
     ``seed=None`` draws a fresh seed per scene from ``rng`` (inject a seeded
     ``random.Random`` for reproducible runs); a fixed ``seed`` is used for every
-    scene. ``client`` is built from ``url``/``headers``/``timeout`` unless given.
+    scene. Jobs run on ``pool`` (shared with motion and other topics) when given,
+    else on a pool of one ``client`` built from ``url``/``headers``/``timeout``.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class ComfyImageBackend(ImageBackend):
         prompt_input: str = "text",
         rng: random.Random | None = None,
         client: ComfyClient | None = None,
+        pool: ComfyPool | None = None,
     ) -> None:
         self.workflow = workflow
         self.seed = seed
@@ -53,15 +57,13 @@ class ComfyImageBackend(ImageBackend):
         self.prompt_node = prompt_node
         self.prompt_input = prompt_input
         self.rng = rng if rng is not None else random.Random()
-        # One client (one HTTP session) per backend instance; a later pool can hand in its own.
-        self.client = client if client is not None else ComfyClient(url, headers=headers, timeout=timeout)
-        self._started = False
+        self._init_pool(pool=pool, client=client, url=url, headers=headers, timeout=timeout)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ComfyImageBackend:
-        """Build from :class:`sceneforge.config.Settings` (first URL of ``comfy_urls``)."""
+    def from_settings(cls, settings: Any, pool: ComfyPool | None = None) -> ComfyImageBackend:
+        """Build from :class:`sceneforge.config.Settings`; without a shared ``pool``, all ``comfy_urls`` form one."""
         headers = {k: v.get_secret_value() for k, v in settings.comfy_headers.items()}
-        return cls(
+        backend = cls(
             Workflow.load(settings.workflow, kind="image"),
             url=settings.comfy_urls[0],
             headers=headers or None,
@@ -72,19 +74,10 @@ class ComfyImageBackend(ImageBackend):
             negative=settings.negative,
             prompt_node=settings.prompt_node,
             prompt_input=settings.prompt_input,
+            pool=pool if pool is not None else _pool_from(settings),
         )
-
-    @property
-    def server(self) -> str:
-        """The server URL, credentials redacted."""
-        return self.client.server
-
-    async def start(self) -> None:
-        """Health check, once per backend: :class:`ServerUnavailableError` when unreachable."""
-        if self._started:
-            return
-        await self.client.system_stats()
-        self._started = True
+        backend._own_pool = pool is None  # a pool made here is closed by this backend
+        return backend
 
     def fingerprint(self) -> dict[str, Any]:
         """Workflow content, seed policy, size, negative and prompt placement (not the server:
@@ -114,27 +107,36 @@ class ComfyImageBackend(ImageBackend):
             filename_prefix=f"sceneforge/scene_{scene}",
         )
 
-        def on_event(kind: str, data: dict[str, Any]) -> None:
-            if kind == "queued":
-                self._event("job_queued", scene, server=self.server, prompt_id=data["prompt_id"])
-            elif kind == "progress":
-                self._event("job_progress", scene, server=self.server, prompt_id=data["prompt_id"],
-                            node=data.get("node"), value=data.get("value"), max=data.get("max"))
+        async def job(client: ComfyClient) -> None:
+            def on_event(kind: str, data: dict[str, Any]) -> None:
+                if kind == "queued":
+                    self._event("job_queued", scene, server=client.server, prompt_id=data["prompt_id"])
+                elif kind == "progress":
+                    self._event("job_progress", scene, server=client.server, prompt_id=data["prompt_id"],
+                                node=data.get("node"), value=data.get("value"), max=data.get("max"))
 
-        try:
-            result = await self.client.run(graph, on_event=on_event)
+            result = await client.run(graph, on_event=on_event)
             stills = result.still_images()
             if not stills:
                 raise WorkflowError(
-                    f"scene {scene}: workflow {self.workflow.source} produced no image on {self.server} "
+                    f"scene {scene}: workflow {self.workflow.source} produced no image on {client.server} "
                     f"(outputs of nodes {', '.join(result.outputs) or 'none'}); it needs a SaveImage node"
                 )
-            await self.client.download(stills[0], dest)
+            await client.download(stills[0], dest)
+
+        def moved(srv: Any, exc: BaseException) -> None:
+            self._event("warning", scene, message=f"{srv.name} stopped answering ({exc}); moving scene {scene} to another server")
+
+        try:
+            await self.pool.run(job, priority=PRIORITY_IMAGE, on_failover=moved)
         except GenerationError as exc:
             exc.for_scene(scene, "image")
             raise
         return ImageResult(Path(dest), {"image_seed": seed})
 
-    async def aclose(self) -> None:
-        """Close the client's HTTP session."""
-        await self.client.aclose()
+
+
+def _pool_from(settings: Any) -> ComfyPool:
+    from ..comfy.pool_factory import clients_from_settings
+
+    return ComfyPool(clients_from_settings(settings))
