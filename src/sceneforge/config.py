@@ -71,6 +71,7 @@ class Settings(BaseModel):
     comfy_urls: tuple[str, ...] = Field(("http://127.0.0.1:8188",), repr=False)  # may hold user:password
     comfy_headers: dict[str, SecretStr] = Field(default_factory=dict)
     comfy_timeout: float = Field(300.0, gt=0)
+    comfy_poll_interval: float = Field(1.0, gt=0, le=60)  # fallback polling when the websocket is quiet
     workflow: str = "sdxl"
     prompt_node: str | None = None
     prompt_input: str = "text"

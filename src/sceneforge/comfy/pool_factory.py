@@ -14,4 +14,7 @@ def clients_from_settings(settings: Settings) -> list[Any]:
     from .client import ComfyClient
 
     headers = {k: v.get_secret_value() for k, v in settings.comfy_headers.items()}
-    return [ComfyClient(url, headers=headers or None, timeout=settings.comfy_timeout) for url in settings.comfy_urls]
+    return [
+        ComfyClient(url, headers=headers or None, timeout=settings.comfy_timeout, poll_interval=settings.comfy_poll_interval)
+        for url in settings.comfy_urls
+    ]

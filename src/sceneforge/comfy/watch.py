@@ -208,6 +208,10 @@ class JobWatch:
             await self._recover("polling")
         elif now - self.last_any >= idle:
             await self._recover("ws_idle")
+        elif self.vanished:
+            # The last poll found the job neither queued nor finished: look again at
+            # once rather than after a whole idle period (a restarted server says nothing).
+            await self._poll()
         elif now - self.last_own >= idle:
             self.last_own = now
             self.emit("polling")
