@@ -192,6 +192,8 @@ def _run_files(sfs: list[SceneFile], settings: Settings, *, json_out: bool, even
 
 
 def _preview_all(sfs: list[SceneFile], settings: Settings, debug: bool) -> int:
+    """``run --preview``: preview every topic of the run. The result lines go to
+    stderr with the run's summary, so ``--json`` keeps stdout pure JSON."""
     from .layout import TopicLayout
 
     code = 0
@@ -200,28 +202,60 @@ def _preview_all(sfs: list[SceneFile], settings: Settings, debug: bool) -> int:
     return code
 
 
-def _preview_dir(folder: Path, debug: bool) -> int:
+def _encode_progress(folder: Path) -> Any:
+    """A rich bar on stderr for the preview encode; silent when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(f"encoding {folder.name}/preview.mp4", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _preview_dir(folder: Path, debug: bool, out: Console | None = None) -> int:
+    """Write ``folder``'s preview.mp4 and contact_sheet.png; print both paths and the duration on ``out``.
+
+    Exit codes: 2 when scenes.json or an asset is missing or unusable (the
+    message names the scene; the fix is to run ``sceneforge run`` again), 1 when
+    encoding fails. ``run``'s own exit codes are decided by :func:`_fail` alone.
+    """
+    from .errors import AssetMissingError
+
     try:
         from .preview import make_contact_sheet, make_preview
 
-        with err.status(f"encoding preview of {folder}"):
-            res = make_preview(folder)
+        if not (folder / "scenes.json").is_file():
+            raise AssetMissingError(f"{folder}: no scenes.json here; run `sceneforge run` first")
+        with _encode_progress(folder) as progress:
+            task = progress.add_task("preview", total=None)
+            res = make_preview(folder, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         sheet = make_contact_sheet(folder)
-    except Exception as exc:  # noqa: BLE001
-        return _fail(exc, debug)
-    err.print(f"preview: {res.path} ({res.duration:.1f} s); contact sheet: {sheet}", markup=False)
+    except Exception as exc:  # noqa: BLE001 - every error becomes a clean message
+        code = _fail(exc, debug)
+        return 2 if isinstance(exc, AssetMissingError) else code
+    out = err if out is None else out
+    out.print(f"preview: {res.path} ({res.duration:.1f} s)", markup=False)
+    out.print(f"contact sheet: {sheet}", markup=False)
     return 0
 
 
 @app.command("preview")
 def preview_cmd(
     folder: Annotated[Path, typer.Argument(help="A topic folder: <out>/<topic>.")],
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    """Write preview.mp4 and contact_sheet.png for a finished run."""
-    if not (folder / "scenes.json").is_file():
-        raise typer.Exit(_fail(SceneValidationError(f"{folder}: no scenes.json here; run `sceneforge run` first"), debug))
-    raise typer.Exit(_preview_dir(folder, debug))
+    """Write preview.mp4 (720x1280, narration, subtitles) and contact_sheet.png for a finished run.
+
+    Exit codes: 0 done, 2 scenes.json or an asset is missing (run `sceneforge run` first), 1 encoding failed.
+    """
+    stdout = Console(highlight=False, soft_wrap=True)
+    raise typer.Exit(_preview_dir(folder, debug, out=stdout))
 
 
 @app.command()

@@ -15,6 +15,7 @@ no file path has to survive the filter-argument escaping (``:``, ``'``, ``\\``,
 Korean folder names), and we already compose every frame ourselves.
 
 These functions are synchronous and CPU-bound: call them in a thread from async code.
+The contact sheet lives in :mod:`sceneforge.contact_sheet` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from .contact_sheet import CONTACT_SHEET_NAME, SheetGeometry, make_contact_sheet, sheet_geometry
 from .errors import AssetMissingError, GenerationError, SceneValidationError
 from .fonts import ellipsize, load_font, wrap_text
 from .fsutil import atomic_path
@@ -44,7 +46,6 @@ __all__ = [
 ]
 
 PREVIEW_NAME = "preview.mp4"
-CONTACT_SHEET_NAME = "contact_sheet.png"
 FPS = 24
 SAMPLE_RATE = 44100
 STILL_ZOOM = 1.06  # a still scene pushes in by 6% over its narration: alive, not distracting
@@ -390,76 +391,3 @@ def make_preview(
                 raise GenerationError(f"ffmpeg failed to encode {dest} (exit {rc}): {msg}",
                                       stage="preview", server_message=msg)
     return PreviewResult(dest, ends[-1])
-
-
-# --- contact sheet ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SheetGeometry:
-    """The contact sheet's grid: ``columns`` x ``rows`` cells of ``cell_width`` x ``cell_height``."""
-
-    columns: int
-    rows: int
-    thumb_width: int = 216
-    thumb_height: int = 384
-    caption_height: int = 104
-    margin: int = 16
-
-    @property
-    def cell_width(self) -> int:
-        return self.thumb_width
-
-    @property
-    def cell_height(self) -> int:
-        return self.thumb_height + self.caption_height
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) of the whole sheet in pixels."""
-        m = self.margin
-        return (self.columns * (self.cell_width + m) + m, self.rows * (self.cell_height + m) + m)
-
-    def cell_origin(self, index: int) -> tuple[int, int]:
-        """Top-left corner of cell ``index`` (0-based, row by row)."""
-        r, c = divmod(index, self.columns)
-        return (self.margin + c * (self.cell_width + self.margin), self.margin + r * (self.cell_height + self.margin))
-
-
-def sheet_geometry(n_scenes: int, columns: int = 4) -> SheetGeometry:
-    """The grid for ``n_scenes`` scenes: up to ``columns`` per row."""
-    cols = max(1, min(columns, n_scenes))
-    return SheetGeometry(columns=cols, rows=max(1, math.ceil(n_scenes / cols)))
-
-
-def make_contact_sheet(topic_dir: Path | str, scenes: list[dict[str, Any]] | None = None) -> Path:
-    """Write ``topic_dir/contact_sheet.png``: each scene's thumbnail, number, duration and first words.
-
-    Raises :class:`AssetMissingError` naming the scene when its image is missing.
-    Narration is optional here: a scene without it shows "– s".
-    """
-    topic_dir = Path(topic_dir)
-    raw = load_scenes(topic_dir) if scenes is None else scenes
-    resolved = [_resolve(i, s, topic_dir, need_audio=False) for i, s in enumerate(raw, 1)]
-    geo = sheet_geometry(len(resolved))
-    sheet = Image.new("RGB", geo.size, (24, 24, 28))
-    draw = ImageDraw.Draw(sheet)
-    head, body = load_font(24), load_font(18)
-    for i, sc in enumerate(resolved):
-        x, y = geo.cell_origin(i)
-        thumb = _open_cover(sc.image or sc.frames[0], sc.number, geo.thumb_width, geo.thumb_height,
-                            Image.Resampling.LANCZOS)
-        sheet.paste(thumb, (x, y))
-        dur = f"{sc.duration:.1f} s" if sc.duration else "– s"
-        ty = y + geo.thumb_height + 8
-        draw.text((x, ty), f"#{sc.number}", font=head, fill=(255, 255, 255))
-        draw.text((x + geo.cell_width, ty + 4), dur, font=body, fill=(190, 190, 200), anchor="ra")
-        lines = wrap_text(" ".join(sc.script.split()), body, geo.cell_width)
-        if len(lines) > 2:
-            lines = [lines[0], ellipsize(lines[1], body, geo.cell_width)]
-        for k, line in enumerate(lines):
-            draw.text((x, ty + 34 + k * 26), line, font=body, fill=(225, 225, 230))
-    dest = topic_dir / CONTACT_SHEET_NAME
-    with atomic_path(dest) as tmp:
-        sheet.save(tmp, format="PNG")
-    return dest
