@@ -32,6 +32,7 @@ from .stages import (
     motion_cached,
     motion_job,
     raise_failures,
+    restore_cached,
     run_audio_stage,
     run_image_stage,
     run_motion_stage,
@@ -203,6 +204,11 @@ async def run_topic(
         with topic_lock(layout, wait=settings.lock_wait):
             remove_stale_parts(layout.root)
             ctx.event("run_started", total=len(sf.scenes), stages=[s for s in STAGES if settings.wants(s)])
+            # Stages this run skips keep their valid cached results in scenes.json
+            # (motion last: its cache key needs the images this run may make).
+            for stage in ("audio", "image"):
+                if not settings.wants(stage):
+                    await restore_cached(ctx, sf.scenes, stage)
             try:
                 if settings.sequential:
                     if settings.wants("audio"):
@@ -217,6 +223,8 @@ async def run_topic(
                 if write_state:
                     _write_state_quietly(ctx, sf, layout)
                 raise
+            if not settings.run_motion:
+                await restore_cached(ctx, sf.scenes, "motion")
             if write_state:
                 write_scenes_json(sf, layout)
             ctx.event("run_done")

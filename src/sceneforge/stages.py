@@ -23,6 +23,7 @@ from .errors import AssetMissingError, GenerationError, SceneValidationError, de
 from .events import Event, EventSink, null_sink
 from .fsutil import PART_SUFFIX, atomic_write_bytes
 from .images.base import ImageBackend, image_registry
+from .journal import JobJournal
 from .layout import TopicLayout
 from .motion.base import MotionBackend, motion_registry
 from .retry import RetryPolicy, retry_async
@@ -41,6 +42,7 @@ __all__ = [
     "check_motion_inputs",
     "motion_input_problem",
     "raise_failures",
+    "restore_cached",
     "ensure_started",
     "job_limit",
     "build_tts",
@@ -195,8 +197,12 @@ async def image_job(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene
     fp = image_fingerprint(backend, scene)
     assert scene.image_prompt is not None
 
+    journal = JobJournal(ctx.layout.root, "image", n)
+
     async def work() -> None:
         ctx.cache.invalidate(WorkflowCache.STAGE_IMAGE, n)
+        if ctx.forced(n):
+            journal.clear()  # a re-roll must not resume the previous job
 
         async def attempt(k: int):  # type: ignore[no-untyped-def]
             res = await backend.generate(n, scene.image_prompt or "", dest)
@@ -206,6 +212,7 @@ async def image_job(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene
 
         res = await ctx.retry("image", n, ctx.settings.image_retry, attempt)
         ctx.cache.record(WorkflowCache.STAGE_IMAGE, n, fp, [dest], res.fields)
+        journal.clear()
         _set(scene, image_path=str(dest), **res.fields)
 
     await _scene_job(ctx, "image", n, work)
@@ -271,8 +278,12 @@ async def motion_job(ctx: RunContext, backend: MotionBackend, n: int, scene: Sce
     image = Path(scene.image_path or "")
     prompt = motion_prompt(scene)
 
+    journal = JobJournal(lay.root, "motion", n)
+
     async def work() -> None:
         ctx.cache.invalidate(WorkflowCache.STAGE_MOTION, n)
+        if ctx.forced(n):
+            journal.clear()
         lay.root.mkdir(parents=True, exist_ok=True)
 
         async def attempt(k: int):  # type: ignore[no-untyped-def]
@@ -302,9 +313,44 @@ async def motion_job(ctx: RunContext, backend: MotionBackend, n: int, scene: Sce
         _replace_dir(work_dir, dest_dir)
         frames = [dest_dir / name for name in names]
         ctx.cache.record(WorkflowCache.STAGE_MOTION, n, fp, frames + files, fields)
+        journal.clear()
         _set(scene, motion_frames_path=[str(f) for f in frames], **fields)
 
     await _scene_job(ctx, "motion", n, work)
+
+
+# --------------------------------------------------------------------------- stages not run
+async def restore_cached(ctx: RunContext, scenes: list[Scene], stage: str) -> None:
+    """Fill in a stage's fields from valid cache records without generating anything.
+
+    Used for the stages a run skips (``--stages image``), so ``scenes.json`` keeps the
+    narration and motion that are still valid on disk. A record counts only when its
+    fingerprint matches the current settings and its files are complete.
+    """
+    settings, lay, cache = ctx.settings, ctx.layout, ctx.cache
+    if not (cache.layout.state_dir / stage).is_dir():
+        return  # nothing was ever recorded for this stage
+    try:
+        backend: Any = {"audio": build_tts, "image": build_image_backend, "motion": build_motion_backend}[stage](settings)
+    except Exception:  # noqa: BLE001 - an unusable backend setting just means nothing to restore
+        return
+    try:
+        for n, scene in enumerate(scenes, 1):
+            if stage == "audio":
+                hit = cache.lookup(stage, n, audio_fingerprint(backend, scene))
+                if hit is not None:
+                    _set(scene, audio_path=str(lay.audio_path(n)), **hit.fields)
+            elif stage == "image" and scene.image_prompt:
+                hit = cache.lookup(stage, n, image_fingerprint(backend, scene))
+                if hit is not None:
+                    _set(scene, image_path=str(lay.image_path(n)), **hit.fields)
+            elif stage == "motion" and motion_input_problem(n, scene) is None:
+                hit = cache.lookup(stage, n, motion_fingerprint(backend, scene))
+                if hit is not None:
+                    frames = sorted(str(p) for p in hit.files if p.parent == lay.motion_dir(n))
+                    _set(scene, motion_frames_path=frames, **hit.fields)
+    finally:
+        await backend.aclose()
 
 
 # --------------------------------------------------------------------------- stage runners

@@ -391,12 +391,21 @@ class ComfyClient:
         number = answer.get("number")
         return accepted_id, number if isinstance(number, (int, float)) else None
 
-    async def run(self, graph: Mapping[str, Any], *, on_event: OnEvent | None = None) -> JobResult:
+    async def run(
+        self,
+        graph: Mapping[str, Any],
+        *,
+        on_event: OnEvent | None = None,
+        on_submit: Callable[[str, str], object] | None = None,
+    ) -> JobResult:
         """Queue ``graph`` (API format), wait for it and return its history outputs.
 
         ``on_event(kind, data)`` hears ``queued``, ``started``, ``cached``,
         ``executing``, ``progress``, ``executed``, and the fallback's ``ws_dropped``,
         ``ws_idle``, ``ws_reconnected`` and ``polling``; ``data`` always holds ``prompt_id``.
+
+        ``on_submit(prompt_id, client_id)`` runs just *before* the POST, so a journal can
+        remember the job and a later run can :meth:`resume` it after a crash.
 
         Raises :class:`WorkflowError`, :class:`GenerationError` (``execution_error``),
         :class:`JobInterruptedError`, :class:`JobTimeoutError` (after cancelling the job
@@ -408,6 +417,8 @@ class ComfyClient:
         ws = await self.open_ws(client_id)  # first, so no message of this job can be missed
         watch = JobWatch(self, client_id=client_id, prompt_id=prompt_id, ws=ws, deadline=deadline, on_event=on_event)
         try:
+            if on_submit is not None:
+                on_submit(prompt_id, client_id)
             prompt_id, number = await self.submit(graph, client_id=client_id, prompt_id=prompt_id)
             watch.prompt_id = prompt_id
             watch.emit("queued", number=number, server=self.server)
@@ -420,5 +431,32 @@ class ComfyClient:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(self.cancel_quietly(prompt_id))
             raise
+        finally:
+            await watch.close()
+
+    async def resume(self, prompt_id: str, client_id: str, *, on_event: OnEvent | None = None) -> JobResult | None:
+        """Re-attach to a job an earlier (killed) run submitted, without running it again.
+
+        Finished: its outputs from history. Still queued or running: wait for it on
+        the websocket under its own clientId (execution messages go to that id only).
+        Unknown to the server (restarted, or the POST never arrived): ``None``.
+        """
+        deadline = self._clock() + self.timeout
+        ws = await self.open_ws(client_id)
+        watch = JobWatch(self, client_id=client_id, prompt_id=prompt_id, ws=ws, deadline=deadline, on_event=on_event)
+        try:
+            entry = await self.history(prompt_id)
+            if not entry and prompt_id not in await self.queue_ids():
+                entry = await self.history(prompt_id)  # it may have finished between the two looks
+                if not entry:
+                    return None
+            if entry:
+                status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+                if status.get("status_str") == "error" or status.get("completed") is False:
+                    return None  # it failed: a retry must run it again, not re-read the failure
+                watch._accept(entry)
+                return await watch._collect()
+            watch.emit("resumed", server=self.server)
+            return await watch.wait()
         finally:
             await watch.close()

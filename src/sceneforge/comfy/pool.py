@@ -208,6 +208,10 @@ class ComfyPool:
                 srv.jobs_done += 1
                 return result
 
+    def find(self, name: str) -> PooledServer | None:
+        """The healthy server whose (redacted) URL is ``name``, if any."""
+        return next((s for s in self.servers if s.healthy and s.name == name), None)
+
     async def aclose(self) -> None:
         """Stop probes and close every client."""
         for s in self.servers:

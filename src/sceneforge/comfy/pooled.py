@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from ..errors import ServerUnavailableError, TransientError
 from .client import ComfyClient
 from .pool import ComfyPool
 
-__all__ = ["PoolUser"]
+__all__ = ["PoolUser", "resume_job"]
+
+log = logging.getLogger("sceneforge.comfy")
+
+
+async def resume_job(pool: ComfyPool, entry: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Re-attach to a journaled job: ``(client, JobResult)``, or None to submit afresh.
+
+    Only the server that ran it can have it; when that server is gone or does not
+    know the job any more, the caller simply runs the job again.
+    """
+    srv = pool.find(entry["server"])
+    if srv is None:
+        return None
+    try:
+        result = await srv.client.resume(entry["prompt_id"], entry["client_id"])
+    except (ServerUnavailableError, TransientError) as exc:
+        log.info("could not resume job %s on %s: %s", entry["prompt_id"], srv.name, exc)
+        return None
+    return (srv.client, result) if result is not None else None
 
 
 class PoolUser:

@@ -14,7 +14,9 @@ from typing import Any
 
 from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
-from ..comfy.pooled import PoolUser
+from ..cache import fingerprint
+from ..comfy.pooled import PoolUser, resume_job
+from ..journal import JobJournal
 from ..comfy.workflow import Workflow
 from ..errors import GenerationError, WorkflowError
 from .base import ImageBackend, ImageResult, image_registry
@@ -107,6 +109,16 @@ class ComfyImageBackend(PoolUser, ImageBackend):
             filename_prefix=f"sceneforge/scene_{scene}",
         )
 
+        journal = JobJournal(Path(dest).parent, "image", scene)
+        key = fingerprint({"prompt": prompt, **self.fingerprint()})
+        prior = journal.load(key)
+        if prior is not None:
+            resumed = await resume_job(self.pool, prior)
+            if resumed is not None:
+                client, result = resumed
+                await self._save_first_still(client, result, scene, dest)
+                return ImageResult(Path(dest), {"image_seed": prior.get("seed")})
+
         async def job(client: ComfyClient) -> None:
             def on_event(kind: str, data: dict[str, Any]) -> None:
                 if kind == "queued":
@@ -115,14 +127,11 @@ class ComfyImageBackend(PoolUser, ImageBackend):
                     self._event("job_progress", scene, server=client.server, prompt_id=data["prompt_id"],
                                 node=data.get("node"), value=data.get("value"), max=data.get("max"))
 
-            result = await client.run(graph, on_event=on_event)
-            stills = result.still_images()
-            if not stills:
-                raise WorkflowError(
-                    f"scene {scene}: workflow {self.workflow.source} produced no image on {client.server} "
-                    f"(outputs of nodes {', '.join(result.outputs) or 'none'}); it needs a SaveImage node"
-                )
-            await client.download(stills[0], dest)
+            def remember(prompt_id: str, client_id: str) -> None:
+                journal.save(key, server=client.server, prompt_id=prompt_id, client_id=client_id, seed=seed)
+
+            result = await client.run(graph, on_event=on_event, on_submit=remember)
+            await self._save_first_still(client, result, scene, dest)
 
         def moved(srv: Any, exc: BaseException) -> None:
             self._event("warning", scene, message=f"{srv.name} stopped answering ({exc}); moving scene {scene} to another server")
@@ -134,6 +143,15 @@ class ComfyImageBackend(PoolUser, ImageBackend):
             raise
         return ImageResult(Path(dest), {"image_seed": seed})
 
+
+    async def _save_first_still(self, client: ComfyClient, result: Any, scene: int, dest: Path) -> None:
+        stills = result.still_images()
+        if not stills:
+            raise WorkflowError(
+                f"scene {scene}: workflow {self.workflow.source} produced no image on {client.server} "
+                f"(outputs of nodes {', '.join(result.outputs) or 'none'}); it needs a SaveImage node"
+            )
+        await client.download(stills[0], dest)
 
 
 def _pool_from(settings: Any) -> ComfyPool:
