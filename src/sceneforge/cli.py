@@ -175,7 +175,10 @@ def _run_files(sfs: list[SceneFile], settings: Settings, *, json_out: bool, even
                 s(ev)
 
         stack.enter_context(view)
-        results = asyncio.run(run_many(sfs, settings, emit=emit))
+        try:
+            results = asyncio.run(run_many(sfs, settings, emit=emit))
+        except Exception as exc:  # noqa: BLE001 - backends that cannot be built (workflow, length, size)
+            return _fail(exc, debug)
 
     code = 0
     for sf, exc in results:

@@ -92,6 +92,7 @@ class Settings(BaseModel):
     motion_seed: int | None = Field(None, ge=0)
     motion_width: int | None = Field(None, ge=16, le=8192)
     motion_height: int | None = Field(None, ge=16, le=8192)
+    motion_timeout: float = Field(1800.0, gt=0)  # seconds per Wan job (a 14B clip takes minutes)
     kenburns_zoom: float = Field(1.15, ge=1.0, le=3.0)
 
     # retry schedules (the seed's)

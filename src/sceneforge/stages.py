@@ -302,7 +302,7 @@ async def motion_job(ctx: RunContext, backend: MotionBackend, n: int, scene: Sce
         fields: dict[str, Any] = {"motion_fps": res.fps, **res.fields}
         files: list[Path] = []
         if res.video is not None and res.video.is_file():
-            video_dest = lay.motion_video_path(n)
+            video_dest = lay.motion_video_path(n).with_suffix(res.video.suffix or ".mp4")  # keep .webm a webm
             res.video.replace(video_dest)
             files.append(video_dest)
             fields["motion_video_path"] = str(video_dest)

@@ -397,6 +397,7 @@ class ComfyClient:
         *,
         on_event: OnEvent | None = None,
         on_submit: Callable[[str, str], object] | None = None,
+        timeout: float | None = None,
     ) -> JobResult:
         """Queue ``graph`` (API format), wait for it and return its history outputs.
 
@@ -413,7 +414,7 @@ class ComfyClient:
         """
         client_id = uuid.uuid4().hex
         prompt_id = str(uuid.uuid4())
-        deadline = self._clock() + self.timeout
+        deadline = self._clock() + (timeout or self.timeout)  # motion jobs take far longer than images
         ws = await self.open_ws(client_id)  # first, so no message of this job can be missed
         watch = JobWatch(self, client_id=client_id, prompt_id=prompt_id, ws=ws, deadline=deadline, on_event=on_event)
         try:
@@ -434,14 +435,16 @@ class ComfyClient:
         finally:
             await watch.close()
 
-    async def resume(self, prompt_id: str, client_id: str, *, on_event: OnEvent | None = None) -> JobResult | None:
+    async def resume(
+        self, prompt_id: str, client_id: str, *, on_event: OnEvent | None = None, timeout: float | None = None
+    ) -> JobResult | None:
         """Re-attach to a job an earlier (killed) run submitted, without running it again.
 
         Finished: its outputs from history. Still queued or running: wait for it on
         the websocket under its own clientId (execution messages go to that id only).
         Unknown to the server (restarted, or the POST never arrived): ``None``.
         """
-        deadline = self._clock() + self.timeout
+        deadline = self._clock() + (timeout or self.timeout)
         ws = await self.open_ws(client_id)
         watch = JobWatch(self, client_id=client_id, prompt_id=prompt_id, ws=ws, deadline=deadline, on_event=on_event)
         try:

@@ -14,7 +14,7 @@ __all__ = ["PoolUser", "resume_job"]
 log = logging.getLogger("sceneforge.comfy")
 
 
-async def resume_job(pool: ComfyPool, entry: dict[str, Any]) -> tuple[Any, Any] | None:
+async def resume_job(pool: ComfyPool, entry: dict[str, Any], *, timeout: float | None = None) -> tuple[Any, Any] | None:
     """Re-attach to a journaled job: ``(client, JobResult)``, or None to submit afresh.
 
     Only the server that ran it can have it; when that server is gone or does not
@@ -24,7 +24,7 @@ async def resume_job(pool: ComfyPool, entry: dict[str, Any]) -> tuple[Any, Any] 
     if srv is None:
         return None
     try:
-        result = await srv.client.resume(entry["prompt_id"], entry["client_id"])
+        result = await srv.client.resume(entry["prompt_id"], entry["client_id"], timeout=timeout)
     except (ServerUnavailableError, TransientError) as exc:
         log.info("could not resume job %s on %s: %s", entry["prompt_id"], srv.name, exc)
         return None
