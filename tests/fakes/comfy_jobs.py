@@ -239,7 +239,8 @@ class JobRunner:
         if error_fault:
             first = uncached[0] if uncached else None
             fail_at = error_fault.get("node") or next((n for n in uncached if n not in job.outputs), first)
-        nap = srv.job_time / max(1, len(uncached))
+        job_time = srv.job_time(prompt) if callable(srv.job_time) else srv.job_time  # per-graph GPU time
+        nap = job_time / max(1, len(uncached))
         states: dict[str, dict[str, Any]] = {}
         outputs_ui: dict[str, dict[str, Any]] = {}
         new_cache: dict[str, dict[str, Any]] = {}

@@ -70,7 +70,8 @@ def load_object_info() -> dict[str, Any]:
 
 
 class FakeComfyServer(ComfyRoutes):
-    """The fake. ``job_time`` is how long each job computes (real seconds, default 0).
+    """The fake. ``job_time`` is how long each job computes (real seconds, default 0), or a
+    function of the graph (e.g. images 0.2 s, Wan clips 0.6 s).
 
     ``history_delay`` delays storing history after ``execution_success`` (the race of
     PROTOCOL §4.4). ``outputs_for(graph)`` may return ``{node_id: ui_dict}`` to replace
@@ -80,7 +81,7 @@ class FakeComfyServer(ComfyRoutes):
     server answer 401 without them.
     """
 
-    def __init__(self, *, job_time: float = 0.0, history_delay: float = 0.0,
+    def __init__(self, *, job_time: float | Callable[[dict[str, Any]], float] = 0.0, history_delay: float = 0.0,
                  object_info: dict[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.job_time = job_time
         self.history_delay = history_delay

@@ -153,3 +153,29 @@ def test_generate_assets_on_the_seeds_state(tmp_path: Path, monkeypatch):
     assert sc["image_path"] == "output/topic/image_scene_1.png"
     assert Path(sc["audio_path"]).stat().st_size > 0 and Path(sc["image_path"]).stat().st_size > 0
     assert "motion_frames_path" not in sc  # motion is off by default, as in the seed
+
+
+async def test_motion_starts_before_the_last_image_finishes(servers, tmp_path: Path):
+    """Checked on the server's job log (execution order), not with timings."""
+    srv = servers[0]
+    srv.job_time = 0.02
+    s = settings(tmp_path, [srv.url], stages=("image", "motion"), motion_enabled=True, motion_length=5)
+    out = await agenerate_assets({"topic": "t", "scenes": SCENES}, s)
+    assert all(len(sc["motion_frames_path"]) == 5 for sc in out["scenes"])
+
+    def kind(job):
+        return "motion" if any(n["class_type"] == "LoadImage" for n in job["graph"].values()) else "image"
+
+    images = [j for j in srv.jobs if kind(j) == "image"]
+    motions = [j for j in srv.jobs if kind(j) == "motion"]
+    assert len(images) == len(motions) == 6
+    assert min(j["start"] for j in motions) < max(j["end"] for j in images)
+
+
+async def test_sequential_keeps_the_seeds_order(servers, tmp_path: Path):
+    srv = servers[0]
+    s = settings(tmp_path, [srv.url], stages=("image", "motion"), motion_enabled=True, motion_length=5, sequential=True)
+    await agenerate_assets({"topic": "t", "scenes": SCENES[:3]}, s)
+    kinds = ["motion" if any(n["class_type"] == "LoadImage" for n in j["graph"].values()) else "image"
+             for j in sorted(srv.jobs, key=lambda j: j["start"])]
+    assert kinds == ["image"] * 3 + ["motion"] * 3
