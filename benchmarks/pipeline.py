@@ -1,0 +1,244 @@
+"""Pipeline benchmark: overlap, the server pool, client overhead, cached re-runs, memory.
+
+Runs against fake ComfyUI servers that simulate one GPU each (one job at a time,
+a fixed job time per image and per motion clip) and a fake narration engine with
+latency, all on 127.0.0.1. Every figure is measured side by side in this one run.
+Progress goes to stderr; the last line on stdout is one JSON object.
+
+    python benchmarks/pipeline.py            # the full run (about a minute)
+    python benchmarks/pipeline.py --quick    # job times divided by 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the fake servers live with the tests
+
+from fakes.comfy_server import FakeComfyServer  # noqa: E402
+from sceneforge.config import Settings  # noqa: E402
+from sceneforge.events import Event  # noqa: E402
+from sceneforge.fsutil import atomic_path  # noqa: E402
+from sceneforge.pipeline import agenerate_assets  # noqa: E402
+from sceneforge.tts.base import SpeechResult, TTSBackend, tts_registry  # noqa: E402
+from sceneforge.tts.mp3 import encode_mp3, tone_pcm  # noqa: E402
+
+MOTION_LENGTH = 5  # frames per clip from the fake: the GPU time is simulated, not the frame count
+
+
+@tts_registry.register("bench")
+class LatencyTTS(TTSBackend):
+    """A narration engine that takes ``latency`` seconds per scene (like a remote TTS)."""
+
+    latency = 0.3
+    default_concurrency = 4
+    _mp3 = b""
+
+    async def synthesize(self, text: str, dest: Path) -> SpeechResult:
+        await asyncio.sleep(self.latency)
+        if not LatencyTTS._mp3:
+            LatencyTTS._mp3 = encode_mp3(tone_pcm(1.0), 24_000)
+        with atomic_path(dest) as tmp:
+            tmp.write_bytes(LatencyTTS._mp3)
+        return SpeechResult(duration=1.0)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def scenes(n: int, tag: str = "") -> list[dict[str, Any]]:
+    return [{"script": f"narration {tag}{i}", "image_prompt": f"prompt {tag}{i}"} for i in range(1, n + 1)]
+
+
+def is_motion(graph: dict[str, Any]) -> bool:
+    return any(node.get("class_type") == "LoadImage" for node in graph.values())
+
+
+def gpu(image_s: float, motion_s: float):
+    return lambda graph: motion_s if is_motion(graph) else image_s
+
+
+def settings(out: Path, urls: list[str], **kw: Any) -> Settings:
+    base: dict[str, Any] = dict(
+        out_dir=out, tts="bench", comfy_urls=tuple(urls), workflow="sdxl", width=64, height=64,
+        motion_width=64, motion_height=112, motion_length=MOTION_LENGTH, comfy_poll_interval=0.05,
+    )
+    base.update(kw)
+    return Settings(**base)
+
+
+def start_servers(n: int, job_time: Any) -> list[FakeComfyServer]:
+    out = []
+    for _ in range(n):
+        srv = FakeComfyServer(job_time=job_time)
+        srv.accept_any_model = True
+        srv.cache_enabled = False  # a GPU renders every job; no shortcuts from the fake's cache
+        out.append(srv.start_in_thread())
+    return out
+
+
+async def timed_run(state: dict[str, Any], s: Settings, on_event: Any = None) -> float:
+    t0 = time.perf_counter()
+    await agenerate_assets(state, s, on_event)
+    return time.perf_counter() - t0
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    scale = 0.25 if args.quick else 1.0
+    image_s, motion_s, tts_s = 0.2 * scale, 0.6 * scale, 0.3 * scale
+    LatencyTTS.latency = tts_s
+    n = args.scenes
+    tmp = Path(tempfile.mkdtemp(prefix="sf-bench-"))
+    result: dict[str, Any] = {"scenes": n, "image_job_s": image_s, "motion_job_s": motion_s, "tts_latency_s": tts_s}
+
+    servers = start_servers(2, gpu(image_s, motion_s))
+    try:
+        full = dict(stages=("audio", "image", "motion"), motion_enabled=True)
+        narration_path = math.ceil(n / LatencyTTS.default_concurrency) * tts_s
+        busiest = n * (image_s + motion_s)
+        log(f"overlap: {n} scenes with motion on 1 server ...")
+        wall = await timed_run({"topic": "overlap", "scenes": scenes(n)}, settings(tmp / "o", [servers[0].url], **full))
+        result["wall_s"] = round(wall, 3)
+        result["lower_bound_s"] = round(max(busiest, narration_path), 3)
+        result["overlap_ratio"] = round(wall / max(busiest, narration_path), 3)
+
+        log("sequential (the seed's order) ...")
+        seq = await timed_run({"topic": "seq", "scenes": scenes(n)},
+                              settings(tmp / "s", [servers[0].url], sequential=True, **full))
+        result["sequential_wall_s"] = round(seq, 3)
+        result["speedup_vs_sequential"] = round(seq / wall, 3)
+
+        log("pool: 1 server against 2 ...")
+        visual = dict(stages=("image", "motion"), motion_enabled=True)
+        one = await timed_run({"topic": "p1", "scenes": scenes(n, "a")}, settings(tmp / "p1", [servers[0].url], **visual))
+        two = await timed_run({"topic": "p2", "scenes": scenes(n, "b")},
+                              settings(tmp / "p2", [s.url for s in servers], **visual))
+        result["pool1_wall_s"] = round(one, 3)
+        result["pool2_wall_s"] = round(two, 3)
+        result["pool2_speedup"] = round(one / two, 3)
+    finally:
+        for srv in servers:
+            srv.stop()
+
+    log("client overhead per job (zero job time) ...")
+    (fast,) = start_servers(1, 0.0)
+    try:
+        starts: dict[int, float] = {}
+        spans: list[float] = []
+
+        def on_event(ev: Event) -> None:
+            if ev.kind == "scene_started" and ev.stage == "image" and ev.scene is not None:
+                starts[ev.scene] = time.perf_counter()
+            elif ev.kind == "scene_done" and ev.stage == "image" and ev.scene is not None:
+                spans.append(time.perf_counter() - starts[ev.scene])
+
+        await timed_run({"topic": "overhead", "scenes": scenes(60)},
+                        settings(tmp / "c", [fast.url], stages=("image",), sequential=True), on_event)
+        result["client_overhead_ms_per_job"] = round(statistics.median(spans[5:]) * 1000, 2)  # after warm-up
+
+        log("cached re-run: 100 scenes ...")
+        s100 = settings(tmp / "k", [fast.url], stages=("audio", "image", "motion"), motion_enabled=True)
+        LatencyTTS.latency = 0.0
+        await timed_run({"topic": "cached", "scenes": scenes(100)}, s100)
+        jobs_before = len(fast.jobs)
+        result["cached_rerun_s"] = round(await timed_run({"topic": "cached", "scenes": scenes(100)}, s100), 3)
+        result["cached_rerun_jobs_submitted"] = len(fast.jobs) - jobs_before
+    finally:
+        fast.stop()
+
+    log("peak memory of motion downloads (fresh processes) ...")
+    rss50 = rss_child(50)
+    rss200 = rss_child(200)
+    result["peak_rss_mb"] = rss200
+    result["peak_rss_mb_50_frames"] = rss50
+    result["rss_growth_50_to_200_frames_mb"] = round(rss200 - rss50, 1)
+    result["targets"] = {
+        "overlap_ratio": "<= 1.05", "pool2_speedup": ">= 1.9", "client_overhead_ms_per_job": "<= 10",
+        "cached_rerun_s": "<= 1.0", "peak_rss_mb": "<= 150, flat as frames grow",
+    }
+    return result
+
+
+def rss_child(frames: int) -> float:
+    """Run the motion memory scenario in a fresh interpreter; its peak RSS in MiB."""
+    out = subprocess.run([sys.executable, __file__, "--rss-child", str(frames)], capture_output=True, text=True,
+                         check=True, stdin=subprocess.DEVNULL)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def frame_blob(size: int = 2_000_000) -> bytes:
+    """A PNG of about ``size`` bytes (noise does not compress)."""
+    import numpy as np
+    from PIL import Image
+
+    side = int(math.sqrt(size / 3))
+    arr = np.random.default_rng(1).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG", compress_level=0)
+    return buf.getvalue()
+
+
+async def rss_scenario(frames: int) -> float:
+    """Motion for 5 scenes, each ``frames`` frames of about 2 MB, downloaded one at a time."""
+    from PIL import Image
+
+    blob = frame_blob()
+    srv = FakeComfyServer()
+    srv.accept_any_model = True
+    srv.start_in_thread()
+
+    def outputs(graph: dict[str, Any]) -> dict[str, Any]:
+        prefix = graph["200"]["inputs"]["filename_prefix"]
+        refs = [srv.add_file(f"{prefix.rsplit('/', 1)[-1]}_{i:05d}_.png", blob, "bench") for i in range(1, frames + 1)]
+        return {"200": {"images": refs}, "108": {}}
+
+    srv.outputs_for = outputs
+    tmp = Path(tempfile.mkdtemp(prefix="sf-rss-"))
+    state_scenes = []
+    for i in range(1, 6):
+        img = tmp / f"in_{i}.png"
+        Image.new("RGB", (64, 112), (i * 40, 80, 120)).save(img)
+        state_scenes.append({"script": f"s{i}", "image_prompt": f"p{i}", "image_path": str(img)})
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        await agenerate_assets({"topic": "rss", "scenes": state_scenes},
+                               settings(tmp / "out", [srv.url], stages=("motion",), motion_enabled=True))
+    finally:
+        srv.stop()
+    got = sum(len(list((tmp / "out" / "rss" / f"motion_scene_{i}").glob("frame_*.png"))) for i in range(1, 6))
+    assert got == 5 * frames, got
+    del base
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenes", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="divide every job time by 4")
+    ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.rss_child:
+        print(asyncio.run(rss_scenario(args.rss_child)))
+        return
+    res = asyncio.run(bench(args))
+    res["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
