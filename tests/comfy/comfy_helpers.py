@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 #: The recorded samples (``comfyui/samples``); tests that compare with them skip when absent.
-SAMPLES = Path(os.environ.get("SCENEFORGE_COMFY_SAMPLES", "/work/shared/comfyui/samples"))
+SAMPLES = Path(os.environ.get(
+    "SCENEFORGE_COMFY_SAMPLES", Path(__file__).resolve().parents[3] / "shared" / "comfyui" / "samples"
+))
 
 #: EmptyImage(64x64, 3 images, colour 123456) -> SaveImage "acc/test": the graph of run/01_normal.
 NORMAL_GRAPH = {

@@ -16,7 +16,8 @@ from sceneforge.comfy.validate import is_link
 from sceneforge.comfy.workflow import Workflow, missing_models, validate_graph
 from sceneforge.workflows import BUNDLED_KINDS
 
-SHARED = Path("/work/shared/comfyui")
+# The recorded protocol lives in shared/, beside the repository (CI clones it there too).
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "comfyui"
 SAMPLES = SHARED / "samples"
 REFERENCE = SHARED / "reference-workflows"
 FAKE_FULL = Path(__file__).resolve().parents[1] / "fakes" / "comfy_object_info.json.gz"
