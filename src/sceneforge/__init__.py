@@ -18,7 +18,12 @@ from .errors import (
     WorkflowError,
 )
 from .events import Event
-from .nodes import audio_generator, generate_all_audios, motion_generator, visual_generator
+from .nodes import (
+    audio_generator,
+    generate_all_audios,
+    motion_generator,
+    visual_generator,
+)
 from .pipeline import generate_assets
 from .retry import RetryPolicy
 from .scenes import Scene

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from .config import Settings, load_settings
-from .errors import ConfigError, SceneforgeError, SceneValidationError, UnsafePathError, WorkflowError
+from .errors import ConfigError, SceneValidationError, UnsafePathError, WorkflowError
 from .events import Event, JsonLinesSink
 from .progress import ProgressView
 from .scenes import SceneFile, load_scene_file
@@ -207,7 +207,13 @@ def _preview_all(sfs: list[SceneFile], settings: Settings, debug: bool) -> int:
 
 def _encode_progress(folder: Path) -> Any:
     """A rich bar on stderr for the preview encode; silent when stderr is not a terminal."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn(f"encoding {folder.name}/preview.mp4", markup=False),
@@ -293,9 +299,9 @@ def workflow_inspect(
 ) -> None:
     """Show what sceneforge will inject where in a workflow."""
     try:
-        from .comfy.workflow import Workflow
         from rich.table import Table
 
+        from .comfy.workflow import Workflow
         from .workflows import BUNDLED_KINDS, bundled_kind
 
         if kind is None:

@@ -19,7 +19,14 @@ from typing import Any, TypedDict
 
 from .config import Settings, load_settings
 from .events import EventSink
-from .nodes import aaudio_generator, amotion_generator, audio_generator, avisual_generator, motion_generator, visual_generator
+from .nodes import (
+    aaudio_generator,
+    amotion_generator,
+    audio_generator,
+    avisual_generator,
+    motion_generator,
+    visual_generator,
+)
 from .retry import is_retryable
 
 __all__ = ["SceneState", "build_graph", "retry_on"]

@@ -9,27 +9,27 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AssetMissingError
 from .config import STAGES, Settings, load_settings
+from .errors import AssetMissingError
 from .events import EventSink, null_sink
 from .fsutil import atomic_write_json, remove_stale_parts
+from .images.base import ImageBackend, image_registry
 from .layout import TopicLayout
 from .lock import topic_lock
-from .runner import run_sync
-from .images.base import ImageBackend, image_registry
 from .motion.base import MotionBackend, motion_registry
+from .runner import run_sync
 from .scenes import Scene, SceneFile, parse_state
 from .stages import (
     RunContext,
     build_tts,
     check_motion_inputs,
-    motion_input_problem,
     check_prompts,
     ensure_started,
     image_cached,
     image_job,
     job_limit,
     motion_cached,
+    motion_input_problem,
     motion_job,
     raise_failures,
     restore_cached,

@@ -35,7 +35,12 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from .contact_sheet import CONTACT_SHEET_NAME, SheetGeometry, make_contact_sheet, sheet_geometry
+from .contact_sheet import (
+    CONTACT_SHEET_NAME,
+    SheetGeometry,
+    make_contact_sheet,
+    sheet_geometry,
+)
 from .errors import AssetMissingError, GenerationError, SceneValidationError
 from .fonts import ellipsize, load_font, wrap_text
 from .fsutil import atomic_path

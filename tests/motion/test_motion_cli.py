@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.cli import app
-from sceneforge.errors import ConfigError
 
 runner = CliRunner()
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fakes.backends import FakeTTS
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.cli import app
 from sceneforge.config import Settings

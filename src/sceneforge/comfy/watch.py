@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from ..errors import GenerationError, JobTimeoutError, ServerUnavailableError, TransientError
+from ..errors import (
+    GenerationError,
+    JobTimeoutError,
+    ServerUnavailableError,
+    TransientError,
+)
 from .errors_map import execution_error, interrupted_error
 from .result import JobResult
 
@@ -144,7 +149,7 @@ class JobWatch:
     async def _on_ws(self, fut: asyncio.Future[Any]) -> None:
         try:
             msg = fut.result()
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, RuntimeError):
+        except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError):
             msg = None
         if msg is None or msg.type in _CLOSED:
             if self.client._clock() - self._last_recover < self.client.poll_interval:

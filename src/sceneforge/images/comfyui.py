@@ -12,13 +12,13 @@ import random
 from pathlib import Path
 from typing import Any
 
+from ..cache import fingerprint
 from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
-from ..cache import fingerprint
 from ..comfy.pooled import PoolUser, resume_job
-from ..journal import JobJournal
 from ..comfy.workflow import Workflow
 from ..errors import GenerationError, WorkflowError
+from ..journal import JobJournal
 from .base import ImageBackend, ImageResult, image_registry
 
 __all__ = ["ComfyImageBackend"]

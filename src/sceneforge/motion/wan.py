@@ -36,14 +36,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..cache import fingerprint
 from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_MOTION, ComfyPool
-from ..cache import fingerprint
 from ..comfy.pooled import PoolUser, resume_job
-from ..journal import JobJournal
 from ..comfy.validate import check_motion_length, choose_seed
 from ..comfy.workflow import Workflow
 from ..errors import AssetMissingError, ConfigError, GenerationError, WorkflowError
+from ..journal import JobJournal
 from ..layout import TopicLayout
 from ..retry import is_retryable
 from .base import MotionBackend, MotionResult, motion_registry
