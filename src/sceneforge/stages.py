@@ -429,25 +429,32 @@ async def run_audio_stage(ctx: RunContext, scenes: list[Scene], backend: TTSBack
     raise_failures("audio", failures)
 
 
-async def run_image_stage(ctx: RunContext, scenes: list[Scene], backend: ImageBackend | None = None) -> None:
-    """An image for every scene. Prompts are checked and the server health-checked once, first."""
-    check_prompts(scenes)
-    own = backend is None
-    backend = backend or build_image_backend(ctx.settings)
+async def _run_comfy_like_stage(
+    ctx: RunContext, scenes: list[Scene], stage: str, backend: Any, own: bool,
+    cached: Callable[..., bool], job: Callable[..., Awaitable[None]],
+) -> None:
+    """The image and motion stages: cache first, one health check if work remains, then every scene."""
     backend.emit = ctx.emit
     failures: list[tuple[int, BaseException]] = []
     try:
-        ctx.event("stage_started", "image", total=len(scenes), engine=backend.name)
-        todo = [(n, s) for n, s in enumerate(scenes, 1) if not image_cached(ctx, backend, n, s)]
+        ctx.event("stage_started", stage, total=len(scenes), engine=backend.name)
+        todo = [(n, s) for n, s in enumerate(scenes, 1) if not cached(ctx, backend, n, s)]
         if todo:
             await ensure_started(backend)
-            jobs = [(n, image_job(ctx, backend, n, s)) for n, s in todo]
+            jobs = [(n, job(ctx, backend, n, s)) for n, s in todo]
             failures = await _gather_scenes(jobs, job_limit(backend, ctx.settings))
     finally:
         if own:
             await backend.aclose()
-    ctx.event("stage_done", "image", failed=len(failures))
-    raise_failures("image", failures)
+    ctx.event("stage_done", stage, failed=len(failures))
+    raise_failures(stage, failures)
+
+
+async def run_image_stage(ctx: RunContext, scenes: list[Scene], backend: ImageBackend | None = None) -> None:
+    """An image for every scene. Prompts are checked and the server health-checked once, first."""
+    check_prompts(scenes)
+    be = backend or build_image_backend(ctx.settings)
+    await _run_comfy_like_stage(ctx, scenes, "image", be, backend is None, image_cached, image_job)
 
 
 async def run_motion_stage(ctx: RunContext, scenes: list[Scene], backend: MotionBackend | None = None) -> None:
@@ -455,19 +462,5 @@ async def run_motion_stage(ctx: RunContext, scenes: list[Scene], backend: Motion
     if not ctx.settings.motion_enabled:
         return
     check_motion_inputs(scenes)
-    own = backend is None
-    backend = backend or build_motion_backend(ctx.settings)
-    backend.emit = ctx.emit
-    failures: list[tuple[int, BaseException]] = []
-    try:
-        ctx.event("stage_started", "motion", total=len(scenes), engine=backend.name)
-        todo = [(n, s) for n, s in enumerate(scenes, 1) if not motion_cached(ctx, backend, n, s)]
-        if todo:
-            await ensure_started(backend)
-            jobs = [(n, motion_job(ctx, backend, n, s)) for n, s in todo]
-            failures = await _gather_scenes(jobs, job_limit(backend, ctx.settings))
-    finally:
-        if own:
-            await backend.aclose()
-    ctx.event("stage_done", "motion", failed=len(failures))
-    raise_failures("motion", failures)
+    be = backend or build_motion_backend(ctx.settings)
+    await _run_comfy_like_stage(ctx, scenes, "motion", be, backend is None, motion_cached, motion_job)

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import ServerUnavailableError, TransientError
 from .client import ComfyClient
 from .pool import ComfyPool
 
-__all__ = ["PoolUser", "resume_job"]
+__all__ = ["PoolUser", "resume_job", "secret_headers", "pool_from_settings"]
 
 log = logging.getLogger("sceneforge.comfy")
+
+
+def secret_headers(settings: Any) -> dict[str, str] | None:
+    """The configured ComfyUI headers with their secret values, for the HTTP client only."""
+    headers = {k: v.get_secret_value() for k, v in settings.comfy_headers.items()}
+    return headers or None
+
+
+def pool_from_settings(settings: Any) -> ComfyPool:
+    """A pool of every configured server."""
+    from .pool_factory import clients_from_settings
+
+    return ComfyPool(clients_from_settings(settings))
 
 
 async def resume_job(pool: ComfyPool, entry: dict[str, Any], *, timeout: float | None = None) -> tuple[Any, Any] | None:
@@ -66,6 +80,27 @@ class PoolUser:
     def server(self) -> str:
         """The first server's URL, credentials redacted."""
         return str(self.client.server)
+
+    def _job_events(self, scene: int, client: Any) -> Callable[[str, dict[str, Any]], None]:
+        """The client's job events as sceneforge events (``job_queued``, ``job_progress``)."""
+
+        def on_event(kind: str, data: dict[str, Any]) -> None:
+            if kind == "queued":
+                self._event("job_queued", scene, server=client.server, prompt_id=data["prompt_id"])  # type: ignore[attr-defined]
+            elif kind == "progress":
+                self._event("job_progress", scene, server=client.server, prompt_id=data["prompt_id"],  # type: ignore[attr-defined]
+                            node=data.get("node"), value=data.get("value"), max=data.get("max"))
+
+        return on_event
+
+    def _failover_warning(self, scene: int) -> Callable[[Any, BaseException], None]:
+        """Tell the user when the pool moves a scene's job off a server that stopped answering."""
+
+        def moved(srv: Any, exc: BaseException) -> None:
+            self._event("warning", scene,  # type: ignore[attr-defined]
+                        message=f"{srv.name} stopped answering ({exc}); moving scene {scene} to another server")
+
+        return moved
 
     async def start(self) -> None:
         """Health-check the pool's servers once: ServerUnavailableError when none answers."""

@@ -15,7 +15,7 @@ from typing import Any
 from ..cache import fingerprint
 from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
-from ..comfy.pooled import PoolUser, resume_job
+from ..comfy.pooled import PoolUser, pool_from_settings, resume_job, secret_headers
 from ..comfy.workflow import Workflow
 from ..errors import GenerationError, WorkflowError
 from ..journal import JobJournal
@@ -64,11 +64,10 @@ class ComfyImageBackend(PoolUser, ImageBackend):
     @classmethod
     def from_settings(cls, settings: Any, pool: ComfyPool | None = None) -> ComfyImageBackend:
         """Build from :class:`sceneforge.config.Settings`; without a shared ``pool``, all ``comfy_urls`` form one."""
-        headers = {k: v.get_secret_value() for k, v in settings.comfy_headers.items()}
         backend = cls(
             Workflow.load(settings.workflow, kind="image"),
             url=settings.comfy_urls[0],
-            headers=headers or None,
+            headers=secret_headers(settings),
             timeout=settings.comfy_timeout,
             seed=settings.seed,
             width=settings.width,
@@ -76,7 +75,7 @@ class ComfyImageBackend(PoolUser, ImageBackend):
             negative=settings.negative,
             prompt_node=settings.prompt_node,
             prompt_input=settings.prompt_input,
-            pool=pool if pool is not None else _pool_from(settings),
+            pool=pool if pool is not None else pool_from_settings(settings),
         )
         backend._own_pool = pool is None  # a pool made here is closed by this backend
         return backend
@@ -120,12 +119,7 @@ class ComfyImageBackend(PoolUser, ImageBackend):
                 return ImageResult(Path(dest), {"image_seed": prior.get("seed")})
 
         async def job(client: ComfyClient) -> None:
-            def on_event(kind: str, data: dict[str, Any]) -> None:
-                if kind == "queued":
-                    self._event("job_queued", scene, server=client.server, prompt_id=data["prompt_id"])
-                elif kind == "progress":
-                    self._event("job_progress", scene, server=client.server, prompt_id=data["prompt_id"],
-                                node=data.get("node"), value=data.get("value"), max=data.get("max"))
+            on_event = self._job_events(scene, client)
 
             def remember(prompt_id: str, client_id: str) -> None:
                 journal.save(key, server=client.server, prompt_id=prompt_id, client_id=client_id, seed=seed)
@@ -133,8 +127,7 @@ class ComfyImageBackend(PoolUser, ImageBackend):
             result = await client.run(graph, on_event=on_event, on_submit=remember)
             await self._save_first_still(client, result, scene, dest)
 
-        def moved(srv: Any, exc: BaseException) -> None:
-            self._event("warning", scene, message=f"{srv.name} stopped answering ({exc}); moving scene {scene} to another server")
+        moved = self._failover_warning(scene)
 
         try:
             await self.pool.run(job, priority=PRIORITY_IMAGE, on_failover=moved)
@@ -153,8 +146,3 @@ class ComfyImageBackend(PoolUser, ImageBackend):
             )
         await client.download(stills[0], dest)
 
-
-def _pool_from(settings: Any) -> ComfyPool:
-    from ..comfy.pool_factory import clients_from_settings
-
-    return ComfyPool(clients_from_settings(settings))

@@ -39,7 +39,7 @@ from typing import Any
 from ..cache import fingerprint
 from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_MOTION, ComfyPool
-from ..comfy.pooled import PoolUser, resume_job
+from ..comfy.pooled import PoolUser, pool_from_settings, resume_job, secret_headers
 from ..comfy.validate import check_motion_length, choose_seed
 from ..comfy.workflow import Workflow
 from ..errors import AssetMissingError, ConfigError, GenerationError, WorkflowError
@@ -263,11 +263,10 @@ class MotionGenerator(PoolUser, MotionBackend):
         A length that is not 4k+1, a size the latent node refuses or a prompt/image node that cannot be
         found raises :class:`ConfigError` / :class:`WorkflowError` here, before any job.
         """
-        headers = {k: v.get_secret_value() for k, v in settings.comfy_headers.items()}
         backend = cls(
             Workflow.load(settings.motion_workflow, kind="motion"),
             url=settings.comfy_urls[0],
-            headers=headers or None,
+            headers=secret_headers(settings),
             timeout=settings.comfy_timeout,
             seed=settings.motion_seed,
             width=settings.motion_width,
@@ -277,7 +276,7 @@ class MotionGenerator(PoolUser, MotionBackend):
             prompt_node=settings.motion_prompt_node,
             image_node=settings.motion_image_node,
             job_timeout=settings.motion_timeout,
-            pool=pool if pool is not None else _pool_from(settings),
+            pool=pool if pool is not None else pool_from_settings(settings),
         )
         backend._own_pool = pool is None  # a pool made here is closed by this backend
         return backend
@@ -338,12 +337,7 @@ class MotionGenerator(PoolUser, MotionBackend):
             seed = prior["seed"]
 
         async def job(client: ComfyClient) -> tuple[list[Path], Path | None]:
-            def on_event(kind: str, data: dict[str, Any]) -> None:
-                if kind == "queued":
-                    self._event("job_queued", scene, server=client.server, prompt_id=data["prompt_id"])
-                elif kind == "progress":
-                    self._event("job_progress", scene, server=client.server, prompt_id=data["prompt_id"],
-                                node=data.get("node"), value=data.get("value"), max=data.get("max"))
+            on_event = self._job_events(scene, client)
 
             _discard(written)  # files of an attempt on a server that stopped answering (the pool moved the job)
             uploaded = await client.upload_image(image, name=name)
@@ -386,8 +380,7 @@ class MotionGenerator(PoolUser, MotionBackend):
                     await client.download(video_ref, video)
             return frames, video
 
-        def moved(srv: Any, exc: BaseException) -> None:
-            self._event("warning", scene, message=f"{srv.name} stopped answering ({exc}); moving scene {scene} to another server")
+        moved = self._failover_warning(scene)
 
         try:
             resumed = await resume_job(self.pool, prior, timeout=self.job_timeout) if prior is not None else None
@@ -431,8 +424,3 @@ def _to_png(src: Path, dest: Path) -> None:
     with Image.open(src) as im, atomic_path(dest) as tmp:
         im.convert("RGB").save(tmp, "PNG", compress_level=1)
 
-
-def _pool_from(settings: Any) -> ComfyPool:
-    from ..comfy.pool_factory import clients_from_settings
-
-    return ComfyPool(clients_from_settings(settings))
