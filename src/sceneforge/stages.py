@@ -355,14 +355,28 @@ async def restore_cached(ctx: RunContext, scenes: list[Scene], stage: str) -> No
 
 # --------------------------------------------------------------------------- stage runners
 def raise_failures(stage: str, failures: list[tuple[int, BaseException]]) -> None:
-    """Raise the first failure (by scene), its message listing the other failed scenes."""
+    """Raise the first failure (by scene); its message also names the other failed scenes.
+
+    Scenes that failed for the same reason are listed once ("scenes 2, 3, 4 failed the
+    same way"), so an unreachable service gives one line, not one per scene.
+    """
     if not failures:
         return
     failures.sort(key=lambda t: t[0])
     first = failures[0][1]
     if len(failures) > 1 and len(first.args) <= 1:
-        others = "; ".join(f"scene {n}: {(str(e) or type(e).__name__).splitlines()[0]}" for n, e in failures[1:])
-        first.args = (f"{first}\n{stage}: {len(failures)} scenes failed; also {others}",)
+        def reason(n: int, e: BaseException) -> str:
+            text = (str(e) or type(e).__name__).splitlines()[0]
+            return text.replace(f"scene {n} ({stage}): ", "").replace(f"scene {n}: ", "")
+
+        first_reason = reason(*failures[0])
+        same = [n for n, e in failures[1:] if reason(n, e) == first_reason]
+        other = [f"scene {n}: {reason(n, e)}" for n, e in failures[1:] if reason(n, e) != first_reason]
+        parts = [f"{stage}: {len(failures)} scenes failed"]
+        if same:
+            parts.append(f"scene{'s' if len(same) > 1 else ''} {', '.join(map(str, same))} the same way")
+        parts.extend(other)
+        first.args = (f"{first}\n" + "; ".join(parts),)
     raise first
 
 

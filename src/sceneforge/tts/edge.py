@@ -264,5 +264,12 @@ class EdgeBackend(TTSBackend):
             raise TransientError(f"edge-tts protocol error: {type(exc).__name__}: {exc}") from exc
         except aiohttp.WSServerHandshakeError as exc:
             raise TransientError(f"edge-tts service refused the connection (HTTP {exc.status})") from exc
+        except aiohttp.ClientConnectorError as exc:
+            # aiohttp's own text drags in the SSL context's repr; say what a person needs.
+            why = exc.strerror or type(exc.os_error).__name__
+            raise TransientError(
+                f"edge-tts service unreachable: cannot connect to {exc.host}:{exc.port} ({why}); "
+                "no network? use --offline (espeak) or --tts openai"
+            ) from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
             raise TransientError(f"edge-tts service unreachable: {type(exc).__name__}: {exc}") from exc
