@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.traceback import Traceback
 
 from .config import Settings, load_settings
 from .errors import ConfigError, SceneValidationError, UnsafePathError, WorkflowError
@@ -52,7 +53,7 @@ def _fail(exc: BaseException, debug: bool = False) -> int:
         err.print("[bold red]error:[/] ", end="")
         err.print(str(exc) or type(exc).__name__, markup=False)
     if debug:
-        err.print_exception()
+        err.print(Traceback.from_exception(type(exc), exc, exc.__traceback__))  # print_exception() needs an except block
     return code
 
 

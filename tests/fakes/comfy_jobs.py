@@ -103,8 +103,9 @@ class JobRunner:
 
     async def forget_everything(self) -> None:
         """A restart: the running and pending jobs are lost, the cache is gone."""
+        running = self.running  # read first: stopping the worker clears it
         await self.stop()
-        for job in ([self.running] if self.running else []) + self.pending:
+        for job in ([running] if running else []) + self.pending:
             job.record["status"] = "lost"
         self.pending.clear()
         self.running = None

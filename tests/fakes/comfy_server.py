@@ -141,11 +141,15 @@ class FakeComfyServer(ComfyRoutes):
             self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop_listening(self) -> None:
-        """Close the port and every websocket: new connections are refused."""
-        await self._close_sockets()
+        """Close the port, then every websocket and kept-alive connection, as a dying process would:
+        new connections are refused (the port first, so no reconnect slips in meanwhile)."""
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        await self._close_sockets()
+        server = self._app_runner.server if self._app_runner is not None else None
+        for conn in list(getattr(server, "connections", None) or []):
+            conn.force_close()
 
     async def restart(self, down_for: float = 0.0) -> None:
         """Simulate a server restart: the queue, history, sockets and cache are forgotten."""
