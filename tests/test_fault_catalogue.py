@@ -247,7 +247,7 @@ async def test_comfy_fault_that_retrying_cannot_fix_fails_one_scene_at_once(comf
 
 
 async def test_job_past_its_timeout_is_cancelled_on_the_server_and_retried(comfy, tmp_path: Path):
-    """One scene (a job queued behind the hung one would time out too: the limit counts from the submit)."""
+    """The limit counts from when the job starts running (queue time is not counted)."""
     comfy.fault("hang", times=1)
     one = {"topic": "comfy faults", "scenes": IMG_STATE["scenes"][:1]}
     _, err, events, got = await run_images(comfy, tmp_path, one, comfy_timeout=0.5)
@@ -328,3 +328,14 @@ def test_comfyui_refusing_connections_at_start_is_one_clear_error_and_keeps_narr
     state = json.loads((tmp_path / "out" / "comfy-faults" / "scenes.json").read_text())
     assert all(sc["audio_path"] for sc in state["scenes"])  # narration finished and is kept
     assert not any("image_path" in sc for sc in state["scenes"])
+
+
+async def test_a_job_queued_behind_a_hung_one_is_not_cut_short(comfy, tmp_path: Path):
+    """The time limit starts at execution_start: the queued scene waits its turn and then succeeds."""
+    comfy.fault("hang", times=1)
+    two = {"topic": "queued", "scenes": IMG_STATE["scenes"][:2]}
+    _, err, events, got = await run_images(comfy, tmp_path, two, comfy_timeout=0.5)
+    assert err is None, err
+    assert got == [3.0]  # only the hung scene was retried
+    retried = {e.scene for e in events if e.kind == "scene_retried"}
+    assert len(retried) == 1

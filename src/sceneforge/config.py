@@ -79,6 +79,7 @@ class Settings(BaseModel):
     comfy_headers: dict[str, SecretStr] = Field(default_factory=dict)
     comfy_timeout: float = Field(300.0, gt=0)
     comfy_poll_interval: float = Field(1.0, gt=0, le=60)  # fallback polling when the websocket is quiet
+    comfy_outage_grace: float = Field(120.0, ge=0)  # how long jobs wait for a restarting server when all are down
     workflow: str = "sdxl"
     prompt_node: str | None = None
     prompt_input: str = "text"

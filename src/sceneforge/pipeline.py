@@ -77,10 +77,9 @@ class Backends:
             settings.run_motion and settings.motion_engine == "wan"
         )
         if comfy_needed:
-            from .comfy.pool import ComfyPool
-            from .comfy.pool_factory import clients_from_settings
+            from .comfy.pooled import pool_from_settings
 
-            b.pool = ComfyPool(clients_from_settings(settings))
+            b.pool = pool_from_settings(settings)
         if settings.wants("audio"):
             b.tts = build_tts(settings)
         if settings.wants("image"):
@@ -242,9 +241,14 @@ async def _overlapped(ctx: RunContext, scenes: list[Scene], b: Backends) -> None
     if settings.wants("image") or settings.run_motion:
         jobs.append(_visual_chains(ctx, scenes, b))
     results = await asyncio.gather(*jobs, return_exceptions=True)
-    for r in results:  # stage order: audio's error first
-        if isinstance(r, BaseException):
-            raise r
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if not errors:
+        return
+    first = errors[0]  # stage order: narration's error first, the others named after it
+    if len(errors) > 1 and len(first.args) <= 1:
+        also = "; ".join((str(e) or type(e).__name__).splitlines()[0] for e in errors[1:])
+        first.args = (f"{first}\nalso: {also}",)
+    raise first
 
 
 async def agenerate_assets(

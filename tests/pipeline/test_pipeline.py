@@ -179,3 +179,44 @@ async def test_sequential_keeps_the_seeds_order(servers, tmp_path: Path):
     kinds = ["motion" if any(n["class_type"] == "LoadImage" for n in j["graph"].values()) else "image"
              for j in sorted(srv.jobs, key=lambda j: j["start"])]
     assert kinds == ["image"] * 3 + ["motion"] * 3
+
+
+async def test_the_only_server_restarting_mid_run_is_waited_for(servers, tmp_path: Path):
+    """A ComfyUI restart (down for a moment, queue and history forgotten) does not fail the run."""
+    srv = servers[0]
+    srv.job_time = 0.05
+    events: list[Event] = []
+    restarted = asyncio.Event()
+
+    def on_event(ev: Event) -> None:
+        events.append(ev)
+        if ev.kind == "scene_done" and ev.stage == "image" and not restarted.is_set():
+            restarted.set()
+            asyncio.get_running_loop().create_task(srv.restart(down_for=0.3))
+
+    waits: list[float] = []
+
+    async def sleep(s: float) -> None:  # the stage's retry waits, recorded
+        waits.append(s)
+
+    out = await agenerate_assets({"topic": "t", "scenes": SCENES[:4]},
+                                 settings(tmp_path, [srv.url], stages=("image",), comfy_poll_interval=0.02),
+                                 on_event=on_event, sleep=sleep)
+    assert all(Path(s["image_path"]).is_file() for s in out["scenes"])
+    assert not [e for e in events if e.kind == "scene_failed"]
+    assert any(j["status"] == "lost" for j in srv.jobs)  # the restart really lost work
+
+
+async def test_every_failed_stage_is_named(servers, tmp_path: Path):
+    FakeTTS.fail_times = {"line 1": 99}
+    servers[0].fault("node_errors", times=99)
+    waits: list[float] = []
+
+    async def sleep(s: float) -> None:
+        waits.append(s)
+
+    with pytest.raises(Exception) as ei:
+        await agenerate_assets({"topic": "t", "scenes": SCENES[:1]}, settings(tmp_path, [servers[0].url]), sleep=sleep)
+    text = str(ei.value)
+    assert text.startswith("scene 1 (audio)")
+    assert "\nalso: scene 1 (image)" in text and "rejected the workflow" in text.split("also:")[1]

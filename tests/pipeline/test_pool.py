@@ -131,7 +131,7 @@ async def test_failover_and_recovery():
 
 async def test_all_down_raises_and_other_errors_pass_through():
     a = FakeClient("http://a")
-    pool = ComfyPool([a], sleep=Gate())
+    pool = ComfyPool([a], sleep=Gate(), outage_grace=0)
     await pool.start()
 
     async def bad_job(client):
@@ -148,4 +148,64 @@ async def test_all_down_raises_and_other_errors_pass_through():
         await pool.run(dead)
     with pytest.raises(ServerUnavailableError, match="no ComfyUI server is answering"):
         await pool.run(dead)
+    await pool.aclose()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_single_server_restart_is_waited_for():
+    """The only server restarts mid-job: the job waits for it instead of failing."""
+    a = FakeClient("http://a")
+    gate, clock = Gate(), Clock()
+    pool = ComfyPool([a], sleep=gate, clock=clock, outage_grace=60)
+    await pool.start()
+    calls = 0
+
+    async def job(client):
+        nonlocal calls
+        calls += 1
+        if not client.up:
+            raise ServerUnavailableError("connection refused")
+        return "done"
+
+    a.up = False
+    task = asyncio.create_task(pool.run(job))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done() and calls == 1  # waiting, not failed
+    clock.now = 30.0  # still within the grace
+    gate.event.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()
+    a.up = True
+    gate.event.set()
+    assert await asyncio.wait_for(task, 5) == "done" and calls == 2
+    assert gate.calls[-1] == 1.0  # probes are quick while nothing is up
+    await pool.aclose()
+
+
+async def test_outage_longer_than_the_grace_fails_clearly():
+    a = FakeClient("http://a")
+    gate, clock = Gate(), Clock()
+    pool = ComfyPool([a], sleep=gate, clock=clock, outage_grace=60)
+    await pool.start()
+
+    async def job(client):
+        raise ServerUnavailableError("connection refused")
+
+    a.up = False
+    task = asyncio.create_task(pool.run(job))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    clock.now = 61.0
+    gate.event.set()
+    with pytest.raises(ServerUnavailableError, match="no ComfyUI server is answering for 60 s"):
+        await asyncio.wait_for(task, 5)
     await pool.aclose()

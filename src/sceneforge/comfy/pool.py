@@ -8,7 +8,9 @@ new images (priority 1), so a scene's motion starts as soon as its image exists.
 
 When a server stops answering, it leaves the pool and the job moves to another
 server at once (this is not a retry: nothing finished is redone). A background
-probe brings it back when it answers again.
+probe brings it back when it answers again. When *every* server is down (a
+single GPU box restarting), jobs wait up to ``outage_grace`` seconds for one to
+come back before failing, so a ComfyUI restart does not fail the whole run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -76,7 +79,9 @@ class ComfyPool:
         *,
         depth: int = 2,
         probe_interval: float = 5.0,
+        outage_grace: float = 120.0,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[str, PooledServer], None] | None = None,
     ) -> None:
         if not clients:
@@ -84,7 +89,10 @@ class ComfyPool:
         self.servers = [PooledServer(c, i) for i, c in enumerate(clients)]
         self.depth = depth
         self.probe_interval = probe_interval
+        self.outage_grace = outage_grace
         self._sleep = sleep
+        self._clock = clock
+        self._all_down_since: float | None = None
         self._on_change = on_change or (lambda what, srv: None)
         self._waiters: list[tuple[int, int, asyncio.Future[PooledServer]]] = []
         self._seq = itertools.count()
@@ -109,6 +117,8 @@ class ComfyPool:
         if not srv.healthy:
             return
         srv.healthy = False
+        if not any(s.healthy for s in self.servers) and self._all_down_since is None:
+            self._all_down_since = self._clock()
         self._on_change("down", srv)
         if srv.probe is None or srv.probe.done():
             srv.probe = asyncio.ensure_future(self._probe(srv))
@@ -117,15 +127,25 @@ class ComfyPool:
 
     async def _probe(self, srv: PooledServer) -> None:
         while not srv.healthy:
-            await self._sleep(self.probe_interval)
+            # While nothing is up, look often: jobs are waiting for the first server back.
+            await self._sleep(self.probe_interval if self._all_down_since is None else min(1.0, self.probe_interval))
             try:
                 await srv.client.system_stats()
             except Exception as exc:  # noqa: BLE001 - still down
                 srv.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self._wake()  # fails the waiters once the outage outlasts its grace
                 continue
             srv.healthy = True
+            self._all_down_since = None
             self._on_change("up", srv)
             self._wake()
+
+    def _outage_over_grace(self) -> bool:
+        """Every server is down, and has been for longer than ``outage_grace``."""
+        if any(s.healthy for s in self.servers):
+            return False
+        since = self._all_down_since
+        return since is None or self._clock() - since >= self.outage_grace
 
     # ------------------------------------------------------------------ leasing
     def _pick(self, weight: float) -> PooledServer | None:
@@ -142,6 +162,8 @@ class ComfyPool:
                 heapq.heappop(self._waiters)
                 continue
             if not any(s.healthy for s in self.servers):
+                if not self._outage_over_grace():
+                    return  # wait for a server to come back
                 heapq.heappop(self._waiters)
                 fut.set_exception(ServerUnavailableError(self._none_left()))
                 continue
@@ -154,12 +176,13 @@ class ComfyPool:
 
     def _none_left(self) -> str:
         causes = "; ".join(_cause(s) for s in self.servers)
-        return f"no ComfyUI server is answering ({causes})"
+        waited = f" for {self.outage_grace:g} s" if self._all_down_since is not None and self.outage_grace else ""
+        return f"no ComfyUI server is answering{waited} ({causes})"
 
     @contextlib.asynccontextmanager
     async def lease(self, *, priority: int = PRIORITY_IMAGE, weight: float = 1.0) -> AsyncIterator[PooledServer]:
         """A slot on the least busy healthy server, held for one job."""
-        if not any(s.healthy for s in self.servers):
+        if self._outage_over_grace():
             raise ServerUnavailableError(self._none_left())
         srv = self._pick(weight) if not self._waiters else None
         if srv is not None:
@@ -200,11 +223,11 @@ class ComfyPool:
                     if not is_server_down(exc):
                         raise
                     self._mark_down(srv, exc)
-                    if not any(s.healthy for s in self.servers):
+                    if self._outage_over_grace():
                         raise
                     if on_failover is not None:
                         on_failover(srv, exc)
-                    continue
+                    continue  # another server, or the same one once it is back
                 srv.jobs_done += 1
                 return result
 

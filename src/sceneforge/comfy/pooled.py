@@ -25,7 +25,7 @@ def pool_from_settings(settings: Any) -> ComfyPool:
     """A pool of every configured server."""
     from .pool_factory import clients_from_settings
 
-    return ComfyPool(clients_from_settings(settings))
+    return ComfyPool(clients_from_settings(settings), outage_grace=settings.comfy_outage_grace)
 
 
 async def resume_job(pool: ComfyPool, entry: dict[str, Any], *, timeout: float | None = None) -> tuple[Any, Any] | None:

@@ -38,6 +38,9 @@ log = logging.getLogger("sceneforge.comfy")
 #: ``on_event(kind, data)``; ``data`` is small, JSON-able and secret-free.
 OnEvent = Callable[[str, dict[str, Any]], object]
 
+#: How many job time limits a job may spend queued before it starts.
+QUEUE_FACTOR = 10
+
 _CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
 
 
@@ -67,6 +70,12 @@ class JobWatch:
         self.ws = ws
         self.ws_usable = ws is not None  # False once a handshake was refused: poll only
         self.deadline = deadline
+        # The time limit is for running, not queueing: it restarts when the job starts,
+        # so a job queued behind a long one (one GPU per server) is not cut short.
+        self.span = max(0.0, deadline - client._clock())
+        # While queued the limit is generous (QUEUE_FACTOR times the job's), so a job whose
+        # server is stuck still ends, but waiting one's turn behind a long job does not.
+        self.deadline = client._clock() + self.span * QUEUE_FACTOR
         self._on_event = on_event
         # Two clocks of silence: any frame proves the socket alive; a frame about *this*
         # job proves it is being told about the job. Silence on the first means
@@ -141,7 +150,7 @@ class JobWatch:
         cancelled = await self.client.cancel_quietly(self.prompt_id)
         how = "it was cancelled on the server" if cancelled else "cancelling it on the server failed"
         raise JobTimeoutError(
-            f"ComfyUI job {self.prompt_id} did not finish within {self.client.timeout:g} s "
+            f"ComfyUI job {self.prompt_id} did not finish within {round(self.span, 1):g} s "
             f"on {self.client.server}; {how}"
         )
 
@@ -194,6 +203,7 @@ class JobWatch:
                 self.ws_outputs[node] = output
             self.emit("executed", node=node)
         elif kind == "execution_start":
+            self.deadline = self.client._clock() + self.span
             self.emit("started")
         elif kind == "execution_cached":
             self.cached = [str(n) for n in data.get("nodes") or []]
