@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the fake servers live with the tests
 
 from fakes.comfy_server import FakeComfyServer  # noqa: E402
-
 from sceneforge.config import Settings  # noqa: E402
 from sceneforge.events import Event  # noqa: E402
 from sceneforge.fsutil import atomic_path  # noqa: E402

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sceneforge.errors import AssetMissingError, TransientError
-from sceneforge.nodes import aaudio_generator, audio_generator
-from sceneforge.events import Event
-
 from fakes.backends import FakeTTS
+from sceneforge.errors import AssetMissingError, TransientError
+from sceneforge.events import Event
+from sceneforge.nodes import aaudio_generator, audio_generator
 
 STATE = {
     "topic": "demo",

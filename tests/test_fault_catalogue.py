@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.comfy_server import FakeComfyServer
-from fakes.tts_servers import FakeEdgeServer, FakeOpenAIServer
 from mutagen.mp3 import MP3
 from PIL import Image
 from typer.testing import CliRunner
 
+from fakes.comfy_server import FakeComfyServer
+from fakes.tts_servers import FakeEdgeServer, FakeOpenAIServer
 from sceneforge.cli import app
 from sceneforge.config import Settings
 from sceneforge.errors import (

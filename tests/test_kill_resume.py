@@ -34,9 +34,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fakes.comfy_server import FakeComfyServer
 from mutagen.mp3 import MP3
 from PIL import Image
+
+from fakes.comfy_server import FakeComfyServer
 
 pytestmark = pytest.mark.timeout(150)
 

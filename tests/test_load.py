@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes.comfy_server import FakeComfyServer
 from mutagen.mp3 import MP3
 from PIL import Image
+
+from fakes.comfy_server import FakeComfyServer
 
 pytestmark = pytest.mark.timeout(180)
 

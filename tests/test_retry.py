@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 
 import aiohttp
 import pytest
@@ -25,7 +25,7 @@ from sceneforge.retry import AUDIO_RETRY, IMAGE_RETRY, MOTION_RETRY, RetryPolicy
 
 
 def test_policy_is_immutable():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         AUDIO_RETRY.max_attempts = 5  # type: ignore[misc]
 
 
@@ -58,7 +58,7 @@ class _Resp(aiohttp.ClientResponseError):
         (ServerUnavailableError("down"), True),
         (AssetMissingError("no file"), True),
         (GenerationError("node failed"), True),
-        (asyncio.TimeoutError(), True),
+        (TimeoutError(), True),
         (aiohttp.ClientConnectionError("reset"), True),
         (ConnectionResetError(), True),
         (_Resp(500), True),

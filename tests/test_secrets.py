@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from fakes.comfy_server import FakeComfyServer
 from fakes.tts_servers import FakeOpenAIServer
 

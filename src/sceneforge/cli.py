@@ -184,6 +184,8 @@ def _run_files(sfs: list[SceneFile], settings: Settings, *, json_out: bool, even
     code = 0
     for sf, exc in results:
         if exc is not None:
+            if len(results) > 1:
+                err.print(f"{sf.topic} ({sf.path}):", markup=False)  # which file the error belongs to
             code = max(code, _fail(exc, debug))
     if not json_out:
         view.summary(sfs, settings)

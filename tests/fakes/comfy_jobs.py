@@ -193,7 +193,7 @@ class JobRunner:
         try:
             await asyncio.wait_for(job.interrupt.wait(), seconds)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     def _signature(self, prompt: dict[str, Any], nid: str, memo: dict[str, str]) -> str:

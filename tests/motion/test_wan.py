@@ -86,7 +86,7 @@ async def test_identical_images_share_one_upload_and_different_ones_do_not_colli
     c = make_image(tmp_path / "topic_c" / "image_scene_1.png", (9, 9, 9))
     b = wan(wan_server, seed=5)
     try:
-        for i, img in enumerate((a, a2, c)):
+        for img in (a, a2, c):
             await b.generate(1, img, "zoom", img.parent / "work")  # each topic folder has its own job journal
     finally:
         await b.aclose()

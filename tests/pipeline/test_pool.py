@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from sceneforge.config import redact_url
 from sceneforge.comfy.pool import PRIORITY_IMAGE, PRIORITY_MOTION, ComfyPool
+from sceneforge.config import redact_url
 from sceneforge.errors import ServerUnavailableError, TransientError
 
 
