@@ -118,3 +118,23 @@ async def test_fixed_seed_is_recorded_and_part_of_the_cache_key(srv, tmp_path: P
     n = len(srv.prompts)
     await avisual_generator(STATE, settings(tmp_path, srv.url, seed=99), sleep=Waits())
     assert len(srv.prompts) == n + 3
+
+
+async def test_a_timed_out_job_is_resubmitted_not_reattached(srv, tmp_path: Path):
+    """ComfyUI applies an interrupt only at the next node or progress tick (seconds later). The retry
+    after a timeout must submit a new job, not re-attach to the one being cancelled."""
+    import asyncio
+
+    times = iter([1.5])
+    srv.job_time = lambda graph: next(times, 0.0)  # the first job is slow, the retry is quick
+    real_interrupt = srv.runner.interrupt
+
+    def late_interrupt(pid):
+        asyncio.get_running_loop().call_later(0.4, real_interrupt, pid)
+
+    srv.runner.interrupt = late_interrupt
+    waits = Waits()
+    out = await avisual_generator({"topic": "img", "scenes": STATE["scenes"][:1]},
+                                  settings(tmp_path, srv.url, comfy_timeout=0.2), sleep=waits)
+    assert waits.waits == [3.0]
+    assert len(srv.prompts) == 2 and Path(out["scenes"][0]["image_path"]).is_file()

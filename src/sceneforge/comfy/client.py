@@ -41,6 +41,7 @@ from ..errors import (
     AssetMissingError,
     ConfigError,
     GenerationError,
+    JobInterruptedError,
     ServerUnavailableError,
     TransientError,
     UnsafePathError,
@@ -460,6 +461,9 @@ class ComfyClient:
                 watch._accept(entry)
                 return await watch._collect()
             watch.emit("resumed", server=self.server)
-            return await watch.wait()
+            try:
+                return await watch.wait()
+            except JobInterruptedError:
+                return None  # interrupted (e.g. cancelled when an earlier attempt timed out): run it afresh
         finally:
             await watch.close()

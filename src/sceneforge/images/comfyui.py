@@ -17,7 +17,7 @@ from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
 from ..comfy.pooled import PoolUser, pool_from_settings, resume_job, secret_headers
 from ..comfy.workflow import Workflow
-from ..errors import GenerationError, WorkflowError
+from ..errors import GenerationError, JobTimeoutError, WorkflowError
 from ..journal import JobJournal
 from .base import ImageBackend, ImageResult, image_registry
 
@@ -124,7 +124,11 @@ class ComfyImageBackend(PoolUser, ImageBackend):
             def remember(prompt_id: str, client_id: str) -> None:
                 journal.save(key, server=client.server, prompt_id=prompt_id, client_id=client_id, seed=seed)
 
-            result = await client.run(graph, on_event=on_event, on_submit=remember)
+            try:
+                result = await client.run(graph, on_event=on_event, on_submit=remember)
+            except JobTimeoutError:
+                journal.clear()  # the client cancelled it: the retry must submit anew, not re-attach
+                raise
             await self._save_first_still(client, result, scene, dest)
 
         moved = self._failover_warning(scene)

@@ -42,7 +42,7 @@ from ..comfy.pool import PRIORITY_MOTION, ComfyPool
 from ..comfy.pooled import PoolUser, pool_from_settings, resume_job, secret_headers
 from ..comfy.validate import check_motion_length, choose_seed
 from ..comfy.workflow import Workflow
-from ..errors import AssetMissingError, ConfigError, GenerationError, WorkflowError
+from ..errors import AssetMissingError, ConfigError, GenerationError, JobTimeoutError, WorkflowError
 from ..journal import JobJournal
 from ..layout import TopicLayout
 from ..retry import is_retryable
@@ -346,7 +346,11 @@ class MotionGenerator(PoolUser, MotionBackend):
             def remember(prompt_id: str, client_id: str) -> None:
                 journal.save(jkey, server=client.server, prompt_id=prompt_id, client_id=client_id, seed=seed)
 
-            result = await client.run(graph, on_event=on_event, on_submit=remember, timeout=self.job_timeout)
+            try:
+                result = await client.run(graph, on_event=on_event, on_submit=remember, timeout=self.job_timeout)
+            except JobTimeoutError:
+                journal.clear()  # the client cancelled it: the retry must submit anew, not re-attach
+                raise
             return await fetch(client, result)
 
         async def fetch(client: ComfyClient, result: Any) -> tuple[list[Path], Path | None]:
