@@ -71,3 +71,23 @@ def test_input_paths_are_not_trusted(tmp_path: Path):
     assert outside.read_bytes() == b"not mine"
     state = json.loads((tmp_path / "out" / "t" / "scenes.json").read_text())
     assert state["scenes"][0]["audio_path"] == str(tmp_path / "out" / "t" / "audio_scene_1.mp3")
+
+
+def test_stale_asset_fields_in_the_input_are_dropped(tmp_path: Path):
+    """Feeding a run's own scenes.json back, with an edited script: the old narration is not kept."""
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps({"topic": "t", "scenes": [{"script": "first words", "image_prompt": "p1"},
+                                                      {"script": "second words", "image_prompt": "p2"}]}))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["run", str(f), "--out", str(out), "--offline"], catch_exceptions=False).exit_code == 0
+    state = json.loads((out / "t" / "scenes.json").read_text())
+    state["scenes"][0]["script"] = "edited words"
+    f2 = tmp_path / "again.json"
+    f2.write_text(json.dumps(state))
+    r = runner.invoke(app, ["run", str(f2), "--out", str(out), "--offline", "--stages", "image", "--json"],
+                      catch_exceptions=False)
+    assert r.exit_code == 0
+    scenes = json.loads(r.stdout)["scenes"]
+    assert not {"audio_path", "audio_duration", "subtitle_path"} & set(scenes[0])  # stale: the script changed
+    assert scenes[1]["audio_path"].endswith("audio_scene_2.mp3")  # still valid: restored from the cache
+    assert scenes[0]["image_path"].endswith("image_scene_1.png")

@@ -25,6 +25,7 @@ from .stages import (
     check_motion_inputs,
     check_prompts,
     ensure_started,
+    forget_input_assets,
     image_cached,
     image_job,
     job_limit,
@@ -203,6 +204,7 @@ async def run_topic(
         with topic_lock(layout, wait=settings.lock_wait):
             remove_stale_parts(layout.root)
             ctx.event("run_started", total=len(sf.scenes), stages=[s for s in STAGES if settings.wants(s)])
+            forget_input_assets(sf.scenes, settings)
             # Stages this run skips keep their valid cached results in scenes.json
             # (motion last: its cache key needs the images this run may make).
             for stage in ("audio", "image"):
@@ -219,6 +221,9 @@ async def run_topic(
                 else:
                     await _overlapped(ctx, sf.scenes, b)
             except BaseException:
+                if not settings.run_motion:
+                    with contextlib.suppress(Exception):
+                        await restore_cached(ctx, sf.scenes, "motion")
                 if write_state:
                     _write_state_quietly(ctx, sf, layout)
                 raise

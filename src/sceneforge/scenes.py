@@ -115,9 +115,13 @@ def validate_scenes(
     scenes = []
     for raw in raw_scenes:
         data = raw.to_dict() if isinstance(raw, Scene) else dict(raw)
-        if data.get("script") is None:
-            data["script"] = ""
-        scenes.append(Scene.model_validate(data))
+        had_script = data.get("script") is not None
+        if not had_script:
+            data["script"] = ""  # an image-only run may have none; it is not written back
+        scene = Scene.model_validate(data)
+        if not had_script and "script" not in raw:
+            scene.model_fields_set.discard("script")
+        scenes.append(scene)
     return scenes
 
 

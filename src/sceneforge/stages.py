@@ -43,6 +43,8 @@ __all__ = [
     "motion_input_problem",
     "raise_failures",
     "restore_cached",
+    "forget_input_assets",
+    "STAGE_FIELDS",
     "ensure_started",
     "job_limit",
     "build_tts",
@@ -112,9 +114,36 @@ def _set(scene: Scene, **fields: Any) -> None:
 
 
 def _drop(scene: Scene, *names: str) -> None:
+    """Remove fields from a scene (known ones become unset, so they leave the output too)."""
     extra = scene.__pydantic_extra__ or {}
     for name in names:
-        extra.pop(name, None)
+        if name in Scene.model_fields:
+            setattr(scene, name, None)
+            scene.model_fields_set.discard(name)
+        else:
+            extra.pop(name, None)
+
+
+#: The fields each stage owns: set only from its cache or a fresh generation, never from the input.
+STAGE_FIELDS = {
+    "audio": ("audio_path", "audio_duration", "subtitle_path"),
+    "image": ("image_path", "image_seed"),
+    "motion": ("motion_frames_path", "motion_fps", "motion_seed", "motion_video_path"),
+}
+
+
+def forget_input_assets(scenes: list[Scene], settings: Settings) -> None:
+    """Input paths are never trusted as finished assets: drop every stage's fields before a run.
+
+    The one exception is a motion run without the image stage: its input images are the
+    scenes' ``image_path`` (read, never written).
+    """
+    keep_images = settings.run_motion and not settings.wants("image")
+    for scene in scenes:
+        for stage, names in STAGE_FIELDS.items():
+            if stage == "image" and keep_images:
+                continue
+            _drop(scene, *names)
 
 
 # --------------------------------------------------------------------------- audio
@@ -248,6 +277,18 @@ def motion_fingerprint(backend: MotionBackend, scene: Scene) -> str:
     )
 
 
+def _motion_fields(ctx: RunContext, n: int, hit: Any) -> dict[str, Any]:
+    """Recorded motion fields, with the video path rebuilt from the layout (the out folder may have moved)."""
+    fields = dict(hit.fields)
+    video = next((p for p in hit.files if p.parent == ctx.layout.root and p.name.startswith(f"motion_scene_{n}.")), None)
+    if "motion_video_path" in fields:
+        if video is not None:
+            fields["motion_video_path"] = str(video)
+        else:
+            fields.pop("motion_video_path")
+    return fields
+
+
 def motion_cached(ctx: RunContext, backend: MotionBackend, n: int, scene: Scene) -> bool:
     if ctx.forced(n):
         return False
@@ -255,7 +296,7 @@ def motion_cached(ctx: RunContext, backend: MotionBackend, n: int, scene: Scene)
     if hit is None:
         return not ctx.selected(n)
     frames = [str(p) for p in hit.files if p.parent == ctx.layout.motion_dir(n)]
-    _set(scene, motion_frames_path=sorted(frames), **hit.fields)
+    _set(scene, motion_frames_path=sorted(frames), **_motion_fields(ctx, n, hit))
     ctx.event("scene_cached", "motion", n)
     return True
 
@@ -348,7 +389,7 @@ async def restore_cached(ctx: RunContext, scenes: list[Scene], stage: str) -> No
                 hit = cache.lookup(stage, n, motion_fingerprint(backend, scene))
                 if hit is not None:
                     frames = sorted(str(p) for p in hit.files if p.parent == lay.motion_dir(n))
-                    _set(scene, motion_frames_path=frames, **hit.fields)
+                    _set(scene, motion_frames_path=frames, **_motion_fields(ctx, n, hit))
     finally:
         await backend.aclose()
 
