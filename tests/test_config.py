@@ -74,3 +74,19 @@ def test_secrets_never_echoed(tmp_path: Path):
     with pytest.raises(ConfigError) as ei:
         load_settings({"comfy_urls": (f"ftp://u:{secret}@x",)}, env={})
     assert secret not in str(ei.value)
+
+
+def test_redact_url_hides_passwords_with_at_signs_and_query_tokens():
+    from sceneforge.config import redact_url
+
+    assert redact_url("http://user:p@ss@gpu:8188/x") == "http://***@gpu:8188/x"
+    assert redact_url("http://gpu:8188/?token=SECRET&a=1") == "http://gpu:8188/?token=***&a=***"
+    assert redact_url("https://gpu/comfy") == "https://gpu/comfy"
+
+
+def test_comfy_url_with_a_query_is_refused_without_echoing_it():
+    from sceneforge.comfy.client import ComfyClient
+
+    with pytest.raises(ConfigError) as ei:
+        ComfyClient("http://gpu:8188/?token=SECRET")
+    assert "SECRET" not in str(ei.value) and "query string" in str(ei.value)

@@ -108,7 +108,13 @@ def run(
             offline=True if offline else None, force=True if force else None,
             sequential=True if sequential else None,
         )
+        if stages and motion is None and "motion" in {x.strip() for x in stages.split(",")}:
+            overrides["motion_enabled"] = True  # asking for the motion stage asks for motion
         settings = load_settings(overrides, config_file=config)
+        if "motion" in settings.stages and stages and not settings.motion_enabled:
+            raise ConfigError("--stages includes motion but motion is disabled (--no-motion or MOTION_ENABLED=false)")
+        if events == "-" and json_out:
+            raise ConfigError("--events - and --json both write to stdout; give --events a file")
         if topic is not None and len(files) > 1:
             raise ConfigError("--topic names one topic; give one scene file with it (each file has its own topic)")
         sfs = _load_all(files, topic, settings)
@@ -168,7 +174,10 @@ def _run_files(sfs: list[SceneFile], settings: Settings, *, json_out: bool, even
         view = ProgressView(err, enabled=not json_out and err.is_terminal)
         sinks.append(view)
         if events:
-            stream = sys.stdout if events == "-" else stack.enter_context(open(events, "w", encoding="utf-8"))
+            try:
+                stream = sys.stdout if events == "-" else stack.enter_context(open(events, "w", encoding="utf-8"))
+            except OSError as exc:
+                return _fail(ConfigError(f"--events {events}: cannot write: {exc.strerror}"), debug)
             sinks.append(JsonLinesSink(stream))
 
         def emit(ev: Event) -> None:

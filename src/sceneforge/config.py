@@ -169,12 +169,19 @@ class Settings(BaseModel):
 
 
 def _redact_url(url: str) -> str:
-    """Hide ``user:password@`` in a URL."""
-    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = url.split("://", 1)
-        host = rest.split("@", 1)[1]
-        return f"{scheme}://***@{host}"
-    return url
+    """Hide ``user:password@`` and query values (tokens) in a URL."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    host, sep, path = rest.partition("/")
+    if "@" in host:
+        host = "***@" + host.rsplit("@", 1)[1]  # rsplit: a password may itself contain '@'
+    out = f"{scheme}://{host}{sep}{path}"
+    if "?" in out:
+        base, query = out.split("?", 1)
+        parts = [f"{kv.split('=', 1)[0]}=***" if "=" in kv else kv for kv in query.split("&")]
+        out = base + "?" + "&".join(parts)
+    return out
 
 
 def redact_url(url: str) -> str:

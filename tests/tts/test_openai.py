@@ -158,7 +158,8 @@ def test_settings_and_fingerprint() -> None:
     b = OpenAIBackend.from_settings(s)
     assert b.options.api_key is not None and b.options.api_key.get_secret_value() == KEY
     assert (b.options.voice, b.options.model, b.options.base_url) == ("alloy", "kokoro", "http://localhost:8880/v1")
-    assert b.fingerprint() == {"engine": "openai", "voice": "alloy", "rate": 1.1, "model": "kokoro"}
+    assert b.fingerprint() == {"engine": "openai", "voice": "alloy", "rate": 1.1, "model": "kokoro",
+                               "server": "http://localhost:8880/v1"}  # another server: other audio
     assert b.default_concurrency == 4
     assert OpenAIBackend.from_settings(Settings(voice="nova")).options.voice == "nova"
     with pytest.raises(ValueError):

@@ -100,6 +100,12 @@ class ComfyClient:
             raise ConfigError(f"not a valid ComfyUI URL: {self.server}") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ConfigError(f"ComfyUI URL must look like http://host:port: {self.server}")
+        if parsed.query_string:
+            # Requests are built from the path alone, so a ?token=... would be silently dropped.
+            raise ConfigError(
+                f"ComfyUI URL must not carry a query string: {self.server}; send tokens as a header "
+                "(SCENEFORGE_COMFY_HEADERS=\"Authorization: Bearer ...\")"
+            )
         self._base = parsed.with_user(None).with_query(None).with_fragment(None)
         self._prefix = parsed.path.rstrip("/")  # a reverse-proxy prefix such as /comfy
         self._ws_scheme = "wss" if parsed.scheme == "https" else "ws"

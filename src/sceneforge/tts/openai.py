@@ -105,6 +105,11 @@ class OpenAIBackend(TTSBackend):
         o = self.options
         return f"OpenAIBackend(model={o.model!r}, voice={o.voice!r}, base_url={redact_url(o.base_url)!r})"
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The base fingerprint plus the server: the same model and voice names differ between
+        OpenAI, Kokoro and LocalAI (credentials redacted, never the key)."""
+        return {**super().fingerprint(), "server": redact_url(self.options.base_url)}
+
     @property
     def _where(self) -> str:
         return redact_url(self.options.base_url)
