@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 
 from filelock import FileLock, Timeout
 
 from .errors import OutputLockedError
 from .layout import TopicLayout
 
-__all__ = ["topic_lock"]
+__all__ = ["topic_lock", "atopic_lock"]
 
 
 @contextlib.contextmanager
@@ -21,9 +23,34 @@ def topic_lock(layout: TopicLayout, *, wait: float = 0.0) -> Iterator[None]:
     try:
         lock.acquire(timeout=wait)
     except Timeout:
-        raise OutputLockedError(
-            f"another sceneforge run is writing {layout.root}; wait for it to finish (or pass --wait-lock SECONDS)"
-        ) from None
+        raise _locked(layout) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _locked(layout: TopicLayout) -> OutputLockedError:
+    return OutputLockedError(
+        f"another sceneforge run is writing {layout.root}; wait for it to finish (or pass --wait-lock SECONDS)"
+    )
+
+
+@contextlib.asynccontextmanager
+async def atopic_lock(layout: TopicLayout, *, wait: float = 0.0) -> AsyncIterator[None]:
+    """:func:`topic_lock` for async code: waiting polls without blocking the event loop,
+    so other topics' downloads and websockets keep going meanwhile."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(layout.state_dir / "run.lock"))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            lock.acquire(timeout=0)
+            break
+        except Timeout:
+            if time.monotonic() >= deadline:
+                raise _locked(layout) from None
+            await asyncio.sleep(0.1)
     try:
         yield
     finally:

@@ -14,7 +14,7 @@ from typing import Any
 from .config import Settings, load_settings
 from .events import EventSink, null_sink
 from .layout import TopicLayout
-from .lock import topic_lock
+from .lock import atopic_lock
 from .pipeline import DEFAULT_TOPIC
 from .runner import run_sync
 from .scenes import parse_state
@@ -53,7 +53,7 @@ async def _run_node(
     )
     layout = TopicLayout.for_topic(settings.out_dir, sf.topic)
     ctx = RunContext(settings=settings, layout=layout, topic=sf.topic, emit=on_event or null_sink, sleep=sleep)
-    with topic_lock(layout, wait=settings.lock_wait):
+    async with atopic_lock(layout, wait=settings.lock_wait):
         await runner(ctx, sf.scenes)
     out = dict(state)
     out["scenes"] = sf.state()["scenes"]

@@ -15,7 +15,7 @@ from .events import EventSink, null_sink
 from .fsutil import atomic_write_json, remove_stale_parts
 from .images.base import ImageBackend, image_registry
 from .layout import TopicLayout
-from .lock import topic_lock
+from .lock import atopic_lock
 from .motion.base import MotionBackend, motion_registry
 from .runner import run_sync
 from .scenes import Scene, SceneFile, parse_state
@@ -24,7 +24,6 @@ from .stages import (
     build_tts,
     check_motion_inputs,
     check_prompts,
-    ensure_started,
     forget_input_assets,
     image_cached,
     image_job,
@@ -37,6 +36,7 @@ from .stages import (
     run_audio_stage,
     run_image_stage,
     run_motion_stage,
+    start_or_fail_scenes,
 )
 from .tts.base import TTSBackend
 
@@ -128,7 +128,15 @@ async def _visual_chains(ctx: RunContext, scenes: list[Scene], b: Backends) -> N
         assert image_be is not None
         image_todo = {n for n, s in enumerate(scenes, 1) if not image_cached(ctx, image_be, n, s)}
         if image_todo:
-            await ensure_started(image_be)
+            try:
+                await start_or_fail_scenes(ctx, image_be, "image", sorted(image_todo))
+            except Exception:
+                ctx.event("stage_done", "image", failed=len(image_todo))
+                if do_motion:
+                    for n in sorted(image_todo):
+                        ctx.event("scene_failed", "motion", n, reason="its image failed")
+                    ctx.event("stage_done", "motion", failed=len(image_todo))
+                raise
     img_sem = asyncio.Semaphore(job_limit(image_be, settings)) if image_be else None
     mot_sem = asyncio.Semaphore(job_limit(motion_be, settings)) if motion_be else None
     failures: dict[str, list[tuple[int, BaseException]]] = {"image": [], "motion": []}
@@ -154,7 +162,7 @@ async def _visual_chains(ctx: RunContext, scenes: list[Scene], b: Backends) -> N
                     raise AssetMissingError(problem)
                 if motion_cached(ctx, motion_be, n, scene):
                     return
-                await ensure_started(motion_be)
+                await start_or_fail_scenes(ctx, motion_be, "motion", [n])
                 async with mot_sem:
                     await motion_job(ctx, motion_be, n, scene)
             except Exception as exc:  # noqa: BLE001
@@ -201,7 +209,7 @@ async def run_topic(
     own = backends is None
     b = backends or Backends.build(settings)
     try:
-        with topic_lock(layout, wait=settings.lock_wait):
+        async with atopic_lock(layout, wait=settings.lock_wait):
             remove_stale_parts(layout.root)
             ctx.event("run_started", total=len(sf.scenes), stages=[s for s in STAGES if settings.wants(s)])
             forget_input_assets(sf.scenes, settings)

@@ -46,6 +46,7 @@ __all__ = [
     "forget_input_assets",
     "STAGE_FIELDS",
     "ensure_started",
+    "start_or_fail_scenes",
     "job_limit",
     "build_tts",
     "build_image_backend",
@@ -451,12 +452,33 @@ def build_motion_backend(settings: Settings) -> MotionBackend:
 
 
 async def ensure_started(backend: ImageBackend | MotionBackend) -> None:
-    """Run a backend's health check once, however many stages or topics share it."""
+    """Run a backend's health check once, however many stages, scenes or topics share it.
+
+    A failed check is remembered and raised again at once: scenes waiting on it do not
+    each repeat a slow connection attempt to a dead server.
+    """
     lock = backend.__dict__.setdefault("_sf_start_lock", asyncio.Lock())
     async with lock:
+        failed = backend.__dict__.get("_sf_start_error")
+        if failed is not None:
+            raise failed
         if not backend.__dict__.get("_sf_started"):
-            await backend.start()
+            try:
+                await backend.start()
+            except Exception as exc:
+                backend.__dict__["_sf_start_error"] = exc
+                raise
             backend.__dict__["_sf_started"] = True
+
+
+async def start_or_fail_scenes(ctx: RunContext, backend: Any, stage: str, scenes: list[int]) -> None:
+    """The health check; when it fails, every scene still to do ends in a ``scene_failed`` event."""
+    try:
+        await ensure_started(backend)
+    except Exception as exc:
+        for n in scenes:
+            ctx.event("scene_failed", stage, n, reason=str(exc), error=describe(exc))
+        raise
 
 
 def job_limit(backend: ImageBackend | MotionBackend, settings: Settings) -> int:
@@ -495,7 +517,11 @@ async def _run_comfy_like_stage(
         ctx.event("stage_started", stage, total=len(scenes), engine=backend.name)
         todo = [(n, s) for n, s in enumerate(scenes, 1) if not cached(ctx, backend, n, s)]
         if todo:
-            await ensure_started(backend)
+            try:
+                await start_or_fail_scenes(ctx, backend, stage, [n for n, _ in todo])
+            except Exception:
+                ctx.event("stage_done", stage, failed=len(todo))
+                raise
             jobs = [(n, job(ctx, backend, n, s)) for n, s in todo]
             failures = await _gather_scenes(jobs, job_limit(backend, ctx.settings))
     finally:

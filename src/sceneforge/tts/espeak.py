@@ -18,7 +18,7 @@ Choices worth knowing:
   lengths, so they are exact (espeak's own Korean word/sentence events lag).
 * **Processes.** libespeak-ng keeps global state and is not thread-safe, so
   synthesis runs in a ``spawn`` process pool (``workers`` processes, default
-  ``os.cpu_count()``), created on first use; each worker initializes espeak once.
+  the CPUs this process may use, at most 64), created on first use; each worker initializes espeak once.
   Spawned workers import the main module, so a script driving this backend
   needs the usual ``if __name__ == "__main__":`` guard. A call that times out
   cannot interrupt its worker: the job finishes there and its result is dropped.
@@ -44,6 +44,15 @@ from .base import Cue, SpeechResult, TTSBackend, TTSOptions, tts_registry
 from .mp3 import encode_mp3
 
 __all__ = ["EspeakOptions", "EspeakBackend", "pick_voice", "split_segments"]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity/cgroup-aware where the OS tells), capped at 64."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        n = os.cpu_count() or 1
+    return max(1, min(64, n))
 
 ESPEAK_RATE = 22_050  # espeak-ng's native output rate
 BASE_WPM = 175  # espeak's default speed = rate 1.0
@@ -235,7 +244,7 @@ class EspeakBackend(TTSBackend):
 
     def __init__(self, options: EspeakOptions | None = None) -> None:
         super().__init__(options)
-        self.workers = self.options.workers or os.cpu_count() or 1
+        self.workers = self.options.workers or usable_cpus()
         #: One scene per worker process at a time; more would only queue.
         self.default_concurrency = self.workers  # type: ignore[misc]
         self._pool: ProcessPoolExecutor | None = None
