@@ -71,6 +71,21 @@ class PoolUser:
             client = client if client is not None else ComfyClient(url, headers=headers, timeout=timeout)
             self.pool, self._own_pool = ComfyPool([client]), True
 
+    @classmethod
+    def _build(cls, settings: Any, pool: ComfyPool | None, workflow: Any, **options: Any) -> Any:
+        """Construct from settings: the shared ``pool``, or a pool of every configured server owned
+        (and closed) by the new backend."""
+        backend = cls(  # type: ignore[call-arg]
+            workflow,
+            url=settings.comfy_urls[0],
+            headers=secret_headers(settings),
+            timeout=settings.comfy_timeout,
+            pool=pool if pool is not None else pool_from_settings(settings),
+            **options,
+        )
+        backend._own_pool = pool is None
+        return backend
+
     @property
     def client(self) -> Any:
         """The first server's client (the only one unless a shared pool was given)."""

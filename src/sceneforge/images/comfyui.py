@@ -15,7 +15,7 @@ from typing import Any
 from ..cache import fingerprint
 from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
-from ..comfy.pooled import PoolUser, pool_from_settings, resume_job, secret_headers
+from ..comfy.pooled import PoolUser, resume_job
 from ..comfy.workflow import Workflow
 from ..errors import GenerationError, JobTimeoutError, WorkflowError
 from ..journal import JobJournal
@@ -64,21 +64,17 @@ class ComfyImageBackend(PoolUser, ImageBackend):
     @classmethod
     def from_settings(cls, settings: Any, pool: ComfyPool | None = None) -> ComfyImageBackend:
         """Build from :class:`sceneforge.config.Settings`; without a shared ``pool``, all ``comfy_urls`` form one."""
-        backend = cls(
+        return cls._build(
+            settings,
+            pool,
             Workflow.load(settings.workflow, kind="image"),
-            url=settings.comfy_urls[0],
-            headers=secret_headers(settings),
-            timeout=settings.comfy_timeout,
             seed=settings.seed,
             width=settings.width,
             height=settings.height,
             negative=settings.negative,
             prompt_node=settings.prompt_node,
             prompt_input=settings.prompt_input,
-            pool=pool if pool is not None else pool_from_settings(settings),
         )
-        backend._own_pool = pool is None  # a pool made here is closed by this backend
-        return backend
 
     def fingerprint(self) -> dict[str, Any]:
         """Workflow content, seed policy, size, negative and prompt placement (not the server:

@@ -39,7 +39,7 @@ from typing import Any
 from ..cache import fingerprint
 from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_MOTION, ComfyPool
-from ..comfy.pooled import PoolUser, pool_from_settings, resume_job, secret_headers
+from ..comfy.pooled import PoolUser, resume_job
 from ..comfy.validate import check_motion_length, choose_seed
 from ..comfy.workflow import Workflow
 from ..errors import AssetMissingError, ConfigError, GenerationError, JobTimeoutError, WorkflowError
@@ -263,11 +263,10 @@ class MotionGenerator(PoolUser, MotionBackend):
         A length that is not 4k+1, a size the latent node refuses or a prompt/image node that cannot be
         found raises :class:`ConfigError` / :class:`WorkflowError` here, before any job.
         """
-        backend = cls(
+        return cls._build(
+            settings,
+            pool,
             Workflow.load(settings.motion_workflow, kind="motion"),
-            url=settings.comfy_urls[0],
-            headers=secret_headers(settings),
-            timeout=settings.comfy_timeout,
             seed=settings.motion_seed,
             width=settings.motion_width,
             height=settings.motion_height,
@@ -276,10 +275,7 @@ class MotionGenerator(PoolUser, MotionBackend):
             prompt_node=settings.motion_prompt_node,
             image_node=settings.motion_image_node,
             job_timeout=settings.motion_timeout,
-            pool=pool if pool is not None else pool_from_settings(settings),
         )
-        backend._own_pool = pool is None  # a pool made here is closed by this backend
-        return backend
 
     def fingerprint(self) -> dict[str, Any]:
         """Workflow content, seed policy, frames, size, fps and node choices (the image bytes and the
