@@ -13,20 +13,26 @@ import asyncio
 import secrets
 import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .cache import WorkflowCache, file_digest, fingerprint
 from .config import Settings
-from .errors import AssetMissingError, GenerationError, SceneValidationError, describe
-from .events import Event, EventSink, null_sink
+from .errors import AssetMissingError, SceneValidationError, describe
 from .fsutil import PART_SUFFIX, atomic_write_bytes
 from .images.base import ImageBackend, image_registry
 from .journal import JobJournal
-from .layout import TopicLayout
 from .motion.base import MotionBackend, motion_registry
-from .retry import RetryPolicy, retry_async
+from .run_context import (
+    STAGE_FIELDS,
+    RunContext,
+    drop_fields,
+    forget_input_assets,
+    gather_scenes,
+    raise_failures,
+    scene_job,
+    set_fields,
+)
 from .scenes import Scene
 from .tts.base import TTSBackend, format_srt, tts_registry
 
@@ -53,99 +59,6 @@ __all__ = [
     "build_motion_backend",
 ]
 
-T = TypeVar("T")
-
-
-@dataclass
-class RunContext:
-    """What every job of one topic needs. Backends may be injected (and are then not closed here)."""
-
-    settings: Settings
-    layout: TopicLayout
-    topic: str
-    emit: EventSink = null_sink
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
-    cache: WorkflowCache = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.cache = WorkflowCache(self.layout, warn=lambda m: self.event("warning", message=m))
-
-    def event(self, kind: Any, stage: str | None = None, scene: int | None = None, **data: Any) -> None:
-        self.emit(Event(kind=kind, stage=stage, scene=scene, topic=self.topic, data=data))
-
-    def selected(self, n: int) -> bool:
-        only = self.settings.only_scenes
-        return only is None or n in only
-
-    def forced(self, n: int) -> bool:
-        return self.settings.force and self.selected(n)
-
-    async def retry(self, stage: str, n: int, policy: RetryPolicy, fn: Callable[[int], Awaitable[T]]) -> T:
-        """Run one scene's generation with the stage's retry schedule, reporting retries."""
-
-        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
-            self.event("scene_retried", stage, n, attempt=attempt, wait=wait, reason=str(exc))
-
-        return await retry_async(fn, policy, sleep=self.sleep, on_retry=on_retry)
-
-
-def _tag(exc: BaseException, n: int, stage: str) -> BaseException:
-    """Make sure an error names its scene and stage (messages only; types are kept)."""
-    if isinstance(exc, GenerationError):
-        exc.for_scene(n, stage)
-    if f"scene {n}" not in str(exc) and len(exc.args) <= 1:
-        exc.args = (f"scene {n} ({stage}): {exc}",)
-    return exc
-
-
-async def _scene_job(ctx: RunContext, stage: str, n: int, work: Callable[[], Awaitable[None]]) -> None:
-    ctx.event("scene_started", stage, n)
-    try:
-        await work()
-    except Exception as exc:
-        _tag(exc, n, stage)
-        ctx.event("scene_failed", stage, n, reason=str(exc), error=describe(exc))
-        raise
-    ctx.event("scene_done", stage, n)
-
-
-def _set(scene: Scene, **fields: Any) -> None:
-    for k, v in fields.items():
-        setattr(scene, k, v)
-
-
-def _drop(scene: Scene, *names: str) -> None:
-    """Remove fields from a scene (known ones become unset, so they leave the output too)."""
-    extra = scene.__pydantic_extra__ or {}
-    for name in names:
-        if name in Scene.model_fields:
-            setattr(scene, name, None)
-            scene.model_fields_set.discard(name)
-        else:
-            extra.pop(name, None)
-
-
-#: The fields each stage owns: set only from its cache or a fresh generation, never from the input.
-STAGE_FIELDS = {
-    "audio": ("audio_path", "audio_duration", "subtitle_path"),
-    "image": ("image_path", "image_seed"),
-    "motion": ("motion_frames_path", "motion_fps", "motion_seed", "motion_video_path"),
-}
-
-
-def forget_input_assets(scenes: list[Scene], settings: Settings) -> None:
-    """Input paths are never trusted as finished assets: drop every stage's fields before a run.
-
-    The one exception is a motion run without the image stage: its input images are the
-    scenes' ``image_path`` (read, never written).
-    """
-    keep_images = settings.run_motion and not settings.wants("image")
-    for scene in scenes:
-        for stage, names in STAGE_FIELDS.items():
-            if stage == "image" and keep_images:
-                continue
-            _drop(scene, *names)
-
 
 # --------------------------------------------------------------------------- audio
 def audio_fingerprint(backend: TTSBackend, scene: Scene) -> str:
@@ -160,7 +73,7 @@ async def audio_job(ctx: RunContext, backend: TTSBackend, n: int, scene: Scene) 
     if not ctx.forced(n):
         hit = cache.lookup(WorkflowCache.STAGE_AUDIO, n, fp)
         if hit is not None:
-            _set(scene, audio_path=str(dest), **hit.fields)
+            set_fields(scene, audio_path=str(dest), **hit.fields)
             if "subtitle_path" in hit.fields:
                 scene.subtitle_path = str(lay.subtitle_path(n))  # type: ignore[attr-defined]
             ctx.event("scene_cached", "audio", n)
@@ -186,11 +99,11 @@ async def audio_job(ctx: RunContext, backend: TTSBackend, n: int, scene: Scene) 
             files.append(srt)
             fields["subtitle_path"] = str(srt)
         else:
-            _drop(scene, "subtitle_path")
+            drop_fields(scene, "subtitle_path")
         cache.record(WorkflowCache.STAGE_AUDIO, n, fp, files, fields)
-        _set(scene, audio_path=str(dest), **fields)
+        set_fields(scene, audio_path=str(dest), **fields)
 
-    await _scene_job(ctx, "audio", n, work)
+    await scene_job(ctx, "audio", n, work)
 
 
 # --------------------------------------------------------------------------- image
@@ -216,7 +129,7 @@ def image_cached(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene) -
     hit = ctx.cache.lookup(WorkflowCache.STAGE_IMAGE, n, image_fingerprint(backend, scene))
     if hit is None:
         return not ctx.selected(n)
-    _set(scene, image_path=str(ctx.layout.image_path(n)), **hit.fields)
+    set_fields(scene, image_path=str(ctx.layout.image_path(n)), **hit.fields)
     ctx.event("scene_cached", "image", n)
     return True
 
@@ -243,9 +156,9 @@ async def image_job(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene
         res = await ctx.retry("image", n, ctx.settings.image_retry, attempt)
         ctx.cache.record(WorkflowCache.STAGE_IMAGE, n, fp, [dest], res.fields)
         journal.clear()
-        _set(scene, image_path=str(dest), **res.fields)
+        set_fields(scene, image_path=str(dest), **res.fields)
 
-    await _scene_job(ctx, "image", n, work)
+    await scene_job(ctx, "image", n, work)
 
 
 # --------------------------------------------------------------------------- motion
@@ -297,7 +210,7 @@ def motion_cached(ctx: RunContext, backend: MotionBackend, n: int, scene: Scene)
     if hit is None:
         return not ctx.selected(n)
     frames = [str(p) for p in hit.files if p.parent == ctx.layout.motion_dir(n)]
-    _set(scene, motion_frames_path=sorted(frames), **_motion_fields(ctx, n, hit))
+    set_fields(scene, motion_frames_path=sorted(frames), **_motion_fields(ctx, n, hit))
     ctx.event("scene_cached", "motion", n)
     return True
 
@@ -349,16 +262,16 @@ async def motion_job(ctx: RunContext, backend: MotionBackend, n: int, scene: Sce
             files.append(video_dest)
             fields["motion_video_path"] = str(video_dest)
         else:
-            _drop(scene, "motion_video_path")
+            drop_fields(scene, "motion_video_path")
         dest_dir = lay.motion_dir(n)
         names = [f.name for f in res.frames]
         _replace_dir(work_dir, dest_dir)
         frames = [dest_dir / name for name in names]
         ctx.cache.record(WorkflowCache.STAGE_MOTION, n, fp, frames + files, fields)
         journal.clear()
-        _set(scene, motion_frames_path=[str(f) for f in frames], **fields)
+        set_fields(scene, motion_frames_path=[str(f) for f in frames], **fields)
 
-    await _scene_job(ctx, "motion", n, work)
+    await scene_job(ctx, "motion", n, work)
 
 
 # --------------------------------------------------------------------------- stages not run
@@ -381,64 +294,21 @@ async def restore_cached(ctx: RunContext, scenes: list[Scene], stage: str) -> No
             if stage == "audio":
                 hit = cache.lookup(stage, n, audio_fingerprint(backend, scene))
                 if hit is not None:
-                    _set(scene, audio_path=str(lay.audio_path(n)), **hit.fields)
+                    set_fields(scene, audio_path=str(lay.audio_path(n)), **hit.fields)
             elif stage == "image" and scene.image_prompt:
                 hit = cache.lookup(stage, n, image_fingerprint(backend, scene))
                 if hit is not None:
-                    _set(scene, image_path=str(lay.image_path(n)), **hit.fields)
+                    set_fields(scene, image_path=str(lay.image_path(n)), **hit.fields)
             elif stage == "motion" and motion_input_problem(n, scene) is None:
                 hit = cache.lookup(stage, n, motion_fingerprint(backend, scene))
                 if hit is not None:
                     frames = sorted(str(p) for p in hit.files if p.parent == lay.motion_dir(n))
-                    _set(scene, motion_frames_path=frames, **_motion_fields(ctx, n, hit))
+                    set_fields(scene, motion_frames_path=frames, **_motion_fields(ctx, n, hit))
     finally:
         await backend.aclose()
 
 
 # --------------------------------------------------------------------------- stage runners
-def raise_failures(stage: str, failures: list[tuple[int, BaseException]]) -> None:
-    """Raise the first failure (by scene); its message also names the other failed scenes.
-
-    Scenes that failed for the same reason are listed once ("scenes 2, 3, 4 failed the
-    same way"), so an unreachable service gives one line, not one per scene.
-    """
-    if not failures:
-        return
-    failures.sort(key=lambda t: t[0])
-    first = failures[0][1]
-    if len(failures) > 1 and len(first.args) <= 1:
-        def reason(n: int, e: BaseException) -> str:
-            text = (str(e) or type(e).__name__).splitlines()[0]
-            return text.replace(f"scene {n} ({stage}): ", "").replace(f"scene {n}: ", "")
-
-        first_reason = reason(*failures[0])
-        same = [n for n, e in failures[1:] if reason(n, e) == first_reason]
-        other = [f"scene {n}: {reason(n, e)}" for n, e in failures[1:] if reason(n, e) != first_reason]
-        parts = [f"{stage}: {len(failures)} scenes failed"]
-        if same:
-            parts.append(f"scene{'s' if len(same) > 1 else ''} {', '.join(map(str, same))} the same way")
-        parts.extend(other)
-        first.args = (f"{first}\n" + "; ".join(parts),)
-    raise first
-
-
-async def _gather_scenes(
-    jobs: list[tuple[int, Awaitable[None]]], limit: int
-) -> list[tuple[int, BaseException]]:
-    sem = asyncio.Semaphore(limit)
-
-    async def bounded(n: int, job: Awaitable[None]) -> tuple[int, BaseException | None]:
-        async with sem:
-            try:
-                await job
-                return n, None
-            except Exception as exc:
-                return n, exc
-
-    results = await asyncio.gather(*(bounded(n, j) for n, j in jobs))
-    return [(n, e) for n, e in results if e is not None]
-
-
 def build_tts(settings: Settings) -> TTSBackend:
     return tts_registry.get(settings.tts_engine).from_settings(settings)
 
@@ -496,7 +366,7 @@ async def run_audio_stage(ctx: RunContext, scenes: list[Scene], backend: TTSBack
     ctx.event("stage_started", "audio", total=len(scenes), engine=backend.name)
     try:
         limit = ctx.settings.tts_concurrency or backend.default_concurrency
-        failures = await _gather_scenes(
+        failures = await gather_scenes(
             [(n, audio_job(ctx, backend, n, s)) for n, s in enumerate(scenes, 1)], limit
         )
     finally:
@@ -523,7 +393,7 @@ async def _run_comfy_like_stage(
                 ctx.event("stage_done", stage, failed=len(todo))
                 raise
             jobs = [(n, job(ctx, backend, n, s)) for n, s in todo]
-            failures = await _gather_scenes(jobs, job_limit(backend, ctx.settings))
+            failures = await gather_scenes(jobs, job_limit(backend, ctx.settings))
     finally:
         if own:
             await backend.aclose()
