@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     for k in list(os.environ):
         if k.startswith("SCENEFORGE_") or k in ("COMFYUI_URL", "COMFYUI_WORKFLOW_PATH", "COMFYUI_TIMEOUT", "TTS_VOICE", "MOTION_ENABLED", "MOTION_FPS", "OUTPUT_DIR", "OPENAI_API_KEY"):
             monkeypatch.delenv(k, raising=False)
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL where nothing listens (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

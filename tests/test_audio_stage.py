@@ -180,3 +180,24 @@ async def test_interrupted_write_leaves_nothing_trusted(settings_factory, sleeps
     await aaudio_generator(STATE, s, sleep=sleeps)
     assert FakeTTS.calls["two"] == 1
     assert (root / "audio_scene_2.mp3").stat().st_size > 2
+
+
+def test_file_digest_is_read_once_and_follows_changes(tmp_path: Path, monkeypatch):
+    import builtins
+
+    from sceneforge.cache import file_digest
+
+    f = tmp_path / "img.png"
+    f.write_bytes(b"one")
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(path, *a, **kw):
+        opened.append(str(path))
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    first = file_digest(f)
+    assert file_digest(f) == first and opened.count(str(f.resolve())) == 1
+    f.write_bytes(b"two, longer")
+    assert file_digest(f) != first

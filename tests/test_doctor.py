@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,14 +43,6 @@ def _reset(srv: FakeComfyServer) -> Iterator[None]:
     srv.models.update(saved)
     srv.require_basic_auth = None
     srv.require_headers = {}
-
-
-@pytest.fixture
-def dead_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def doctor(*args: str, env: dict[str, str] | None = None):

@@ -12,6 +12,7 @@ Unreadable records are a warning and a rebuild, never a crash.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -37,9 +38,20 @@ def fingerprint(parts: Mapping[str, Any]) -> str:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (used for motion input images)."""
+    """sha256 of a file's bytes (motion input images).
+
+    Memoized by path, size and modification time: a scene's image is needed by the
+    cache check, the job, the upload name and the restore of skipped stages, and is
+    read once per run however often it is asked for.
+    """
+    st = Path(path).stat()
+    return _digest(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

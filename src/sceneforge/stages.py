@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .cache import WorkflowCache, file_digest, fingerprint
+from .cache import CacheHit, WorkflowCache, file_digest, fingerprint
 from .config import Settings
 from .errors import AssetMissingError, SceneValidationError, describe
 from .fsutil import PART_SUFFIX, atomic_write_bytes
@@ -122,16 +122,25 @@ def image_fingerprint(backend: ImageBackend, scene: Scene) -> str:
     return fingerprint({"stage": "image", "prompt": scene.image_prompt, **backend.fingerprint()})
 
 
-def image_cached(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene) -> bool:
-    """Apply a valid cached image to the scene; True when nothing needs generating."""
+def _use_cached(ctx: RunContext, stage: str, n: int, fp: Callable[[], str], apply: Callable[[CacheHit], None]) -> bool:
+    """Apply a valid cache record to scene ``n``; True when nothing needs generating
+    (also for a scene ``--scene`` did not select)."""
     if ctx.forced(n):
         return False
-    hit = ctx.cache.lookup(WorkflowCache.STAGE_IMAGE, n, image_fingerprint(backend, scene))
+    hit = ctx.cache.lookup(stage, n, fp())
     if hit is None:
         return not ctx.selected(n)
-    set_fields(scene, image_path=str(ctx.layout.image_path(n)), **hit.fields)
-    ctx.event("scene_cached", "image", n)
+    apply(hit)
+    ctx.event("scene_cached", stage, n)
     return True
+
+
+def image_cached(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene) -> bool:
+    """Apply a valid cached image to the scene; True when nothing needs generating."""
+    return _use_cached(
+        ctx, WorkflowCache.STAGE_IMAGE, n, lambda: image_fingerprint(backend, scene),
+        lambda hit: set_fields(scene, image_path=str(ctx.layout.image_path(n)), **hit.fields),
+    )
 
 
 async def image_job(ctx: RunContext, backend: ImageBackend, n: int, scene: Scene) -> None:
@@ -203,16 +212,17 @@ def _motion_fields(ctx: RunContext, n: int, hit: Any) -> dict[str, Any]:
     return fields
 
 
+def _apply_motion(ctx: RunContext, n: int, scene: Scene, hit: CacheHit) -> None:
+    frames = sorted(str(p) for p in hit.files if p.parent == ctx.layout.motion_dir(n))
+    set_fields(scene, motion_frames_path=frames, **_motion_fields(ctx, n, hit))
+
+
 def motion_cached(ctx: RunContext, backend: MotionBackend, n: int, scene: Scene) -> bool:
-    if ctx.forced(n):
-        return False
-    hit = ctx.cache.lookup(WorkflowCache.STAGE_MOTION, n, motion_fingerprint(backend, scene))
-    if hit is None:
-        return not ctx.selected(n)
-    frames = [str(p) for p in hit.files if p.parent == ctx.layout.motion_dir(n)]
-    set_fields(scene, motion_frames_path=sorted(frames), **_motion_fields(ctx, n, hit))
-    ctx.event("scene_cached", "motion", n)
-    return True
+    """Apply valid cached motion frames to the scene; True when nothing needs generating."""
+    return _use_cached(
+        ctx, WorkflowCache.STAGE_MOTION, n, lambda: motion_fingerprint(backend, scene),
+        lambda hit: _apply_motion(ctx, n, scene, hit),
+    )
 
 
 def _replace_dir(src: Path, dest: Path) -> None:
@@ -302,8 +312,7 @@ async def restore_cached(ctx: RunContext, scenes: list[Scene], stage: str) -> No
             elif stage == "motion" and motion_input_problem(n, scene) is None:
                 hit = cache.lookup(stage, n, motion_fingerprint(backend, scene))
                 if hit is not None:
-                    frames = sorted(str(p) for p in hit.files if p.parent == lay.motion_dir(n))
-                    set_fields(scene, motion_frames_path=frames, **_motion_fields(ctx, n, hit))
+                    _apply_motion(ctx, n, scene, hit)
     finally:
         await backend.aclose()
 

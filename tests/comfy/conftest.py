@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -22,11 +21,3 @@ async def comfy_server() -> AsyncIterator[FakeComfyServer]:
     async with FakeComfyServer(job_time=0.0) as srv:
         yield srv
 
-
-@pytest.fixture
-def dead_url() -> str:
-    """A loopback URL where nothing listens (connection refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -84,13 +83,10 @@ async def test_missing_prompt_is_value_error_before_any_job(srv, tmp_path: Path)
     assert srv.prompts == [] and not tmp_path.joinpath("img").exists()
 
 
-async def test_unreachable_server_is_runtime_error(tmp_path: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+async def test_unreachable_server_is_runtime_error(tmp_path: Path, dead_url: str):
     with pytest.raises(RuntimeError) as ei:
-        await avisual_generator(STATE, settings(tmp_path, f"http://127.0.0.1:{port}"), sleep=Waits())
-    assert isinstance(ei.value, ServerUnavailableError) and f"127.0.0.1:{port}" in str(ei.value)
+        await avisual_generator(STATE, settings(tmp_path, dead_url), sleep=Waits())
+    assert isinstance(ei.value, ServerUnavailableError) and dead_url.removeprefix("http://") in str(ei.value)
 
 
 async def test_prompt_edit_regenerates_only_that_image(srv, tmp_path: Path):

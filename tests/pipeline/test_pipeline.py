@@ -222,14 +222,9 @@ async def test_every_failed_stage_is_named(servers, tmp_path: Path):
     assert "\nalso: scene 1 (image)" in text and "rejected the workflow" in text.split("also:")[1]
 
 
-async def test_a_dead_server_ends_every_scene_in_a_failed_event(tmp_path: Path):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+async def test_a_dead_server_ends_every_scene_in_a_failed_event(tmp_path: Path, dead_url: str):
     events: list[Event] = []
-    s = settings(tmp_path, [f"http://127.0.0.1:{port}"], stages=("audio", "image", "motion"), motion_enabled=True)
+    s = settings(tmp_path, [dead_url], stages=("audio", "image", "motion"), motion_enabled=True)
     with pytest.raises(RuntimeError):
         await agenerate_assets({"topic": "t", "scenes": SCENES[:3]}, s, on_event=events.append)
     failed = {(e.stage, e.scene) for e in events if e.kind == "scene_failed"}

@@ -92,6 +92,16 @@ class ComfyImageBackend(PoolUser, ImageBackend):
 
     async def generate(self, scene: int, prompt: str, dest: Path) -> ImageResult:
         """Run the workflow for scene ``scene`` and write its first image to ``dest``."""
+        journal = JobJournal(Path(dest).parent, "image", scene)
+        key = fingerprint({"prompt": prompt, **self.fingerprint()})
+        prior = journal.load(key)
+        if prior is not None:
+            resumed = await resume_job(self.pool, prior)
+            if resumed is not None:
+                client, result = resumed
+                await self._save_first_still(client, result, scene, dest)
+                return ImageResult(Path(dest), {"image_seed": prior.get("seed")})
+
         graph, seed = self.workflow.prepare_image(
             prompt,
             negative=self.negative,
@@ -103,16 +113,6 @@ class ComfyImageBackend(PoolUser, ImageBackend):
             prompt_input=self.prompt_input,
             filename_prefix=f"sceneforge/scene_{scene}",
         )
-
-        journal = JobJournal(Path(dest).parent, "image", scene)
-        key = fingerprint({"prompt": prompt, **self.fingerprint()})
-        prior = journal.load(key)
-        if prior is not None:
-            resumed = await resume_job(self.pool, prior)
-            if resumed is not None:
-                client, result = resumed
-                await self._save_first_still(client, result, scene, dest)
-                return ImageResult(Path(dest), {"image_seed": prior.get("seed")})
 
         async def job(client: ComfyClient) -> None:
             on_event = self._job_events(scene, client)

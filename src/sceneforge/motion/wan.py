@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import random
 import re
 from pathlib import Path
 from typing import Any
 
-from ..cache import fingerprint
+from ..cache import file_digest, fingerprint
 from ..comfy.client import ComfyClient
 from ..comfy.pool import PRIORITY_MOTION, ComfyPool
 from ..comfy.pooled import PoolUser, resume_job
@@ -67,13 +66,9 @@ _FFMPEG_TIMEOUT = 600.0
 
 def upload_name(image: Path) -> str:
     """``sceneforge_<first 16 hex of sha256>.<ext>``: the same bytes always get the same name."""
-    h = hashlib.sha256()
-    with Path(image).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
     ext = Path(image).suffix.lower()
     ext = ext if re.fullmatch(r"\.[a-z0-9]{1,5}", ext) else ".png"
-    return f"sceneforge_{h.hexdigest()[:16]}{ext}"
+    return f"sceneforge_{file_digest(Path(image))[:16]}{ext}"
 
 
 def _set_fps(graph: dict[str, Any], fps: float) -> None:
