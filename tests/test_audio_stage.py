@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from fakes.backends import FakeTTS
-from sceneforge.errors import AssetMissingError, TransientError
+from sceneforge.errors import AssetMissingError, TransientError, error_text, scene_of
 from sceneforge.events import Event
-from sceneforge.nodes import aaudio_generator, audio_generator
+from sceneforge.pipeline.nodes import aaudio_generator, audio_generator
 
 STATE = {
     "topic": "demo",
@@ -64,7 +64,7 @@ async def test_editing_scene_2_regenerates_only_scene_2(settings_factory, sleeps
     assert dict(FakeTTS.calls) == {"two, edited": 1}
     after = mtimes(s.out_dir / "demo")
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == {"audio_scene_2.mp3", "audio_scene_2.srt"}
+    assert changed == {"audio_scene_2.mp3", "audio_scene_2.srt", "scenes.json"}  # the state names the new script
 
 
 async def test_voice_change_is_a_miss(settings_factory, sleeps):
@@ -112,7 +112,7 @@ async def test_failure_after_retries_keeps_others(settings_factory, sleeps):
     events: list[Event] = []
     with pytest.raises(TransientError) as ei:
         await aaudio_generator(STATE, s, on_event=events.append, sleep=sleeps)
-    assert "scene 2" in str(ei.value) and ei.value.scene == 2 and ei.value.stage == "audio"
+    assert error_text(ei.value).startswith("scene 2 (audio): ") and scene_of(ei.value) == (2, "audio")
     assert sleeps.waits == [1.0, 2.0]
     failed = [e for e in events if e.kind == "scene_failed"]
     assert [(e.scene, e.stage) for e in failed] == [(2, "audio")]
@@ -130,7 +130,7 @@ async def test_missing_file_is_file_not_found(settings_factory, sleeps):
     with pytest.raises(FileNotFoundError) as ei:
         await aaudio_generator(STATE, settings_factory(), sleep=sleeps)
     assert isinstance(ei.value, AssetMissingError)
-    assert "scene 3" in str(ei.value)
+    assert "scene 3" in error_text(ei.value)
     assert sleeps.waits == [1.0, 2.0]
 
 

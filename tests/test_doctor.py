@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.cli import app
+from sceneforge.cli.doctor import _Report, _report_server, _ServerFacts, model_folders, run_doctor
 from sceneforge.config import Settings
-from sceneforge.doctor import _Report, _report_server, _ServerFacts, model_folders, run_doctor
 from sceneforge.workflows import read_bundled
 
 runner = CliRunner()

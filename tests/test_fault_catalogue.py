@@ -30,10 +30,11 @@ from sceneforge.errors import (
     TransientError,
     UnsafePathError,
     WorkflowError,
+    error_text,
 )
 from sceneforge.events import Event
-from sceneforge.nodes import aaudio_generator
-from sceneforge.pipeline import Backends, prepare, run_topic
+from sceneforge.pipeline import Engine, plan_run
+from sceneforge.pipeline.nodes import aaudio_generator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,7 +113,7 @@ async def test_tts_fault_that_persists_fails_that_scene_only_and_keeps_the_rest(
     _, err, _, waits = await run(s, TTS_STATE)
     assert isinstance(err, TransientError), err
     assert waits == [1.0, 2.0]
-    msg = str(err)
+    msg = error_text(err)
     assert "scene 1" in msg and "HTTP 503" in msg and openai_srv.base_url.split("/v1")[0] in msg
     root = tmp_path / "tts-faults"
     assert not (root / "audio_scene_1.mp3").exists()
@@ -149,10 +150,12 @@ async def run(settings: Settings, state: dict, *, ws_idle: float | None = None,
               on_event=None) -> tuple[Any, BaseException | None, list[Event], list[float]]:
     """Run the pipeline as ``sceneforge run`` does (scenes.json written, even on failure), with the
     retry waits recorded instead of slept; return (scene file, error, events, waits)."""
-    sf = prepare(state, settings)
-    b = Backends.build(settings)
+    sf = plan_run([state], settings).topics[0]
+    waits = Waits()
+    engine = Engine(settings, sleep=waits)
+    engine.backends()
     if ws_idle is not None:  # not a setting: how long a silent websocket is trusted (30 s by default)
-        for s in b.pool.servers:
+        for s in engine.resources.pool.servers:
             s.client.ws_idle_timeout = ws_idle
     events: list[Event] = []
 
@@ -161,14 +164,13 @@ async def run(settings: Settings, state: dict, *, ws_idle: float | None = None,
         if on_event is not None:
             on_event(ev)
 
-    waits = Waits()
     err: BaseException | None = None
     try:
-        await run_topic(sf, settings, emit=emit, sleep=waits, backends=b)
+        await engine.run_topic(sf, emit=emit)
     except Exception as exc:  # noqa: BLE001 - returned to the test
         err = exc
     finally:
-        await b.aclose()
+        await engine.aclose()
     return sf, err, events, waits.waits
 
 
@@ -239,8 +241,8 @@ async def test_comfy_fault_that_retrying_cannot_fix_fails_one_scene_at_once(comf
     assert isinstance(err, kind), err
     assert got == [] and retried(events, "image") == []
     failed = [e.scene for e in events if e.kind == "scene_failed" and e.stage == "image"]
-    assert len(failed) == 1 and f"scene {failed[0]}" in str(err)
-    assert re.search(words, str(err)), str(err)
+    assert len(failed) == 1 and f"scene {failed[0]}" in error_text(err)
+    assert re.search(words, error_text(err)), error_text(err)
     images_ok(tmp_path, [3 - failed[0]])
     assert not (tmp_path / "comfy-faults" / f"image_scene_{failed[0]}.png").exists()
     assert not list((tmp_path / "comfy-faults").rglob("evil*"))

@@ -12,6 +12,7 @@ from PIL import Image
 
 from sceneforge.errors import AssetMissingError
 from sceneforge.motion import motion_registry
+from sceneforge.motion.base import MotionRequest
 from sceneforge.motion.kenburns import KenBurnsBackend, KenBurnsOptions, encode_png, plan_path
 
 
@@ -47,7 +48,7 @@ def test_fingerprint() -> None:
 
 async def test_frames_names_size_and_fps(image: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
-    result = await KenBurnsBackend(KenBurnsOptions(frames=12, fps=8, seed=1)).generate(1, image, "p", work)
+    result = await KenBurnsBackend(KenBurnsOptions(frames=12, fps=8, seed=1)).generate(MotionRequest(1, image, "p", work))
     assert [p.name for p in result.frames] == [f"frame_{i:04d}.png" for i in range(1, 13)]
     assert sorted(p.name for p in work.iterdir()) == [p.name for p in result.frames]  # no temporaries
     assert result.fps == 8 and result.fields == {"motion_seed": 1}
@@ -58,26 +59,26 @@ async def test_frames_names_size_and_fps(image: Path, tmp_path: Path) -> None:
 
 async def test_deterministic_for_a_seed(image: Path, tmp_path: Path) -> None:
     opts = KenBurnsOptions(frames=6, seed=42)
-    a = await KenBurnsBackend(opts).generate(1, image, "", tmp_path / "a")
-    b = await KenBurnsBackend(opts).generate(1, image, "", tmp_path / "b")
+    a = await KenBurnsBackend(opts).generate(MotionRequest(1, image, "", tmp_path / "a"))
+    b = await KenBurnsBackend(opts).generate(MotionRequest(1, image, "", tmp_path / "b"))
     assert [p.read_bytes() for p in a.frames] == [p.read_bytes() for p in b.frames]
 
 
 async def test_different_seed_different_frames(image: Path, tmp_path: Path) -> None:
-    a = await KenBurnsBackend(KenBurnsOptions(frames=6, seed=1)).generate(1, image, "", tmp_path / "a")
-    b = await KenBurnsBackend(KenBurnsOptions(frames=6, seed=2)).generate(1, image, "", tmp_path / "b")
+    a = await KenBurnsBackend(KenBurnsOptions(frames=6, seed=1)).generate(MotionRequest(1, image, "", tmp_path / "a"))
+    b = await KenBurnsBackend(KenBurnsOptions(frames=6, seed=2)).generate(MotionRequest(1, image, "", tmp_path / "b"))
     assert any(not np.array_equal(x, y) for x, y in zip(_frames(a.frames), _frames(b.frames)))
 
 
 async def test_seed_derived_from_image_bytes(image: Path, tmp_path: Path) -> None:
     backend = KenBurnsBackend(KenBurnsOptions(frames=3))
-    a = await backend.generate(1, image, "", tmp_path / "a")
-    b = await backend.generate(1, image, "", tmp_path / "b")
+    a = await backend.generate(MotionRequest(1, image, "", tmp_path / "a"))
+    b = await backend.generate(MotionRequest(1, image, "", tmp_path / "b"))
     assert a.fields["motion_seed"] == b.fields["motion_seed"]
     assert [p.read_bytes() for p in a.frames] == [p.read_bytes() for p in b.frames]
     other = tmp_path / "other.png"
     Image.open(image).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(other)
-    c = await backend.generate(1, other, "", tmp_path / "c")
+    c = await backend.generate(MotionRequest(1, other, "", tmp_path / "c"))
     assert c.fields["motion_seed"] != a.fields["motion_seed"]
 
 
@@ -107,8 +108,8 @@ def test_encode_png_is_lossless() -> None:
 
 async def test_missing_image(tmp_path: Path) -> None:
     with pytest.raises(AssetMissingError, match="scene 4"):
-        await KenBurnsBackend().generate(4, tmp_path / "nope.png", "", tmp_path / "w")
+        await KenBurnsBackend().generate(MotionRequest(4, tmp_path / "nope.png", "", tmp_path / "w"))
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
     with pytest.raises(AssetMissingError, match="scene 5: image .*broken.png is not a readable image"):
-        await KenBurnsBackend().generate(5, broken, "", tmp_path / "w")
+        await KenBurnsBackend().generate(MotionRequest(5, broken, "", tmp_path / "w"))

@@ -17,7 +17,7 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-import sceneforge.cli as cli
+import sceneforge.cli.common as cli
 from sceneforge.cli import app
 from sceneforge.layout import slugify
 from sceneforge.preview import sheet_geometry

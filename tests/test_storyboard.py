@@ -10,6 +10,7 @@ from PIL import Image
 
 from sceneforge.fonts import cjk_font_path, load_font, wrap_text
 from sceneforge.images import image_registry
+from sceneforge.images.base import ImageRequest
 from sceneforge.images.storyboard import StoryboardBackend, StoryboardOptions, render_card, text_box
 
 
@@ -34,7 +35,7 @@ def test_fingerprint_names_size_and_version() -> None:
 
 async def test_generate_writes_a_9_16_png(tmp_path: Path) -> None:
     dest = tmp_path / "out" / "image_scene_2.png"
-    result = await StoryboardBackend().generate(2, "비 오는 서울의 밤거리", dest)
+    result = await StoryboardBackend().generate(ImageRequest(2, "비 오는 서울의 밤거리", dest))
     assert result.path == dest and result.fields == {}
     with Image.open(dest) as im:
         assert im.format == "PNG" and im.size == (720, 1280)
@@ -44,8 +45,8 @@ async def test_generate_writes_a_9_16_png(tmp_path: Path) -> None:
 async def test_deterministic(tmp_path: Path) -> None:
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     backend = StoryboardBackend()
-    await backend.generate(1, "같은 프롬프트 same prompt", a)
-    await backend.generate(1, "같은 프롬프트 same prompt", b)
+    await backend.generate(ImageRequest(1, "같은 프롬프트 same prompt", a))
+    await backend.generate(ImageRequest(1, "같은 프롬프트 same prompt", b))
     assert a.read_bytes() == b.read_bytes()
     # A different prompt gives a different background (colours derived from the prompt).
     c = render_card(1, "another prompt")

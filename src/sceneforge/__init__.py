@@ -1,12 +1,26 @@
 """sceneforge: turn planned short-form video scenes into narration, images and motion frames.
 
-The public surface is small on purpose::
+Use::
 
-    from sceneforge import generate_assets
-    state = generate_assets({"topic": "demo", "scenes": [{"script": "...", "image_prompt": "..."}]})
+    from sceneforge import generate_assets, load_settings
+    state = generate_assets({"topic": "demo", "scenes": [{"script": "...", "image_prompt": "..."}]},
+                            load_settings({"offline": True}))
+
+or, async and for several topics sharing one server pool: :func:`agenerate_assets`,
+:func:`plan_run` (every check before any work) and :func:`run_many`; the original
+system's node functions :func:`audio_generator`, :func:`visual_generator`,
+:func:`motion_generator`.
+
+Extend: subclass :class:`TTSBackend`, :class:`ImageBackend` or :class:`MotionBackend`
+and declare it as an entry point (``sceneforge.tts``, ``sceneforge.image``,
+``sceneforge.motion``), or register it with ``tts_registry.register("name")``.
+
+Errors: everything raised on purpose is a :class:`SceneforgeError`, and also the
+builtin the original system raised (``ValueError``, ``FileNotFoundError``,
+``RuntimeError``).
 """
 
-from .cache import WorkflowCache
+from .backend import Backend, BackendResources
 from .config import Settings, load_settings
 from .errors import (
     AssetMissingError,
@@ -16,38 +30,74 @@ from .errors import (
     SceneValidationError,
     ServerUnavailableError,
     WorkflowError,
+    error_text,
 )
-from .events import Event
-from .nodes import (
+from .events import Event, EventSink, JsonLinesSink, Reporter
+from .images.base import ImageBackend, ImageRequest, ImageResult, image_registry
+from .motion.base import MotionBackend, MotionRequest, MotionResult, motion_registry
+from .pipeline import Engine, RunPlan, agenerate_assets, generate_assets, plan_run, run_many
+from .pipeline.nodes import (
+    aaudio_generator,
+    amotion_generator,
     audio_generator,
+    avisual_generator,
     generate_all_audios,
     motion_generator,
     visual_generator,
 )
-from .pipeline import generate_assets
 from .retry import RetryPolicy
-from .scenes import Scene
+from .scenes import Scene, SceneFile
+from .tts.base import SpeechRequest, SpeechResult, TTSBackend, tts_registry
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "AssetMissingError",
-    "ConfigError",
-    "Event",
-    "GenerationError",
-    "RetryPolicy",
-    "Scene",
-    "SceneValidationError",
-    "SceneforgeError",
-    "ServerUnavailableError",
-    "Settings",
-    "WorkflowCache",
-    "WorkflowError",
-    "audio_generator",
-    "generate_all_audios",
+    # use
     "generate_assets",
+    "agenerate_assets",
+    "plan_run",
+    "run_many",
+    "RunPlan",
+    "Engine",
+    "Settings",
     "load_settings",
-    "motion_generator",
+    "Scene",
+    "SceneFile",
+    "Event",
+    "EventSink",
+    "JsonLinesSink",
+    "RetryPolicy",
+    "audio_generator",
     "visual_generator",
+    "motion_generator",
+    "aaudio_generator",
+    "avisual_generator",
+    "amotion_generator",
+    "generate_all_audios",
+    # extend
+    "Backend",
+    "BackendResources",
+    "Reporter",
+    "TTSBackend",
+    "SpeechRequest",
+    "SpeechResult",
+    "ImageBackend",
+    "ImageRequest",
+    "ImageResult",
+    "MotionBackend",
+    "MotionRequest",
+    "MotionResult",
+    "tts_registry",
+    "image_registry",
+    "motion_registry",
+    # errors
+    "SceneforgeError",
+    "SceneValidationError",
+    "ConfigError",
+    "AssetMissingError",
+    "ServerUnavailableError",
+    "WorkflowError",
+    "GenerationError",
+    "error_text",
     "__version__",
 ]

@@ -6,9 +6,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-__all__ = ["Event", "EventKind", "EventSink", "null_sink", "JsonLinesSink"]
+__all__ = ["Event", "EventKind", "EventSink", "Reporter", "null_sink", "null_report", "bound_reporter", "JsonLinesSink"]
 
 EventKind = Literal[
     "run_started",
@@ -48,8 +48,29 @@ class Event:
 EventSink = Callable[[Event], None]
 
 
+class Reporter(Protocol):
+    """What a backend gets with each call: ``report(kind, **data)``, already bound to the
+    topic, stage and scene the call is for (so a backend shared by many topics never
+    needs to know which one it is working for)."""
+
+    def __call__(self, kind: EventKind, /, **data: Any) -> None: ...
+
+
 def null_sink(event: Event) -> None:
     """Discard events."""
+
+
+def null_report(kind: EventKind, /, **data: Any) -> None:
+    """Discard reports (calling a backend outside a run)."""
+
+
+def bound_reporter(emit: EventSink, *, topic: str | None, stage: str | None, scene: int | None) -> Reporter:
+    """A :class:`Reporter` that turns ``report(kind, **data)`` into an :class:`Event` for ``emit``."""
+
+    def report(kind: EventKind, /, **data: Any) -> None:
+        emit(Event(kind=kind, stage=stage, scene=scene, topic=topic, data=data))
+
+    return report
 
 
 class JsonLinesSink:

@@ -1,8 +1,22 @@
-"""A tiny name -> class registry, one per kind of backend (like llm's model plugins)."""
+"""Backends by name, one registry per kind, extended by other packages through entry points.
+
+Built-in backends and third-party ones load the same way, as :mod:`llm`'s model
+plugins do: a package declares an entry point in the group of its kind
+(``sceneforge.tts``, ``sceneforge.image``, ``sceneforge.motion``) whose value is
+the backend class (``name = "package.module:Class"``); the entry point's name is
+the backend's name. sceneforge's own backends are declared the same way in its
+``pyproject.toml``; a copy of that table (``builtin``) keeps them findable when
+the package runs from a source tree without installed metadata.
+
+A class can also be registered in code with :meth:`Registry.register` (tests,
+notebooks).
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
 from .errors import ConfigError
@@ -13,14 +27,17 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Backends register under a name; modules listed in ``lazy`` are imported on first lookup."""
+    """Name -> backend class for one kind of backend (``group`` is its entry-point group)."""
 
-    def __init__(self, kind: str, lazy: dict[str, str]) -> None:
+    def __init__(self, kind: str, group: str, builtin: dict[str, str]) -> None:
         self.kind = kind
-        self._lazy = dict(lazy)  # name -> module path, imported when first asked for
+        self.group = group
+        self._builtin = dict(builtin)  # name -> "module:Class", used when metadata is missing
         self._classes: dict[str, type[T]] = {}
 
-    def register(self, name: str):  # type: ignore[no-untyped-def]
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        """Class decorator: make ``cls`` available as ``name``."""
+
         def deco(cls: type[T]) -> type[T]:
             self._classes[name] = cls
             cls.name = name  # type: ignore[attr-defined]
@@ -28,15 +45,38 @@ class Registry(Generic[T]):
 
         return deco
 
+    def _entry_points(self) -> dict[str, EntryPoint]:
+        return {ep.name: ep for ep in entry_points(group=self.group)}
+
     def get(self, name: str) -> type[T]:
-        if name not in self._classes and name in self._lazy:
-            importlib.import_module(self._lazy[name])
-        try:
+        """The class registered as ``name``; :class:`ConfigError` listing the known names otherwise."""
+        if name in self._classes:
             return self._classes[name]
-        except KeyError:
-            raise ConfigError(
-                f"unknown {self.kind} backend {name!r}; choose from {', '.join(self.names())}"
-            ) from None
+        target = None
+        eps = self._entry_points()
+        if name in eps:
+            target = eps[name].value
+        elif name in self._builtin:
+            target = self._builtin[name]
+        if target is None:
+            raise ConfigError(f"unknown {self.kind} backend {name!r}; choose from {', '.join(self.names())}")
+        cls = self._load(name, target)
+        self._classes[name] = cls
+        cls.name = name  # type: ignore[attr-defined]
+        return cls
+
+    def _load(self, name: str, target: str) -> type[T]:
+        module_name, _, attr = target.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else []:
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"{self.kind} backend {name!r} ({target}) cannot be loaded: {exc}") from exc
+        if not isinstance(obj, type):
+            raise ConfigError(f"{self.kind} backend {name!r} ({target}) is not a class")
+        return obj
 
     def names(self) -> list[str]:
-        return sorted(set(self._lazy) | set(self._classes))
+        """Every name a backend can be chosen by (built-in, installed plugins, registered in code)."""
+        return sorted(set(self._builtin) | set(self._entry_points()) | set(self._classes))

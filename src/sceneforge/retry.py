@@ -11,21 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import aiohttp
+from .errors import ConfigError, SceneforgeError
 
-from .errors import (
-    AssetMissingError,
-    ConfigError,
-    GenerationError,
-    JobInterruptedError,
-    SceneValidationError,
-    ServerUnavailableError,
-    TransientError,
-    UnsafePathError,
-    WorkflowError,
-)
-
-__all__ = ["RetryPolicy", "AUDIO_RETRY", "IMAGE_RETRY", "MOTION_RETRY", "delay", "is_retryable", "retry_async"]
+__all__ = ["RetryPolicy", "AUDIO_RETRY", "IMAGE_RETRY", "MOTION_RETRY", "delay", "is_retryable", "exhausted", "retry_async"]
 
 T = TypeVar("T")
 
@@ -65,29 +53,27 @@ def delay(policy: RetryPolicy, failed_attempt: int, rand: Callable[[], float] = 
 def is_retryable(exc: BaseException) -> bool:
     """Whether a failure is worth another attempt.
 
-    Permanent: bad input, a rejected workflow, an interrupted job (someone chose
-    to stop it), unsafe paths, programming errors. Transient: timeouts, dropped
-    connections, 5xx, truncated downloads, unreachable servers mid-run.
+    sceneforge's own errors say so with their class attribute ``retryable``
+    (permanent: bad input, a rejected workflow, an interrupted job, unsafe paths;
+    transient: timeouts, dropped connections, 5xx, truncated downloads, unreachable
+    servers). Third-party errors are translated at the boundary where they occur; the
+    few builtins that may still arrive here are judged by kind: time-outs and broken
+    connections are worth a retry, a full or read-only disk is not.
     """
-    if isinstance(exc, (SceneValidationError, WorkflowError, ConfigError, UnsafePathError, JobInterruptedError)):
-        return False
-    if isinstance(exc, TransientError):
+    if isinstance(exc, SceneforgeError):
+        return type(exc).retryable
+    if isinstance(exc, (TimeoutError, ConnectionError)):
         return True
-    if isinstance(exc, ServerUnavailableError):
-        return True
-    if isinstance(exc, AssetMissingError):
-        # The engine said it succeeded but wrote nothing: another try may work.
-        return True
-    if isinstance(exc, GenerationError):
-        return getattr(exc, "retryable", True)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return exc.status in (408, 409, 425, 429) or exc.status >= 500
-    if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError)):
-        return True
-    if isinstance(exc, OSError):
-        # Disk full / read-only output is not fixed by waiting.
-        return False
     return False
+
+
+#: The note :func:`retry_async` adds when it gives up on a retryable failure.
+GAVE_UP = "gave up after {attempts} attempt{s}"
+
+
+def exhausted(exc: BaseException) -> bool:
+    """True when ``exc`` already went through a per-scene retry loop that gave up on it."""
+    return any(note.startswith("gave up after ") for note in getattr(exc, "__notes__", ()))
 
 
 async def retry_async(
@@ -104,14 +90,12 @@ async def retry_async(
         try:
             return await fn(attempt)
         except Exception as exc:
-            if attempt >= policy.max_attempts or not retryable(exc):
-                if isinstance(exc, GenerationError) and exc.attempt is None:
-                    exc.attempt = attempt
-                # Mark it so an outer retry layer (a LangGraph node policy) does not multiply attempts.
-                try:
-                    exc.sceneforge_retried = True  # type: ignore[attr-defined]
-                except AttributeError:  # pragma: no cover - exceptions with __slots__
-                    pass
+            if not retryable(exc):
+                raise
+            if attempt >= policy.max_attempts:
+                # Said once, so an outer retry layer (a LangGraph node policy) does not multiply attempts.
+                if not exhausted(exc):
+                    exc.add_note(GAVE_UP.format(attempts=attempt, s="" if attempt == 1 else "s"))
                 raise
             wait = delay(policy, attempt)
             if on_retry is not None:

@@ -21,15 +21,41 @@ __all__ = ["Scene", "SceneFile", "load_scene_file", "parse_state", "validate_sce
 
 
 class Scene(BaseModel):
-    """One planned scene. Unknown fields are kept and written back unchanged."""
+    """One planned scene. Unknown fields are kept and written back unchanged.
+
+    Input fields are the plan (``script``, ``image_prompt``) and optional per-scene
+    choices that win over the run's settings. Output fields are set by the stages,
+    only from a fresh generation or a valid cache record, never trusted from the input.
+    ``motion_seed`` is both: given in the input it pins the scene's motion seed, and
+    after a run it records the seed used (the same value when pinned).
+    """
 
     model_config = ConfigDict(extra="allow", validate_assignment=False)
 
+    # --- the plan
     script: str
     image_prompt: str | None = None
+    motion_prompt: str | None = None
+    # --- per-scene choices (None: the run's settings)
+    voice: str | None = None
+    rate: float | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    # --- outputs
     audio_path: str | None = None
+    audio_duration: float | None = None
+    subtitle_path: str | None = None
     image_path: str | None = None
+    image_seed: int | None = None
     motion_frames_path: list[str] | None = None
+    motion_fps: float | None = None
+    motion_seed: int | None = None  # also an input: pins the scene's motion seed
+    motion_video_path: str | None = None
+
+    @property
+    def motion_seed_pin(self) -> int | None:
+        """The motion seed the input pinned (the stage drops recorded seeds before a run)."""
+        return self.motion_seed
 
     def to_dict(self) -> dict[str, Any]:
         """The scene as a plain dict: the input's fields (known and unknown) plus what was set."""
@@ -73,6 +99,31 @@ def _check_text(problems: list[str], where: str, field: str, value: Any, *, requ
         problems.append(f"{where}: {field} contains a NUL character")
 
 
+#: The largest seed a ComfyUI server accepts (an unsigned 64-bit integer).
+SEED_MAX = 2**64 - 1
+
+
+def _check_scene_choices(problems: list[str], where: str, raw: Mapping[str, Any]) -> None:
+    """The optional per-scene choices: right types and ranges."""
+    for name in ("voice", "negative_prompt"):
+        if raw.get(name) is not None:
+            _check_text(problems, where, name, raw[name], required=False)
+    rate = raw.get("rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.1 < rate <= 4.0):
+        problems.append(f"{where}: rate must be a number above 0.1 and at most 4.0 (1.0 is normal), got {rate!r}")
+    for name in ("seed", "motion_seed"):
+        v = raw.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= SEED_MAX):
+            problems.append(f"{where}: {name} must be a whole number from 0 to 2^64-1, got {v!r}")
+    for name in ("audio_duration", "motion_fps"):
+        v = raw.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            problems.append(f"{where}: {name} must be a number, got {_type_name(v)}")
+    v = raw.get("image_seed")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+        problems.append(f"{where}: image_seed must be a whole number, got {_type_name(v)}")
+
+
 def validate_scenes(
     raw_scenes: Any,
     *,
@@ -101,12 +152,13 @@ def validate_scenes(
         _check_text(problems, where, "script", raw.get("script"), required=need_script)
         if need_prompt or raw.get("image_prompt") is not None:
             _check_text(problems, where, "image_prompt", raw.get("image_prompt"), required=need_prompt)
-        if "motion_prompt" in raw and raw["motion_prompt"] is not None:
+        if raw.get("motion_prompt") is not None:
             _check_text(problems, where, "motion_prompt", raw["motion_prompt"], required=False)
         for field in _PATH_FIELDS_STR:
             v = raw.get(field)
             if v is not None and not isinstance(v, str):
                 problems.append(f"{where}: {field} must be a string, got {_type_name(v)}")
+        _check_scene_choices(problems, where, raw)
         mf = raw.get("motion_frames_path")
         if mf is not None and not (isinstance(mf, list) and all(isinstance(x, str) for x in mf)):
             problems.append(f"{where}: motion_frames_path must be a list of strings")

@@ -24,6 +24,7 @@ from sceneforge.errors import (
     GenerationError,
     JobInterruptedError,
     JobTimeoutError,
+    PermanentError,
     ServerUnavailableError,
     TransientError,
     UnsafePathError,
@@ -273,7 +274,7 @@ async def test_execution_interrupted(comfy_server):
     ("status", "kind", "retry"),
     [(401, ConfigError, False), (403, ConfigError, False), (404, ConfigError, False),
      (429, TransientError, True), (500, TransientError, True), (502, TransientError, True),
-     (418, GenerationError, False)],
+     (418, PermanentError, False)],
 )
 def test_http_status_mapping(status, kind, retry):
     err = status_error(status, "<html>body</html>", "http://***@h:1", "read the queue")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from pathlib import Path
 
 from sceneforge.errors import TransientError
+from sceneforge.events import Reporter, null_report
 from sceneforge.fsutil import atomic_path
-from sceneforge.tts.base import Cue, SpeechResult, TTSBackend, tts_registry
+from sceneforge.tts.base import Cue, SpeechRequest, SpeechResult, TTSBackend, tts_registry
 
 
 @tts_registry.register("fake")
@@ -25,7 +25,8 @@ class FakeTTS(TTSBackend):
         cls.fail_times = {}
         cls.write_nothing = set()
 
-    async def synthesize(self, text: str, dest: Path) -> SpeechResult:
+    async def synthesize(self, request: SpeechRequest, report: Reporter = null_report) -> SpeechResult:
+        text, dest = request.text, request.dest
         type(self).calls[text] += 1
         await asyncio.sleep(0)
         if self.fail_times.get(text, 0) > 0:

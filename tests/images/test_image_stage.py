@@ -10,9 +10,9 @@ import pytest
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.config import Settings
-from sceneforge.errors import ServerUnavailableError, TransientError, WorkflowError
+from sceneforge.errors import ServerUnavailableError, TransientError, WorkflowError, error_text
 from sceneforge.events import Event
-from sceneforge.nodes import avisual_generator
+from sceneforge.pipeline.nodes import avisual_generator
 
 STATE = {"topic": "img", "scenes": [{"script": "a", "image_prompt": "red fox"}, {"script": "b", "image_prompt": "blue bird"},
                                     {"script": "c", "image_prompt": "green frog"}]}
@@ -64,8 +64,8 @@ async def test_gives_up_after_three_attempts(srv, tmp_path: Path):
     waits = Waits()
     with pytest.raises(TransientError) as ei:
         await avisual_generator({"topic": "img", "scenes": STATE["scenes"][:1]}, settings(tmp_path, srv.url), sleep=waits)
-    assert isinstance(ei.value, RuntimeError) and ei.value.attempt == 3 and waits.waits == [3.0, 6.0]
-    assert "scene 1" in str(ei.value)
+    assert isinstance(ei.value, RuntimeError) and "gave up after 3 attempts" in ei.value.__notes__ and waits.waits == [3.0, 6.0]
+    assert "scene 1" in error_text(ei.value)
 
 
 async def test_rejected_workflow_is_not_retried(srv, tmp_path: Path):
@@ -86,7 +86,7 @@ async def test_missing_prompt_is_value_error_before_any_job(srv, tmp_path: Path)
 async def test_unreachable_server_is_runtime_error(tmp_path: Path, dead_url: str):
     with pytest.raises(RuntimeError) as ei:
         await avisual_generator(STATE, settings(tmp_path, dead_url), sleep=Waits())
-    assert isinstance(ei.value, ServerUnavailableError) and dead_url.removeprefix("http://") in str(ei.value)
+    assert isinstance(ei.value, ServerUnavailableError) and dead_url.removeprefix("http://") in error_text(ei.value)
 
 
 async def test_prompt_edit_regenerates_only_that_image(srv, tmp_path: Path):

@@ -13,7 +13,7 @@ from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, GenerationError
 from sceneforge.layout import TopicLayout
 from sceneforge.motion.wan import upload_name
-from sceneforge.nodes import amotion_generator, motion_generator
+from sceneforge.pipeline.nodes import amotion_generator, motion_generator
 
 
 def settings(tmp: Path, srv: FakeComfyServer | None, **kw: Any) -> Settings:
@@ -126,7 +126,7 @@ async def test_truncated_download_every_time_fails_cleanly(wan_server, tmp_path,
     wan_server.fault("view_truncated")
     with pytest.raises(GenerationError, match="scene 1") as info:
         await amotion_generator(st, settings(tmp_path, wan_server), sleep=sleeps)
-    assert info.value.attempt == 3 and sleeps.waits == [3.0, 6.0]
+    assert "gave up after 3 attempts" in info.value.__notes__ and sleeps.waits == [3.0, 6.0]
     root = TopicLayout.for_topic(tmp_path / "out", "wan topic").root
     assert not (root / "motion_scene_1").exists() and no_parts(root) and not list(root.glob(".motion_scene_*"))
 

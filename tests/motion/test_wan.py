@@ -11,15 +11,24 @@ from motion_helpers import make_image, make_video, video_only
 from PIL import Image
 
 from fakes.comfy_server import FakeComfyServer
+from sceneforge.backend import BackendResources
 from sceneforge.comfy.client import ComfyClient
 from sceneforge.comfy.pool import ComfyPool
 from sceneforge.comfy.workflow import Workflow
 from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, DownloadError, GenerationError, WorkflowError
-from sceneforge.events import Event
-from sceneforge.motion import motion_registry
+from sceneforge.events import Event, bound_reporter
+from sceneforge.motion import MotionRequest, motion_registry
 from sceneforge.motion.wan import MotionGenerator, extract_frames, upload_name
 from sceneforge.retry import is_retryable
+
+
+class Wan(MotionGenerator):
+    """The backend on a pool of its own, closed with it (the engine shares one pool in a run)."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.pool.aclose()
 
 
 def wan(srv: FakeComfyServer | str, workflow: str = "wan22-14b-i2v", **kw) -> MotionGenerator:
@@ -27,7 +36,14 @@ def wan(srv: FakeComfyServer | str, workflow: str = "wan22-14b-i2v", **kw) -> Mo
     kw.setdefault("length", 9)
     kw.setdefault("width", 64)
     kw.setdefault("height", 64)
-    return MotionGenerator(Workflow.load(workflow, kind="motion"), url=url, **kw)
+    return Wan(Workflow.load(workflow, kind="motion"), pool=ComfyPool([ComfyClient(url)]), **kw)
+
+
+def reporter(events: list[Event], scene: int):
+    return bound_reporter(events.append, topic="t", stage="motion", scene=scene)
+
+
+NONE = BackendResources.none()
 
 
 def posted(srv: FakeComfyServer, i: int = -1) -> dict:
@@ -42,10 +58,10 @@ async def test_upload_injection_and_frames(wan_server, tmp_path):
     img = make_image(tmp_path / "image_scene_2.png")
     events: list[Event] = []
     b = wan(wan_server, rng=random.Random(7))
-    b.emit = events.append
     try:
         await b.start()
-        res = await b.generate(2, img, "the camera slowly pans right", tmp_path / "work")
+        res = await b.generate(MotionRequest(2, img, "the camera slowly pans right", tmp_path / "work"),
+                               reporter(events, 2))
     finally:
         await b.aclose()
 
@@ -75,7 +91,7 @@ async def test_upload_injection_and_frames(wan_server, tmp_path):
     assert not list((tmp_path / "work").glob(".*"))  # no temporary files
 
     queued = [e for e in events if e.kind == "job_queued"]
-    assert len(queued) == 1 and queued[0].stage == "motion" and queued[0].scene == 2
+    assert len(queued) == 1 and (queued[0].topic, queued[0].stage, queued[0].scene) == ("t", "motion", 2)
     assert queued[0].data == {"server": wan_server.url, "prompt_id": wan_server.jobs[0]["prompt_id"]}
     assert any(e.kind == "job_progress" and e.stage == "motion" for e in events)  # KSampler steps
 
@@ -87,7 +103,7 @@ async def test_identical_images_share_one_upload_and_different_ones_do_not_colli
     b = wan(wan_server, seed=5)
     try:
         for img in (a, a2, c):
-            await b.generate(1, img, "zoom", img.parent / "work")  # each topic folder has its own job journal
+            await b.generate(MotionRequest(1, img, "zoom", img.parent / "work"))  # each topic folder has its own job journal
     finally:
         await b.aclose()
     names = [posted(wan_server, i)["97"]["inputs"]["image"] for i in range(3)]
@@ -99,7 +115,7 @@ async def test_fixed_seed_motion_fps_and_fingerprint(wan_server, tmp_path):
     img = make_image(tmp_path / "i.png")
     b = wan(wan_server, seed=42, fps=12.0)
     try:
-        res = await b.generate(1, img, "drift", tmp_path / "w")
+        res = await b.generate(MotionRequest(1, img, "drift", tmp_path / "w"))
     finally:
         await b.aclose()
     g = posted(wan_server)
@@ -120,28 +136,26 @@ def test_fps_and_length_come_from_the_workflow():
     assert (b14.fps, b14.length) == (16.0, 81)
     assert (b5.fps, b5.length) == (24.0, 121)
     s = Settings(motion_workflow="wan22-5b-ti2v", motion_fps=30)
-    assert MotionGenerator.from_settings(s).fps == 30.0
+    assert MotionGenerator.from_settings(s, NONE).fps == 30.0
 
 
 def test_bad_length_or_size_is_a_config_error_before_any_job():
     with pytest.raises(ConfigError, match=r"motion length 10 is not 4k\+1.*use 9 or 13"):
-        MotionGenerator.from_settings(Settings(motion_length=10))
+        MotionGenerator.from_settings(Settings(motion_length=10), NONE)
     with pytest.raises(ConfigError, match="multiple of 16"):
-        MotionGenerator.from_settings(Settings(motion_width=100))
+        MotionGenerator.from_settings(Settings(motion_width=100), NONE)
     with pytest.raises(WorkflowError, match="no node titled or numbered 'nope'"):
-        MotionGenerator.from_settings(Settings(motion_image_node="nope"))
+        MotionGenerator.from_settings(Settings(motion_image_node="nope"), NONE)
     with pytest.raises(WorkflowError, match="is a image workflow, not motion"):
-        MotionGenerator.from_settings(Settings(motion_workflow="sdxl"))
+        MotionGenerator.from_settings(Settings(motion_workflow="sdxl"), NONE)
 
 
-async def test_from_settings_owns_its_pool_or_shares_one():
+async def test_from_settings_uses_the_lent_pool():
     assert motion_registry.get("wan") is MotionGenerator
     s = Settings(motion_length=9, comfy_urls=("http://127.0.0.1:1",))
-    own = MotionGenerator.from_settings(s)
     pool = ComfyPool([ComfyClient("http://127.0.0.1:1")])
-    shared = MotionGenerator.from_settings(s, pool=pool)
-    assert own._own_pool and not shared._own_pool and shared.pool is pool
-    await own.aclose()
+    shared = MotionGenerator.from_settings(s, BackendResources(pool))
+    assert shared.pool is pool
     await shared.aclose()
     await pool.aclose()
 
@@ -151,9 +165,8 @@ async def test_video_only_workflow_is_turned_into_frames(wan_server, tmp_path, s
     img = make_image(tmp_path / "i.png")
     events: list[Event] = []
     b = wan(wan_server)
-    b.emit = events.append
     try:
-        res = await b.generate(1, img, "pan", tmp_path / "w")
+        res = await b.generate(MotionRequest(1, img, "pan", tmp_path / "w"), reporter(events, 1))
     finally:
         await b.aclose()
     assert [f.name for f in res.frames] == [f"frame_{i:04d}.png" for i in range(1, 10)]
@@ -170,14 +183,14 @@ async def test_webm_and_animated_webp_outputs(wan_server, tmp_path):
     img = make_image(tmp_path / "i.png")
     b = wan(wan_server)
     try:
-        res = await b.generate(1, img, "pan", tmp_path / "w1")
+        res = await b.generate(MotionRequest(1, img, "pan", tmp_path / "w1"))
         assert len(res.frames) == 5 and res.video == tmp_path / "w1" / "motion.webm"
 
         frames = [Image.new("RGB", (32, 32), (i * 60, 0, 0)) for i in range(3)]
         buf = io.BytesIO()
         frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], duration=125, lossless=True)
         wan_server.outputs_for = video_only(wan_server, buf.getvalue(), "webp")
-        res = await b.generate(1, img, "pan", tmp_path / "other" / "w2")  # another topic folder: its own journal
+        res = await b.generate(MotionRequest(1, img, "pan", tmp_path / "other" / "w2"))  # another topic folder: its own journal
     finally:
         await b.aclose()
     assert len(res.frames) == 3 and res.video is None  # an animated image is not kept as a video
@@ -201,11 +214,11 @@ async def test_truncated_frame_is_a_download_error_and_the_retry_reuses_the_seed
     b = wan(wan_server)
     try:
         with pytest.raises(DownloadError) as info:
-            await b.generate(3, img, "pan", tmp_path / "w")
-        assert is_retryable(info.value) and info.value.scene == 3 and info.value.stage == "motion"
+            await b.generate(MotionRequest(3, img, "pan", tmp_path / "w"))
+        assert is_retryable(info.value)
         assert not list((tmp_path / "w").iterdir())  # no partial frame, no temporary file
-        res = await b.generate(3, img, "pan", tmp_path / "w")
-        third = await b.generate(3, img, "pan", tmp_path / "other" / "w3")
+        res = await b.generate(MotionRequest(3, img, "pan", tmp_path / "w"))
+        third = await b.generate(MotionRequest(3, img, "pan", tmp_path / "other" / "w3"))
     finally:
         await b.aclose()
     # The retry re-reads the finished job from the journal: it is not submitted again.
@@ -221,10 +234,10 @@ async def test_upload_rejected_is_not_retried_and_nothing_is_submitted(wan_serve
     b = wan(wan_server)
     try:
         with pytest.raises(GenerationError, match="rejected the upload") as info:
-            await b.generate(1, make_image(tmp_path / "i.png"), "pan", tmp_path / "w")
+            await b.generate(MotionRequest(1, make_image(tmp_path / "i.png"), "pan", tmp_path / "w"))
     finally:
         await b.aclose()
-    assert not is_retryable(info.value) and info.value.scene == 1
+    assert not is_retryable(info.value)
     assert wan_server.prompts == []
 
 
@@ -234,10 +247,10 @@ async def test_execution_error_is_a_generation_error(wan_server, tmp_path):
     b = wan(wan_server)
     try:
         with pytest.raises(GenerationError, match="out of memory") as info:
-            await b.generate(1, make_image(tmp_path / "i.png"), "pan", tmp_path / "w")
+            await b.generate(MotionRequest(1, make_image(tmp_path / "i.png"), "pan", tmp_path / "w"))
     finally:
         await b.aclose()
-    assert info.value.scene == 1 and info.value.stage == "motion"
+    assert info.value.node_id == "98"
     assert not list((tmp_path / "w").iterdir())
 
 
@@ -245,7 +258,7 @@ async def test_missing_image_is_reported_without_a_job(wan_server, tmp_path):
     b = wan(wan_server)
     try:
         with pytest.raises(FileNotFoundError, match="scene 4"):
-            await b.generate(4, tmp_path / "nope.png", "pan", tmp_path / "w")
+            await b.generate(MotionRequest(4, tmp_path / "nope.png", "pan", tmp_path / "w"))
     finally:
         await b.aclose()
     assert wan_server.prompts == [] and not any("/upload" in r.get("path", "") for r in wan_server.requests)
@@ -256,7 +269,7 @@ async def test_workflow_without_frames_or_video(wan_server, tmp_path):
     b = wan(wan_server)
     try:
         with pytest.raises(WorkflowError, match="produced no frames and no video"):
-            await b.generate(1, make_image(tmp_path / "i.png"), "pan", tmp_path / "w")
+            await b.generate(MotionRequest(1, make_image(tmp_path / "i.png"), "pan", tmp_path / "w"))
     finally:
         await b.aclose()
 
@@ -264,7 +277,7 @@ async def test_workflow_without_frames_or_video(wan_server, tmp_path):
 async def test_5b_workflow_injection(wan_server, tmp_path):
     b = wan(wan_server, "wan22-5b-ti2v", width=64, height=64, length=5)
     try:
-        res = await b.generate(1, make_image(tmp_path / "i.png"), "a train", tmp_path / "w")
+        res = await b.generate(MotionRequest(1, make_image(tmp_path / "i.png"), "a train", tmp_path / "w"))
     finally:
         await b.aclose()
     g = posted(wan_server)

@@ -15,7 +15,7 @@ from sceneforge.errors import ServerUnavailableError
 
 langgraph = pytest.importorskip("langgraph")
 
-from sceneforge.graph import build_graph, retry_on  # noqa: E402
+from sceneforge.integrations.langgraph import build_graph, retry_on  # noqa: E402
 
 SCENES = [{"script": "하나", "image_prompt": "one", "keep": 1}, {"script": "둘", "image_prompt": "two"}]
 
@@ -59,7 +59,7 @@ def test_graph_sync_invoke_and_as_subgraph(tmp_path: Path):
 
 def test_retry_on_does_not_multiply_attempts():
     already = ServerUnavailableError("gone after per-scene retries")
-    already.sceneforge_retried = True  # type: ignore[attr-defined]
+    already.add_note("gave up after 3 attempts")
     assert retry_on(ServerUnavailableError("health check failed")) is True
     assert retry_on(already) is False
     assert retry_on(ValueError("scene 1: script is empty")) is False

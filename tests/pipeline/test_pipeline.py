@@ -11,6 +11,7 @@ import pytest
 
 from fakes.backends import FakeTTS
 from sceneforge.config import Settings
+from sceneforge.errors import error_text
 from sceneforge.events import Event
 from sceneforge.pipeline import agenerate_assets, generate_assets
 
@@ -125,7 +126,7 @@ async def test_event_sequence_with_a_retry_and_a_failure(tmp_path: Path):
     with pytest.raises(Exception) as ei:
         await run({"topic": "t", "scenes": SCENES[:3]}, Settings(out_dir=tmp_path, tts="fake", stages=("audio",)),
                   on_event=events.append, sleep=sleep)
-    assert "scene 3" in str(ei.value)
+    assert "scene 3" in error_text(ei.value)
     seq = [(e.kind, e.stage, e.scene) for e in events if e.kind != "warning"]
     assert seq[0] == ("run_started", None, None) and seq[1] == ("stage_started", "audio", None)
     assert ("scene_retried", "audio", 2) in seq and ("scene_done", "audio", 2) in seq
@@ -217,7 +218,7 @@ async def test_every_failed_stage_is_named(servers, tmp_path: Path):
 
     with pytest.raises(Exception) as ei:
         await agenerate_assets({"topic": "t", "scenes": SCENES[:1]}, settings(tmp_path, [servers[0].url]), sleep=sleep)
-    text = str(ei.value)
+    text = error_text(ei.value)
     assert text.startswith("scene 1 (audio)")
     assert "\nalso: scene 1 (image)" in text and "rejected the workflow" in text.split("also:")[1]
 

@@ -14,7 +14,7 @@ import sceneforge.tts.espeak as espeak_mod
 from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, GenerationError
 from sceneforge.retry import is_retryable
-from sceneforge.tts.base import mp3_duration, tts_registry
+from sceneforge.tts.base import SpeechRequest, mp3_duration, tts_registry
 from sceneforge.tts.espeak import EspeakBackend, EspeakOptions, pick_voice
 
 EN_SHORT = "Hello world."
@@ -39,10 +39,10 @@ def test_registered_and_settings() -> None:
     assert tts_registry.get("espeak") is EspeakBackend
     b = EspeakBackend.from_settings(Settings(voice="ko+f3", rate=1.5, tts_workers=3, tts_timeout=9))
     assert b.options == EspeakOptions(voice="ko+f3", rate=1.5, timeout=9, workers=3)
-    assert b.default_concurrency == 3
+    assert b.max_concurrency == 3
     assert b.fingerprint() == {"engine": "espeak", "voice": "ko+f3", "rate": 1.5}
     default = EspeakBackend.from_settings(Settings())
-    assert default.default_concurrency == (os.cpu_count() or 1)
+    assert default.max_concurrency == (os.cpu_count() or 1)
     with pytest.raises(ValueError):
         EspeakOptions(pitch=3)  # strict options
 
@@ -58,8 +58,8 @@ def test_voice_pick() -> None:
 @pytest.mark.parametrize(("short", "long"), [(EN_SHORT, EN_LONG), (KO_SHORT, KO_LONG)], ids=["english", "korean"])
 async def test_mp3_with_duration_and_cues(backend: EspeakBackend, tmp_path: Path, short: str, long: str) -> None:
     a, b = tmp_path / "short.mp3", tmp_path / "long.mp3"
-    ra = await backend.synthesize(short, a)
-    rb = await backend.synthesize(long, b)
+    ra = await backend.synthesize(SpeechRequest(1, short, a))
+    rb = await backend.synthesize(SpeechRequest(1, long, b))
     info = MP3(str(b)).info
     assert (info.sample_rate, info.channels) == (24_000, 1)  # edge-tts's format, so joins can stream-copy
     assert 0.5 < ra.duration < rb.duration
@@ -77,10 +77,10 @@ async def test_mp3_with_duration_and_cues(backend: EspeakBackend, tmp_path: Path
 async def test_faster_rate_is_shorter(backend: EspeakBackend, tmp_path: Path) -> None:
     fast_backend = EspeakBackend(EspeakOptions(rate=2.0, workers=1))
     try:
-        fast = await fast_backend.synthesize(EN_LONG, tmp_path / "fast.mp3")
+        fast = await fast_backend.synthesize(SpeechRequest(1, EN_LONG, tmp_path / "fast.mp3"))
     finally:
         await fast_backend.aclose()
-    normal = await backend.synthesize(EN_LONG, tmp_path / "normal.mp3")
+    normal = await backend.synthesize(SpeechRequest(1, EN_LONG, tmp_path / "normal.mp3"))
     assert 0.3 * normal.duration < fast.duration < 0.75 * normal.duration  # 350 vs 175 words a minute
 
 
@@ -89,11 +89,11 @@ async def test_unknown_voice_is_a_clear_permanent_error(tmp_path: Path, voice: s
     b = EspeakBackend(EspeakOptions(voice=voice, workers=1))
     try:
         with pytest.raises(ConfigError, match="voice") as info:
-            await b.synthesize(EN_SHORT, tmp_path / "x.mp3")
+            await b.synthesize(SpeechRequest(1, EN_SHORT, tmp_path / "x.mp3"))
         # The worker survives a bad voice and still works with a good one.
         ok = EspeakBackend(EspeakOptions(voice="en", workers=1))
         ok._pool = b._pool  # same worker process
-        assert (await ok.synthesize(EN_SHORT, tmp_path / "ok.mp3")).duration > 0.5
+        assert (await ok.synthesize(SpeechRequest(1, EN_SHORT, tmp_path / "ok.mp3"))).duration > 0.5
     finally:
         await b.aclose()
     assert not is_retryable(info.value)
@@ -103,14 +103,14 @@ async def test_unknown_voice_is_a_clear_permanent_error(tmp_path: Path, voice: s
 
 async def test_empty_text_is_permanent(backend: EspeakBackend, tmp_path: Path) -> None:
     with pytest.raises(GenerationError) as info:
-        await backend.synthesize("  \n ", tmp_path / "x.mp3")
+        await backend.synthesize(SpeechRequest(1, "  \n ", tmp_path / "x.mp3"))
     assert not is_retryable(info.value)
     assert not (tmp_path / "x.mp3").exists()
 
 
 async def test_scenes_run_concurrently_in_worker_processes(backend: EspeakBackend, tmp_path: Path) -> None:
     texts = [EN_LONG, KO_LONG, EN_SHORT, KO_SHORT]
-    results = await asyncio.gather(*(backend.synthesize(t, tmp_path / f"{i}.mp3") for i, t in enumerate(texts)))
+    results = await asyncio.gather(*(backend.synthesize(SpeechRequest(1, t, tmp_path / f"{i}.mp3")) for i, t in enumerate(texts)))
     for i, r in enumerate(results):
         assert abs(mp3_duration(tmp_path / f"{i}.mp3") - r.duration) < 0.15
     assert results[0].duration > results[2].duration

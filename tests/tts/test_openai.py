@@ -14,7 +14,7 @@ from fakes.tts_servers import OPENAI_SECONDS_PER_CHAR, FakeOpenAIServer
 from sceneforge.config import Settings
 from sceneforge.errors import GenerationError, JobTimeoutError, TransientError
 from sceneforge.retry import AUDIO_RETRY, is_retryable, retry_async
-from sceneforge.tts.base import tts_registry
+from sceneforge.tts.base import SpeechRequest, tts_registry
 from sceneforge.tts.openai import OpenAIBackend, OpenAIOptions
 
 KEY = "sk-test-ultra-secret-0123456789"
@@ -45,7 +45,7 @@ async def test_sends_the_request_and_writes_mp3(server: FakeOpenAIServer, tmp_pa
     )
     dest = tmp_path / "scene_1.mp3"
     try:
-        result = await b.synthesize(TEXT, dest)
+        result = await b.synthesize(SpeechRequest(1, TEXT, dest))
     finally:
         await b.aclose()
     req = server.requests[-1]
@@ -61,7 +61,7 @@ async def test_sends_the_request_and_writes_mp3(server: FakeOpenAIServer, tmp_pa
 async def test_no_key_sends_no_authorization(server: FakeOpenAIServer, tmp_path: Path) -> None:
     b = OpenAIBackend(OpenAIOptions(base_url=server.base_url))
     try:
-        await b.synthesize("hi", tmp_path / "a.mp3")
+        await b.synthesize(SpeechRequest(1, "hi", tmp_path / "a.mp3"))
     finally:
         await b.aclose()
     assert "Authorization" not in server.requests[-1]["headers"]
@@ -70,7 +70,7 @@ async def test_no_key_sends_no_authorization(server: FakeOpenAIServer, tmp_path:
 async def test_speed_is_clamped_to_the_api_range(server: FakeOpenAIServer, backend: OpenAIBackend, tmp_path: Path) -> None:
     slow = OpenAIBackend(OpenAIOptions(base_url=server.base_url, rate=0.15))
     try:
-        await slow.synthesize("hi", tmp_path / "a.mp3")
+        await slow.synthesize(SpeechRequest(1, "hi", tmp_path / "a.mp3"))
     finally:
         await slow.aclose()
     assert server.requests[-1]["json"]["speed"] == 0.25
@@ -80,7 +80,7 @@ async def test_speed_is_clamped_to_the_api_range(server: FakeOpenAIServer, backe
 async def test_busy_server_is_transient(server: FakeOpenAIServer, backend: OpenAIBackend, tmp_path: Path, fault: str) -> None:
     server.fail(fault)
     with pytest.raises(TransientError, match=f"HTTP {fault}") as info:
-        await backend.synthesize(TEXT, tmp_path / "a.mp3")
+        await backend.synthesize(SpeechRequest(1, TEXT, tmp_path / "a.mp3"))
     assert is_retryable(info.value)
     if fault == "429":
         assert "Retry-After: 7" in str(info.value)
@@ -90,7 +90,7 @@ async def test_busy_server_is_transient(server: FakeOpenAIServer, backend: OpenA
 async def test_bad_request_is_not_retried(server: FakeOpenAIServer, backend: OpenAIBackend, tmp_path: Path) -> None:
     server.fail("400")
     with pytest.raises(GenerationError, match="Invalid voice: alloy") as info:
-        await backend.synthesize(TEXT, tmp_path / "a.mp3")
+        await backend.synthesize(SpeechRequest(1, TEXT, tmp_path / "a.mp3"))
     assert not isinstance(info.value, TransientError)
     assert not is_retryable(info.value)
     assert not any(tmp_path.iterdir())
@@ -101,7 +101,7 @@ async def test_empty_body_is_transient_and_writes_nothing(
 ) -> None:
     server.fail("empty")
     with pytest.raises(TransientError, match="empty") as info:
-        await backend.synthesize(TEXT, tmp_path / "a.mp3")
+        await backend.synthesize(SpeechRequest(1, TEXT, tmp_path / "a.mp3"))
     assert is_retryable(info.value)
     assert not any(tmp_path.iterdir())  # no 0-byte file, no .part
 
@@ -109,7 +109,7 @@ async def test_empty_body_is_transient_and_writes_nothing(
 async def test_a_non_audio_answer_is_permanent(server: FakeOpenAIServer, backend: OpenAIBackend, tmp_path: Path) -> None:
     server.fail("html")
     with pytest.raises(GenerationError, match="did not return MP3") as info:
-        await backend.synthesize(TEXT, tmp_path / "a.mp3")
+        await backend.synthesize(SpeechRequest(1, TEXT, tmp_path / "a.mp3"))
     assert not is_retryable(info.value)
     assert not any(tmp_path.iterdir())
 
@@ -120,7 +120,7 @@ async def test_hang_times_out_quickly(server: FakeOpenAIServer, tmp_path: Path) 
     start = time.monotonic()
     try:
         with pytest.raises(JobTimeoutError) as info:
-            await b.synthesize(TEXT, tmp_path / "a.mp3")
+            await b.synthesize(SpeechRequest(1, TEXT, tmp_path / "a.mp3"))
     finally:
         await b.aclose()
     assert time.monotonic() - start < 1.5
@@ -135,7 +135,7 @@ async def test_unreachable_server_is_transient(tmp_path: Path) -> None:
     b = OpenAIBackend(OpenAIOptions(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY))
     try:
         with pytest.raises(TransientError, match="unreachable") as info:
-            await b.synthesize(TEXT, tmp_path / "a.mp3")
+            await b.synthesize(SpeechRequest(1, TEXT, tmp_path / "a.mp3"))
     finally:
         await b.aclose()
     _no_key(str(info.value))
@@ -145,7 +145,7 @@ async def test_unreachable_server_is_transient(tmp_path: Path) -> None:
 async def test_the_key_never_leaks(server: FakeOpenAIServer, backend: OpenAIBackend, tmp_path: Path) -> None:
     server.fail("401")  # this server echoes the key in its error message
     with pytest.raises(GenerationError) as info:
-        await backend.synthesize(TEXT, tmp_path / "a.mp3")
+        await backend.synthesize(SpeechRequest(1, TEXT, tmp_path / "a.mp3"))
     assert "Incorrect API key provided: ***" in str(info.value)
     assert not is_retryable(info.value)
     _no_key(str(info.value), repr(info.value), str(info.value.server_message), repr(backend), str(backend))
@@ -160,7 +160,7 @@ def test_settings_and_fingerprint() -> None:
     assert (b.options.voice, b.options.model, b.options.base_url) == ("alloy", "kokoro", "http://localhost:8880/v1")
     assert b.fingerprint() == {"engine": "openai", "voice": "alloy", "rate": 1.1, "model": "kokoro",
                                "server": "http://localhost:8880/v1"}  # another server: other audio
-    assert b.default_concurrency == 4
+    assert b.max_concurrency == 4
     assert OpenAIBackend.from_settings(Settings(voice="nova")).options.voice == "nova"
     with pytest.raises(ValueError):
         OpenAIOptions(speed=1.0)  # strict: rate is the only speed knob
@@ -168,9 +168,9 @@ def test_settings_and_fingerprint() -> None:
 
 async def test_one_session_reused_and_closed(server: FakeOpenAIServer, tmp_path: Path) -> None:
     b = OpenAIBackend(OpenAIOptions(base_url=server.base_url))
-    await b.synthesize("one", tmp_path / "1.mp3")
+    await b.synthesize(SpeechRequest(1, "one", tmp_path / "1.mp3"))
     session = b._session
-    await b.synthesize("two", tmp_path / "2.mp3")
+    await b.synthesize(SpeechRequest(1, "two", tmp_path / "2.mp3"))
     assert b._session is session
     await b.aclose()
     assert session is not None and session.closed
@@ -185,7 +185,7 @@ async def test_retry_policy_gets_through_rate_limits(
     async def sleep(s: float) -> None:
         waits.append(s)
 
-    result = await retry_async(lambda attempt: backend.synthesize(TEXT, tmp_path / "a.mp3"), AUDIO_RETRY, sleep=sleep)
+    result = await retry_async(lambda attempt: backend.synthesize(SpeechRequest(1, TEXT, tmp_path / "a.mp3")), AUDIO_RETRY, sleep=sleep)
     assert result.duration > 1
     assert waits == [1.0, 2.0]
     assert [r["fault"] for r in server.requests] == ["429", "429", None]

@@ -40,8 +40,8 @@ from ..config import redact_url
 from ..errors import (
     AssetMissingError,
     ConfigError,
-    GenerationError,
     JobInterruptedError,
+    PermanentError,
     ServerUnavailableError,
     TransientError,
     UnsafePathError,
@@ -297,9 +297,8 @@ class ComfyClient:
         what = f"upload {name}"
         status, text = await self._request("POST", "upload/image", what=what, data=form)
         if status == 400:
-            err = GenerationError(f"ComfyUI at {self.server} rejected the upload of {name} (HTTP 400)")
-            err.retryable = False  # type: ignore[attr-defined]  # the same request will be rejected again
-            raise err
+            # The same request will be rejected again.
+            raise PermanentError(f"ComfyUI at {self.server} rejected the upload of {name} (HTTP 400)", status=400)
         if status != 200:
             raise status_error(status, text, self.server, what)
         try:

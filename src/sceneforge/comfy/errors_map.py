@@ -19,6 +19,7 @@ from ..errors import (
     ConfigError,
     GenerationError,
     JobInterruptedError,
+    PermanentError,
     ServerUnavailableError,
     TransientError,
     WorkflowError,
@@ -205,6 +206,5 @@ def status_error(status: int, body: str, server: str, what: str) -> Exception:
         return ConfigError(f"ComfyUI at {server} has no API to {what} (HTTP 404); check the URL")
     if status >= 500 or status in (408, 429):
         return TransientError(f"ComfyUI at {server}: {what} failed with HTTP {status}{suffix}")
-    err = GenerationError(f"ComfyUI at {server}: {what} failed with HTTP {status}{suffix}")
-    err.retryable = False  # type: ignore[attr-defined]  # other 4xx will not change on retry
-    return err
+    # Other 4xx answers will not change on retry.
+    return PermanentError(f"ComfyUI at {server}: {what} failed with HTTP {status}{suffix}", status=status)

@@ -22,31 +22,41 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..config import redact_url
 from ..errors import ServerUnavailableError
 
-__all__ = ["ComfyPool", "PooledServer", "PRIORITY_MOTION", "PRIORITY_IMAGE"]
+__all__ = ["ComfyPool", "PoolClient", "PooledServer", "PRIORITY_MOTION", "PRIORITY_IMAGE"]
 
 T = TypeVar("T")
 PRIORITY_MOTION = 0
 PRIORITY_IMAGE = 1
 
 
-class _Client(Protocol):
-    url: str
+class PoolClient(Protocol):
+    """What the pool needs of a server's client (:class:`sceneforge.comfy.client.ComfyClient` is one).
+
+    ``url`` is the redacted URL; ``system_stats`` is the health check: it raises
+    :class:`ServerUnavailableError` when the server does not answer.
+    """
+
+    @property
+    def url(self) -> str: ...
 
     async def system_stats(self) -> dict[str, Any]: ...
 
     async def aclose(self) -> None: ...
 
 
+C = TypeVar("C", bound=PoolClient)
+
+
 @dataclass
-class PooledServer:
+class PooledServer(Generic[C]):
     """One server's state in the pool."""
 
-    client: Any
+    client: C
     index: int
     healthy: bool = True
     in_flight: float = 0.0
@@ -70,12 +80,16 @@ def is_server_down(exc: BaseException) -> bool:
     return isinstance(exc, ServerUnavailableError)
 
 
-class ComfyPool:
-    """Lease ComfyUI servers to jobs; fail over when one dies."""
+class ComfyPool(Generic[C]):
+    """Lease ComfyUI servers to jobs; fail over when one dies.
+
+    Shared by the image and motion backends of every topic of a run (or of a service):
+    the engine owns it and closes it.
+    """
 
     def __init__(
         self,
-        clients: list[Any],
+        clients: list[C],
         *,
         depth: int = 2,
         probe_interval: float = 5.0,
@@ -86,7 +100,7 @@ class ComfyPool:
     ) -> None:
         if not clients:
             raise ValueError("a pool needs at least one server")
-        self.servers = [PooledServer(c, i) for i, c in enumerate(clients)]
+        self.servers: list[PooledServer[C]] = [PooledServer(c, i) for i, c in enumerate(clients)]
         self.depth = depth
         self.probe_interval = probe_interval
         self.outage_grace = outage_grace
@@ -97,12 +111,25 @@ class ComfyPool:
         self._waiters: list[tuple[int, int, asyncio.Future[PooledServer]]] = []
         self._seq = itertools.count()
         self._started = False
+        self._starting: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ health
     async def start(self) -> None:
-        """Health-check every server once. At least one must answer."""
+        """Health-check every server; at least one must answer, else :class:`ServerUnavailableError`.
+
+        The memo of the health check lives here: once a check succeeded the pool's own
+        failover takes over and ``start`` returns at once; callers arriving while a check
+        runs share it (a dead server is asked once, not once per scene). A failed check is
+        not remembered beyond the callers that shared it, so a long-lived pool (the
+        service) checks again for the next run.
+        """
         if self._started:
             return
+        if self._starting is None or self._starting.done():
+            self._starting = asyncio.ensure_future(self._check())
+        await asyncio.shield(self._starting)
+
+    async def _check(self) -> None:
         results = await asyncio.gather(*(s.client.system_stats() for s in self.servers), return_exceptions=True)
         for srv, res in zip(self.servers, results):
             if isinstance(res, BaseException):
@@ -208,11 +235,11 @@ class ComfyPool:
 
     async def run(
         self,
-        job: Callable[[Any], Awaitable[T]],
+        job: Callable[[C], Awaitable[T]],
         *,
         priority: int = PRIORITY_IMAGE,
         weight: float = 1.0,
-        on_failover: Callable[[PooledServer, BaseException], None] | None = None,
+        on_failover: Callable[[PooledServer[C], BaseException], None] | None = None,
     ) -> T:
         """Run ``job(client)`` on a leased server; move it to another server if that one dies."""
         while True:
@@ -231,7 +258,7 @@ class ComfyPool:
                 srv.jobs_done += 1
                 return result
 
-    def find(self, name: str) -> PooledServer | None:
+    def find(self, name: str) -> PooledServer[C] | None:
         """The healthy server whose (redacted) URL is ``name``, if any."""
         return next((s for s in self.servers if s.healthy and s.name == name), None)
 

@@ -1,61 +1,62 @@
 """The image backend interface and registry.
 
-A backend makes one PNG per scene from its prompt. ``start()`` runs once per
-stage (the seed's health check); ``generate`` writes ``dest`` atomically.
+A backend makes one PNG per :class:`ImageRequest`, written to ``request.dest``
+atomically. ``start()`` is the health check (once per stage of a topic). The
+request's ``negative`` and ``seed`` (a scene's own) win over the backend's options.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from ..events import Event, EventSink, null_sink
+from ..backend import Backend
+from ..events import Reporter, null_report
 from ..registry import Registry
 
-__all__ = ["ImageResult", "ImageBackend", "image_registry"]
+__all__ = ["ImageRequest", "ImageResult", "ImageBackend", "image_registry"]
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One scene's image: its prompt, where the PNG goes, and the scene's own choices
+    (``None``: the backend's)."""
+
+    scene: int
+    prompt: str
+    dest: Path
+    negative: str | None = None
+    seed: int | None = None
+
+    def key_fields(self) -> dict[str, Any]:
+        """What decides the image besides the backend's options and the seed.
+
+        A pinned ``seed`` is not part of the key: a cached image matches a pin when it
+        was made with that seed (its recorded ``image_seed``), whether pinned or drawn.
+        """
+        return {"prompt": self.prompt, "negative": self.negative}
 
 
 @dataclass
 class ImageResult:
-    """What a backend produced. ``fields`` are extra scene fields to set (e.g. ``image_seed``)."""
+    """What a backend produced. ``fields`` are scene fields to set (e.g. ``image_seed``)."""
 
     path: Path
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class ImageBackend(ABC):
+class ImageBackend(Backend):
     """Base class of image engines."""
 
-    name: ClassVar[str]
-
-    emit: EventSink = staticmethod(null_sink)  # replaced by the stage to report job events
-
-    @classmethod
     @abstractmethod
-    def from_settings(cls, settings: Any) -> ImageBackend:
-        """Build the backend from :class:`sceneforge.config.Settings`."""
-
-    async def start(self) -> None:
-        """Check the engine is usable (health check). Raise ServerUnavailableError if not."""
-
-    @abstractmethod
-    def fingerprint(self) -> dict[str, Any]:
-        """Everything besides the prompt that determines the image (workflow content, seed policy, size)."""
-
-    @abstractmethod
-    async def generate(self, scene: int, prompt: str, dest: Path) -> ImageResult:
-        """Make the image for scene ``scene`` (numbered from 1) at ``dest``."""
-
-    async def aclose(self) -> None:
-        """Release sessions and connections."""
-
-    def _event(self, kind: Any, scene: int | None = None, **data: Any) -> None:
-        self.emit(Event(kind=kind, stage="image", scene=scene, data=data))
+    async def generate(self, request: ImageRequest, report: Reporter = null_report) -> ImageResult:
+        """Make the image for ``request.scene`` at ``request.dest``."""
 
 
 image_registry: Registry[ImageBackend] = Registry(
     "image",
-    {"comfyui": "sceneforge.images.comfyui", "storyboard": "sceneforge.images.storyboard"},
+    "sceneforge.image",
+    {"comfyui": "sceneforge.images.comfyui:ComfyImageBackend", "storyboard": "sceneforge.images.storyboard:StoryboardBackend"},
 )

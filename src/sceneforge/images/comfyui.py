@@ -1,46 +1,52 @@
 """The ``comfyui`` image backend: one text-to-image workflow run per scene on a ComfyUI server.
 
-For each scene: fill the workflow (prompt, seed, size, ``sceneforge/scene_N``
-prefix), run it, download the first still image to ``dest`` (atomically) and
-report the seed used as ``image_seed``. Retrying is the stage's job: this class
-only raises the right error (see :func:`sceneforge.retry.is_retryable`).
+For each scene: fill the workflow (prompt, negative, seed, size, ``sceneforge/scene_N``
+prefix), run it on the shared server pool, download the first still image to
+``request.dest`` (atomically) and report the seed used as ``image_seed``.
+Retrying is the stage's job: this class only raises the right error (see
+:func:`sceneforge.retry.is_retryable`).
 """
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cache import fingerprint
 from ..comfy.client import ComfyClient
+from ..comfy.jobs import ComfyBackend
 from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
-from ..comfy.pooled import PoolUser, resume_job
+from ..comfy.result import JobResult
 from ..comfy.workflow import Workflow
-from ..errors import GenerationError, JobTimeoutError, WorkflowError
-from ..journal import JobJournal
-from .base import ImageBackend, ImageResult, image_registry
+from ..errors import WorkflowError
+from ..events import Reporter, null_report
+from .base import ImageBackend, ImageRequest, ImageResult
+
+if TYPE_CHECKING:
+    from ..backend import BackendResources
+    from ..config import Settings
 
 __all__ = ["ComfyImageBackend"]
 
 
-@image_registry.register("comfyui")
-class ComfyImageBackend(PoolUser, ImageBackend):
+class ComfyImageBackend(ComfyBackend, ImageBackend):
     """Generate scene images with a ComfyUI workflow.
 
     ``seed=None`` draws a fresh seed per scene from ``rng`` (inject a seeded
     ``random.Random`` for reproducible runs); a fixed ``seed`` is used for every
-    scene. Jobs run on ``pool`` (shared with motion and other topics) when given,
-    else on a pool of one ``client`` built from ``url``/``headers``/``timeout``.
+    scene whose request pins none. Jobs run on ``pool``, shared with motion and
+    other topics and closed by its owner.
     """
+
+    name = "comfyui"
+    stage = "image"
 
     def __init__(
         self,
         workflow: Workflow,
         *,
-        url: str = "http://127.0.0.1:8188",
-        headers: dict[str, Any] | None = None,
-        timeout: float = 300.0,
+        pool: ComfyPool[ComfyClient] | None = None,
         seed: int | None = None,
         width: int | None = None,
         height: int | None = None,
@@ -48,9 +54,8 @@ class ComfyImageBackend(PoolUser, ImageBackend):
         prompt_node: str | None = None,
         prompt_input: str = "text",
         rng: random.Random | None = None,
-        client: ComfyClient | None = None,
-        pool: ComfyPool | None = None,
     ) -> None:
+        super().__init__(pool)
         self.workflow = workflow
         self.seed = seed
         self.width = width
@@ -59,15 +64,13 @@ class ComfyImageBackend(PoolUser, ImageBackend):
         self.prompt_node = prompt_node
         self.prompt_input = prompt_input
         self.rng = rng if rng is not None else random.Random()
-        self._init_pool(pool=pool, client=client, url=url, headers=headers, timeout=timeout)
 
     @classmethod
-    def from_settings(cls, settings: Any, pool: ComfyPool | None = None) -> ComfyImageBackend:
-        """Build from :class:`sceneforge.config.Settings`; without a shared ``pool``, all ``comfy_urls`` form one."""
-        return cls._build(
-            settings,
-            pool,
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> ComfyImageBackend:
+        """Build from :class:`sceneforge.config.Settings`; jobs run on ``resources.pool``."""
+        return cls(
             Workflow.load(settings.workflow, kind="image"),
+            pool=resources.pool,
             seed=settings.seed,
             width=settings.width,
             height=settings.height,
@@ -90,22 +93,22 @@ class ComfyImageBackend(PoolUser, ImageBackend):
             "prompt_input": self.prompt_input,
         }
 
-    async def generate(self, scene: int, prompt: str, dest: Path) -> ImageResult:
-        """Run the workflow for scene ``scene`` and write its first image to ``dest``."""
-        journal = JobJournal(Path(dest).parent, "image", scene)
-        key = fingerprint({"prompt": prompt, **self.fingerprint()})
+    async def generate(self, request: ImageRequest, report: Reporter = null_report) -> ImageResult:
+        """Run the workflow for ``request.scene`` and write its first image to ``request.dest``."""
+        scene, dest = request.scene, Path(request.dest)
+        journal = self.journal(dest.parent, scene)
+        key = fingerprint({**self.cache_key(request), "pinned_seed": request.seed})
         prior = journal.load(key)
         if prior is not None:
-            resumed = await resume_job(self.pool, prior)
+            resumed = await self.resume(prior, report)
             if resumed is not None:
-                client, result = resumed
-                await self._save_first_still(client, result, scene, dest)
-                return ImageResult(Path(dest), {"image_seed": prior.get("seed")})
+                await self._save_first_still(*resumed, scene, dest)
+                return ImageResult(dest, {"image_seed": prior.get("seed")})
 
         graph, seed = self.workflow.prepare_image(
-            prompt,
-            negative=self.negative,
-            seed=self.seed,
+            request.prompt,
+            negative=request.negative if request.negative is not None else self.negative,
+            seed=request.seed if request.seed is not None else self.seed,
             rng=self.rng,
             width=self.width,
             height=self.height,
@@ -115,29 +118,13 @@ class ComfyImageBackend(PoolUser, ImageBackend):
         )
 
         async def job(client: ComfyClient) -> None:
-            on_event = self._job_events(scene, client)
-
-            def remember(prompt_id: str, client_id: str) -> None:
-                journal.save(key, server=client.server, prompt_id=prompt_id, client_id=client_id, seed=seed)
-
-            try:
-                result = await client.run(graph, on_event=on_event, on_submit=remember)
-            except JobTimeoutError:
-                journal.clear()  # the client cancelled it: the retry must submit anew, not re-attach
-                raise
+            result = await self.run_graph(client, graph, journal=journal, key=key, seed=seed, report=report)
             await self._save_first_still(client, result, scene, dest)
 
-        moved = self._failover_warning(scene)
+        await self.on_pool(job, scene=scene, priority=PRIORITY_IMAGE, report=report)
+        return ImageResult(dest, {"image_seed": seed})
 
-        try:
-            await self.pool.run(job, priority=PRIORITY_IMAGE, on_failover=moved)
-        except GenerationError as exc:
-            exc.for_scene(scene, "image")
-            raise
-        return ImageResult(Path(dest), {"image_seed": seed})
-
-
-    async def _save_first_still(self, client: ComfyClient, result: Any, scene: int, dest: Path) -> None:
+    async def _save_first_still(self, client: ComfyClient, result: JobResult, scene: int, dest: Path) -> None:
         stills = result.still_images()
         if not stills:
             raise WorkflowError(
@@ -145,4 +132,3 @@ class ComfyImageBackend(PoolUser, ImageBackend):
                 f"(outputs of nodes {', '.join(result.outputs) or 'none'}); it needs a SaveImage node"
             )
         await client.download(stills[0], dest)
-

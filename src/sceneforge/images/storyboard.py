@@ -18,9 +18,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..events import Reporter, null_report
 from ..fonts import ellipsize, load_font, wrap_text
 from ..fsutil import atomic_path
-from .base import ImageBackend, ImageResult, image_registry
+from .base import ImageBackend, ImageRequest, ImageResult
 
 __all__ = ["StoryboardOptions", "StoryboardBackend", "render_card", "DRAW_VERSION", "text_box"]
 
@@ -134,15 +135,16 @@ def _render_to(scene: int, prompt: str, width: int, height: int, dest: Path) -> 
         img.save(tmp, format="PNG")  # the temp name ends in .part: name the format
 
 
-@image_registry.register("storyboard")
 class StoryboardBackend(ImageBackend):
     """Offline draft images: the prompt drawn on a card, for timing and layout review."""
+
+    name = "storyboard"
 
     def __init__(self, options: StoryboardOptions | None = None) -> None:
         self.options = options or StoryboardOptions()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> StoryboardBackend:
+    def from_settings(cls, settings: Any, resources: Any = None) -> StoryboardBackend:
         """Use ``settings.width``/``height``; a missing side follows the 9:16 ratio."""
         w, h = getattr(settings, "width", None), getattr(settings, "height", None)
         if w is None and h is None:
@@ -162,7 +164,8 @@ class StoryboardBackend(ImageBackend):
             "version": DRAW_VERSION,
         }
 
-    async def generate(self, scene: int, prompt: str, dest: Path) -> ImageResult:
-        """Draw the card into ``dest`` (atomically), off the event loop."""
-        await asyncio.to_thread(_render_to, scene, prompt, self.options.width, self.options.height, Path(dest))
-        return ImageResult(Path(dest), {})
+    async def generate(self, request: ImageRequest, report: Reporter = null_report) -> ImageResult:
+        """Draw the card into ``request.dest`` (atomically), off the event loop."""
+        dest = Path(request.dest)
+        await asyncio.to_thread(_render_to, request.scene, request.prompt, self.options.width, self.options.height, dest)
+        return ImageResult(dest, {})

@@ -1,21 +1,40 @@
 """The motion backend interface and registry.
 
-A backend turns a scene's image into numbered PNG frames in a folder. It writes
-the frames into ``work_dir`` (a temporary folder the stage renames into place
-when complete) as ``frame_0001.png`` ... and returns them in order.
+A backend turns a scene's image into numbered PNG frames. It writes them into
+``request.work_dir`` (a temporary folder the stage renames into place when
+complete) as ``frame_0001.png`` ... and returns them in order.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from ..events import Event, EventSink, null_sink
+from ..backend import Backend
+from ..cache import file_digest
+from ..events import Reporter, null_report
 from ..registry import Registry
 
-__all__ = ["MotionResult", "MotionBackend", "motion_registry"]
+__all__ = ["MotionRequest", "MotionResult", "MotionBackend", "motion_registry"]
+
+
+@dataclass(frozen=True)
+class MotionRequest:
+    """One scene's clip: the image it starts from, its prompt, the work folder, and the
+    scene's own seed (``None``: the backend's policy)."""
+
+    scene: int
+    image: Path
+    prompt: str
+    work_dir: Path
+    seed: int | None = None
+
+    def key_fields(self) -> dict[str, Any]:
+        """What decides the frames besides the backend's options and the seed: the image's bytes
+        (not its name) and the prompt. A pinned seed matches a cached clip made with that seed."""
+        return {"image": file_digest(self.image), "prompt": self.prompt}
 
 
 @dataclass
@@ -28,37 +47,16 @@ class MotionResult:
     video: Path | None = None  # a video the engine produced, if any (in work_dir)
 
 
-class MotionBackend(ABC):
+class MotionBackend(Backend):
     """Base class of motion engines."""
 
-    name: ClassVar[str]
-
-    emit: EventSink = staticmethod(null_sink)
-
-    @classmethod
     @abstractmethod
-    def from_settings(cls, settings: Any) -> MotionBackend:
-        """Build the backend from :class:`sceneforge.config.Settings`."""
-
-    async def start(self) -> None:
-        """Check the engine is usable. Raise ServerUnavailableError if not."""
-
-    @abstractmethod
-    def fingerprint(self) -> dict[str, Any]:
-        """Everything besides the image bytes and prompt that determines the frames."""
-
-    @abstractmethod
-    async def generate(self, scene: int, image: Path, prompt: str, work_dir: Path) -> MotionResult:
-        """Make frames for scene ``scene`` from ``image`` into ``work_dir``."""
-
-    async def aclose(self) -> None:
-        """Release sessions and connections."""
-
-    def _event(self, kind: Any, scene: int | None = None, **data: Any) -> None:
-        self.emit(Event(kind=kind, stage="motion", scene=scene, data=data))
+    async def generate(self, request: MotionRequest, report: Reporter = null_report) -> MotionResult:
+        """Make frames for ``request.scene`` from ``request.image`` into ``request.work_dir``."""
 
 
 motion_registry: Registry[MotionBackend] = Registry(
     "motion",
-    {"wan": "sceneforge.motion.wan", "kenburns": "sceneforge.motion.kenburns"},
+    "sceneforge.motion",
+    {"wan": "sceneforge.motion.wan:MotionGenerator", "kenburns": "sceneforge.motion.kenburns:KenBurnsBackend"},
 )

@@ -25,9 +25,10 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import AssetMissingError
+from ..events import Reporter, null_report
 from ..fsutil import atomic_path
 from ..layout import TopicLayout
-from .base import MotionBackend, MotionResult, motion_registry
+from .base import MotionBackend, MotionRequest, MotionResult
 
 __all__ = [
     "KenBurnsOptions",
@@ -152,15 +153,16 @@ def _render(scene: int, image: Path, work_dir: Path, opts: KenBurnsOptions, seed
     return frames
 
 
-@motion_registry.register("kenburns")
 class KenBurnsBackend(MotionBackend):
     """Offline draft motion: eased pan and zoom over the scene image, same size as the image."""
+
+    name = "kenburns"
 
     def __init__(self, options: KenBurnsOptions | None = None) -> None:
         self.options = options or KenBurnsOptions()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> KenBurnsBackend:
+    def from_settings(cls, settings: Any, resources: Any = None) -> KenBurnsBackend:
         """Use ``motion_length``, ``motion_fps``, ``kenburns_zoom`` and ``motion_seed``."""
         kw: dict[str, Any] = {}
         for field, name in (
@@ -186,19 +188,21 @@ class KenBurnsBackend(MotionBackend):
             "version": CODE_VERSION,
         }
 
-    def resolve_seed(self, image: Path) -> int:
-        """The seed a clip of ``image`` uses: the fixed one, else one derived from its bytes."""
+    def resolve_seed(self, image: Path, pinned: int | None = None) -> int:
+        """The seed a clip of ``image`` uses: the scene's, else the fixed one, else one derived from its bytes."""
+        if pinned is not None:
+            return pinned
         if self.options.seed is not None:
             return self.options.seed
         return seed_from_image(Path(image).read_bytes())
 
-    async def generate(self, scene: int, image: Path, prompt: str, work_dir: Path) -> MotionResult:
-        """Write ``frame_0001.png``... into ``work_dir`` from ``image`` (the prompt is not used)."""
-        image = Path(image)
+    async def generate(self, request: MotionRequest, report: Reporter = null_report) -> MotionResult:
+        """Write ``frame_0001.png``... into ``request.work_dir`` from its image (the prompt is not used)."""
+        image, scene = Path(request.image), request.scene
         if not image.is_file():
             raise AssetMissingError(
                 f"scene {scene}: image_path {image} does not exist; run the image stage first"
             )
-        seed = await asyncio.to_thread(self.resolve_seed, image)
-        frames = await asyncio.to_thread(_render, scene, image, Path(work_dir), self.options, seed)
+        seed = await asyncio.to_thread(self.resolve_seed, image, request.seed)
+        frames = await asyncio.to_thread(_render, scene, image, Path(request.work_dir), self.options, seed)
         return MotionResult(frames, self.options.fps, {"motion_seed": seed})

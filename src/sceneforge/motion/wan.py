@@ -20,48 +20,49 @@ and its frames are extracted after the job, with the ffmpeg of imageio-ffmpeg
 (animated PNG/WebP with Pillow, one frame at a time). Memory never grows with
 the number of frames.
 
-Retrying is the stage's job: this class only raises the right error. After a
-retryable failure the next attempt of the same scene reuses the seed, so a
-server that still holds the job in its cache answers at once instead of
-rendering the clip again (a truncated download must not cost a GPU-minute).
+Retrying is the stage's job: this class only raises the right error. A job is
+journaled before it is submitted, so the next attempt of the same scene (or the
+next run, after a crash) re-attaches to it and downloads again instead of
+rendering the clip again (a truncated download must not cost a GPU-minute); a
+job that failed on the server is submitted again with the same seed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cache import file_digest, fingerprint
 from ..comfy.client import ComfyClient
+from ..comfy.jobs import ComfyBackend
+from ..comfy.journal import JobJournal
 from ..comfy.pool import PRIORITY_MOTION, ComfyPool
-from ..comfy.pooled import PoolUser, resume_job
+from ..comfy.result import JobResult
 from ..comfy.validate import check_motion_length, choose_seed
 from ..comfy.workflow import Workflow
-from ..errors import AssetMissingError, ConfigError, GenerationError, JobTimeoutError, WorkflowError
-from ..journal import JobJournal
+from ..errors import AssetMissingError, ConfigError, WorkflowError
+from ..events import Reporter, null_report
 from ..layout import TopicLayout
-from ..retry import is_retryable
-from .base import MotionBackend, MotionResult, motion_registry
+from .base import MotionBackend, MotionRequest, MotionResult
+from .frames import VIDEO_EXTS, discard, extract_frames, pick_frames, pick_video, to_png
+
+if TYPE_CHECKING:
+    from ..backend import BackendResources
+    from ..config import Settings
 
 __all__ = ["MotionGenerator", "DEFAULT_FPS", "upload_name", "extract_frames"]
 
 #: Used when neither the settings nor the workflow (CreateVideo ``fps``) say: Wan2.2 14B's native rate.
 DEFAULT_FPS = 16.0
 
-#: Video containers whose file is kept as the clip's video (and decoded by ffmpeg when it is all there is).
-_VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".mov")
-#: Animated images: decoded with Pillow (ffmpeg cannot read animated WebP); not kept as a video.
-_ANIMATED_IMAGE_EXTS = (".png", ".apng", ".webp", ".gif")
 #: Where a video node takes its frame rate (literal, or a PrimitiveFloat feeding it).
 _FPS_INPUTS = {"CreateVideo": "fps", "SaveWEBM": "fps", "SaveAnimatedWEBP": "fps", "SaveAnimatedPNG": "fps",
                "VHS_VideoCombine": "frame_rate"}
 #: A clip's weight in the pool, in image jobs: about one image per this many frames.
 _FRAMES_PER_IMAGE_JOB = 8
-_FFMPEG_TIMEOUT = 600.0
 
 
 def upload_name(image: Path) -> str:
@@ -86,136 +87,28 @@ def _set_fps(graph: dict[str, Any], fps: float) -> None:
             node["inputs"][name] = fps
 
 
-def _pick_frames(result: Any) -> list[dict[str, Any]]:
-    """The still frames of a job: saved (``output``) stills before previews (``temp``), and of those
-    the node that produced the most (a workflow may also save, say, its start image), in output order."""
-    stills = result.still_images()
-    saved = [r for r in stills if r.get("type", "output") == "output"]
-    stills = saved or stills
-    by_node: dict[str, list[dict[str, Any]]] = {}
-    for ref in stills:
-        by_node.setdefault(str(ref.get("node")), []).append(ref)
-    if not by_node:
-        return []
-    return max(by_node.values(), key=len)  # max keeps the first of equals: output order
-
-
-def _pick_video(result: Any) -> dict[str, Any] | None:
-    """The first animated output, preferring a real video container (mp4 first) over animated images."""
-    animated = [r for r in result.images() if r.get("animated")]
-
-    def rank(ref: dict[str, Any]) -> int:
-        ext = Path(str(ref["filename"])).suffix.lower()
-        return _VIDEO_EXTS.index(ext) if ext in _VIDEO_EXTS else len(_VIDEO_EXTS) + (
-            0 if ext in _ANIMATED_IMAGE_EXTS else 1)
-
-    return min(animated, key=rank) if animated else None
-
-
-_FPS_RE = re.compile(r"Stream #\d+:\d+.*?: Video:.*?(\d+(?:\.\d+)?) fps")
-
-
-async def extract_frames(video: Path, work_dir: Path, *, ffmpeg: str | None = None,
-                         timeout: float = _FFMPEG_TIMEOUT) -> tuple[list[Path], float | None]:
-    """Decode ``video`` into ``work_dir/frame_0001.png`` ...; return the frames and the video's fps.
-
-    Real videos go through ffmpeg (one subprocess, every frame kept as it is: ``-fps_mode
-    passthrough``, or ``-vsync 0`` for an ffmpeg older than 5.1); animated PNG/WebP through
-    Pillow. Raises :class:`GenerationError` when nothing can be decoded.
-    """
-    video, work_dir = Path(video), Path(work_dir)
-    if video.suffix.lower() in _ANIMATED_IMAGE_EXTS:
-        return await asyncio.to_thread(_split_animated_image, video, work_dir)
-    if ffmpeg is None:
-        import imageio_ffmpeg
-
-        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    pattern = str(work_dir / "frame_%04d.png")
-    last = ""
-    for sync in (["-fps_mode", "passthrough"], ["-vsync", "0"]):
-        args = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-y", "-i", str(video), *sync,
-                "-start_number", "1", pattern]
-        proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            _, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except BaseException:  # timeout or cancellation: do not leave ffmpeg running
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(BaseException):
-                await proc.wait()
-            _remove_frames(work_dir)
-            raise
-        last = err.decode("utf-8", "replace")
-        if proc.returncode == 0:
-            break
-        _remove_frames(work_dir)
-        if "Unrecognized option" not in last:
-            break
-    frames = sorted(work_dir.glob("frame_*.png"))
-    if proc.returncode != 0 or not frames:
-        _remove_frames(work_dir)
-        tail = " | ".join(line.strip() for line in last.strip().splitlines()[-3:])
-        raise GenerationError(f"could not extract frames from {video.name} with ffmpeg: {tail or 'no frames'}")
-    m = _FPS_RE.search(last)
-    return frames, float(m.group(1)) if m else None
-
-
-def _split_animated_image(video: Path, work_dir: Path) -> tuple[list[Path], float | None]:
-    from PIL import Image, ImageSequence
-
-    from ..fsutil import atomic_path
-
-    frames: list[Path] = []
-    fps: float | None = None
-    try:
-        with Image.open(video) as im:
-            duration = im.info.get("duration")
-            fps = 1000.0 / duration if isinstance(duration, (int, float)) and duration > 0 else None
-            for i, frame in enumerate(ImageSequence.Iterator(im), 1):
-                dest = work_dir / TopicLayout.frame_name(i)
-                with atomic_path(dest) as tmp:
-                    frame.convert("RGB").save(tmp, "PNG", compress_level=1)
-                frames.append(dest)
-    except OSError as exc:
-        _remove_frames(work_dir)
-        raise GenerationError(f"could not read the frames of {video.name}: {exc}") from exc
-    if not frames:
-        raise GenerationError(f"{video.name} holds no frames")
-    return frames, fps
-
-
-def _remove_frames(work_dir: Path) -> None:
-    for p in Path(work_dir).glob("frame_*.png"):
-        with contextlib.suppress(OSError):
-            p.unlink()
-
-
-@motion_registry.register("wan")
-class MotionGenerator(PoolUser, MotionBackend):
+class MotionGenerator(ComfyBackend, MotionBackend):
     """Turn scene images into Wan2.2 clips with a ComfyUI image-to-video workflow.
 
     ``seed=None`` draws a fresh seed per scene from ``rng`` (inject a seeded
     ``random.Random`` for reproducible runs); a fixed ``seed`` is used for every
-    scene. ``length`` (frames, 4k+1) and ``width``/``height`` are set on the
-    latent node when given, else the workflow's own values stand. ``fps`` is
-    written into the video nodes when given, else the workflow's rate is
-    reported. Jobs run on ``pool`` (shared with images and other topics) when
-    given, else on a pool of one ``client`` built from ``url``/``headers``/``timeout``.
+    scene whose request pins none. ``length`` (frames, 4k+1) and ``width``/``height``
+    are set on the latent node when given, else the workflow's own values stand.
+    ``fps`` is written into the video nodes when given, else the workflow's rate is
+    reported. Jobs run on ``pool``, shared with images and other topics.
 
     Everything that can be checked without a server is checked here, so a bad
     length, size or node choice fails before any job is submitted.
     """
 
+    name = "wan"
+    stage = "motion"
+
     def __init__(
         self,
         workflow: Workflow,
         *,
-        url: str = "http://127.0.0.1:8188",
-        headers: dict[str, Any] | None = None,
-        timeout: float = 300.0,
+        pool: ComfyPool[ComfyClient] | None = None,
         seed: int | None = None,
         width: int | None = None,
         height: int | None = None,
@@ -224,11 +117,10 @@ class MotionGenerator(PoolUser, MotionBackend):
         prompt_node: str | None = None,
         image_node: str | None = None,
         rng: random.Random | None = None,
-        client: ComfyClient | None = None,
-        pool: ComfyPool | None = None,
         ffmpeg: str | None = None,
         job_timeout: float | None = None,
     ) -> None:
+        super().__init__(pool)
         self.workflow = workflow
         self.job_timeout = job_timeout  # per Wan job; None: the client's own timeout
         self.seed = seed
@@ -248,20 +140,17 @@ class MotionGenerator(PoolUser, MotionBackend):
         self.fps = float(fps if fps is not None else workflow.fps() or DEFAULT_FPS)
         # A dry run: the prompt/image nodes are found and the size suits the latent node, or this raises.
         self._fill("check", "sceneforge_check.png", self.seed if self.seed is not None else 0)
-        self._retry_seeds: dict[tuple[int, str, str], int] = {}
-        self._init_pool(pool=pool, client=client, url=url, headers=headers, timeout=timeout)
 
     @classmethod
-    def from_settings(cls, settings: Any, pool: ComfyPool | None = None) -> MotionGenerator:
-        """Build from :class:`sceneforge.config.Settings`; without a shared ``pool``, all ``comfy_urls`` form one.
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> MotionGenerator:
+        """Build from :class:`sceneforge.config.Settings`; jobs run on ``resources.pool``.
 
         A length that is not 4k+1, a size the latent node refuses or a prompt/image node that cannot be
         found raises :class:`ConfigError` / :class:`WorkflowError` here, before any job.
         """
-        return cls._build(
-            settings,
-            pool,
+        return cls(
             Workflow.load(settings.motion_workflow, kind="motion"),
+            pool=resources.pool,
             seed=settings.motion_seed,
             width=settings.motion_width,
             height=settings.motion_height,
@@ -274,7 +163,8 @@ class MotionGenerator(PoolUser, MotionBackend):
 
     def fingerprint(self) -> dict[str, Any]:
         """Workflow content, seed policy, frames, size, fps and node choices (the image bytes and the
-        prompt are keyed by the stage; the server is not: the same workflow and models give the same clip)."""
+        prompt come with the request; the server does not count: the same workflow and models give
+        the same clip)."""
         return {
             "backend": "wan",
             "workflow": self.workflow.digest,
@@ -308,114 +198,92 @@ class MotionGenerator(PoolUser, MotionBackend):
             _set_fps(graph, self.fps)
         return graph, used
 
-    async def generate(self, scene: int, image: Path, prompt: str, work_dir: Path) -> MotionResult:
-        """Write ``frame_0001.png``... (and ``motion.<ext>`` when the workflow saves a video) into ``work_dir``."""
-        image, work_dir = Path(image), Path(work_dir)
+    def _seed_for(self, request: MotionRequest, prior: dict[str, Any] | None) -> int:
+        """The journaled job's seed (a retry asks for the same clip), else the scene's, else the policy's."""
+        if prior is not None and isinstance(prior.get("seed"), int):
+            return int(prior["seed"])
+        return choose_seed(request.seed if request.seed is not None else self.seed, self.rng)
+
+    async def generate(self, request: MotionRequest, report: Reporter = null_report) -> MotionResult:
+        """Write ``frame_0001.png``... (and ``motion.<ext>`` when the workflow saves a video) into the work folder."""
+        scene, image, work_dir = request.scene, Path(request.image), Path(request.work_dir)
         if not image.is_file():
             raise AssetMissingError(f"scene {scene}: image_path {image} does not exist; run the image stage first")
         name = await asyncio.to_thread(upload_name, image)
-        key = (scene, name, prompt)
-        seed = self._retry_seeds.pop(key, None)
-        if seed is None:
-            seed = choose_seed(self.seed, self.rng)
         work_dir.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
-        # A job an earlier, killed run submitted for this same request is re-attached, not rerun.
+        # A job an earlier attempt or a killed run submitted for this same request is re-attached, not rerun.
         journal = JobJournal(work_dir.parent, "motion", scene)
-        jkey = fingerprint({"image": name, "prompt": prompt, **self.fingerprint()})
-        prior = journal.load(jkey)
-        if prior is not None and isinstance(prior.get("seed"), int):
-            seed = prior["seed"]
+        key = fingerprint({"upload": name, **self.cache_key(request), "pinned_seed": request.seed})
+        prior = journal.load(key)
+        seed = self._seed_for(request, prior)
+        written: list[Path] = []
 
         async def job(client: ComfyClient) -> tuple[list[Path], Path | None]:
-            on_event = self._job_events(scene, client)
-
-            _discard(written)  # files of an attempt on a server that stopped answering (the pool moved the job)
+            discard(written)  # files of an attempt on a server that stopped answering (the pool moved the job)
             uploaded = await client.upload_image(image, name=name)
-            graph, _ = self._fill(prompt, uploaded, seed, scene)
-
-            def remember(prompt_id: str, client_id: str) -> None:
-                journal.save(jkey, server=client.server, prompt_id=prompt_id, client_id=client_id, seed=seed)
-
-            try:
-                result = await client.run(graph, on_event=on_event, on_submit=remember, timeout=self.job_timeout)
-            except JobTimeoutError:
-                journal.clear()  # the client cancelled it: the retry must submit anew, not re-attach
-                raise
-            return await fetch(client, result)
-
-        async def fetch(client: ComfyClient, result: Any) -> tuple[list[Path], Path | None]:
-            stills, video_ref = _pick_frames(result), _pick_video(result)
-            if not stills and video_ref is None:
-                raise WorkflowError(
-                    f"scene {scene}: workflow {self.workflow.source} produced no frames and no video on "
-                    f"{client.server} (outputs of nodes {', '.join(result.outputs) or 'none'}); it needs a "
-                    "SaveImage node for the frames or a SaveVideo node"
-                )
-            frames: list[Path] = []
-            for i, ref in enumerate(stills, 1):  # one at a time, each streamed to disk
-                dest = work_dir / TopicLayout.frame_name(i)
-                if str(ref["filename"]).lower().endswith(".png"):
-                    await client.download(ref, dest)
-                    written.append(dest)
-                else:  # a JPEG/WebP saver: convert, so every frame is a PNG
-                    raw = work_dir / f".frame_{i:04d}{Path(str(ref['filename'])).suffix.lower()}"
-                    written.append(raw)
-                    await client.download(ref, raw)
-                    await asyncio.to_thread(_to_png, raw, dest)
-                    written.append(dest)
-                    raw.unlink()
-                frames.append(dest)
-            video: Path | None = None
-            if video_ref is not None:
-                ext = Path(str(video_ref["filename"])).suffix.lower()
-                if not frames or ext in _VIDEO_EXTS:
-                    video = work_dir / f"motion{ext or '.mp4'}"
-                    written.append(video)
-                    await client.download(video_ref, video)
-            return frames, video
-
-        moved = self._failover_warning(scene)
+            graph, _ = self._fill(request.prompt, uploaded, seed, scene)
+            result = await self.run_graph(client, graph, journal=journal, key=key, seed=seed, report=report,
+                                          timeout=self.job_timeout)
+            return await self._fetch(client, result, scene, work_dir, written)
 
         try:
-            resumed = await resume_job(self.pool, prior, timeout=self.job_timeout) if prior is not None else None
+            resumed = await self.resume(prior, report, timeout=self.job_timeout) if prior is not None else None
             if resumed is not None:
-                frames, video = await fetch(*resumed)
+                frames, video = await self._fetch(*resumed, scene, work_dir, written)
             else:
-                frames, video = await self.pool.run(job, priority=PRIORITY_MOTION, weight=self.weight, on_failover=moved)
+                frames, video = await self.on_pool(job, scene=scene, priority=PRIORITY_MOTION, report=report,
+                                                   weight=self.weight)
             if not frames:
                 assert video is not None
-                frames, video_fps = await extract_frames(video, work_dir, ffmpeg=self.ffmpeg)
-                if video_fps is not None and abs(video_fps - self.fps) > 0.01:
-                    self._event("warning", scene, message=(
-                        f"scene {scene}: the workflow's video runs at {video_fps:g} fps, but its frames are "
-                        f"recorded at {self.fps:g} fps (set motion_fps to choose)"))
-                if video.suffix.lower() not in _VIDEO_EXTS:
-                    video.unlink()  # an animated PNG/WebP is not a video to keep
-                    video = None
-        except BaseException as exc:
-            _discard(written + list(work_dir.glob("frame_*.png")))
-            if isinstance(exc, Exception) and is_retryable(exc):
-                self._retry_seeds[key] = seed  # the next attempt asks for the same clip: the server may have it
-            if isinstance(exc, GenerationError):
-                exc.for_scene(scene, "motion")
+                frames, video = await self._frames_from_video(video, work_dir, scene, report)
+        except BaseException:
+            discard(written + list(work_dir.glob("frame_*.png")))
             raise
         return MotionResult(frames, self.fps, {"motion_seed": seed}, video=video)
 
+    async def _fetch(
+        self, client: ComfyClient, result: JobResult, scene: int, work_dir: Path, written: list[Path]
+    ) -> tuple[list[Path], Path | None]:
+        """Download the job's frames one at a time (each streamed to disk), and its video when kept."""
+        stills, video_ref = pick_frames(result), pick_video(result)
+        if not stills and video_ref is None:
+            raise WorkflowError(
+                f"scene {scene}: workflow {self.workflow.source} produced no frames and no video on "
+                f"{client.server} (outputs of nodes {', '.join(result.outputs) or 'none'}); it needs a "
+                "SaveImage node for the frames or a SaveVideo node"
+            )
+        frames: list[Path] = []
+        for i, ref in enumerate(stills, 1):
+            dest = work_dir / TopicLayout.frame_name(i)
+            if str(ref["filename"]).lower().endswith(".png"):
+                written.append(dest)
+                await client.download(ref, dest)
+            else:  # a JPEG/WebP saver: convert, so every frame is a PNG
+                raw = work_dir / f".frame_{i:04d}{Path(str(ref['filename'])).suffix.lower()}"
+                written.extend((raw, dest))
+                await client.download(ref, raw)
+                await asyncio.to_thread(to_png, raw, dest)
+                raw.unlink()
+            frames.append(dest)
+        video: Path | None = None
+        if video_ref is not None:
+            ext = Path(str(video_ref["filename"])).suffix.lower()
+            if not frames or ext in VIDEO_EXTS:
+                video = work_dir / f"motion{ext or '.mp4'}"
+                written.append(video)
+                await client.download(video_ref, video)
+        return frames, video
 
-def _discard(paths: list[Path]) -> None:
-    """Remove files written so far (a list that is then emptied)."""
-    for p in paths:
-        with contextlib.suppress(OSError):
-            p.unlink()
-    paths.clear()
-
-
-def _to_png(src: Path, dest: Path) -> None:
-    from PIL import Image
-
-    from ..fsutil import atomic_path
-
-    with Image.open(src) as im, atomic_path(dest) as tmp:
-        im.convert("RGB").save(tmp, "PNG", compress_level=1)
-
+    async def _frames_from_video(
+        self, video: Path, work_dir: Path, scene: int, report: Reporter
+    ) -> tuple[list[Path], Path | None]:
+        """The frames of a video-only workflow; the video is kept when it is a real container."""
+        frames, video_fps = await extract_frames(video, work_dir, ffmpeg=self.ffmpeg)
+        if video_fps is not None and abs(video_fps - self.fps) > 0.01:
+            report("warning", message=(
+                f"scene {scene}: the workflow's video runs at {video_fps:g} fps, but its frames are "
+                f"recorded at {self.fps:g} fps (set motion_fps to choose)"))
+        if video.suffix.lower() not in VIDEO_EXTS:
+            video.unlink()  # an animated PNG/WebP is not a video to keep
+            return frames, None
+        return frames, video

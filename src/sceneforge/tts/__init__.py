@@ -1,5 +1,5 @@
 """Narration backends: ``espeak`` (offline), ``edge`` (edge-tts), ``openai`` (OpenAI-compatible speech)."""
 
-from .base import Cue, SpeechResult, TTSBackend, TTSOptions, tts_registry
+from .base import Cue, SpeechRequest, SpeechResult, TTSBackend, TTSOptions, tts_registry
 
-__all__ = ["Cue", "SpeechResult", "TTSBackend", "TTSOptions", "tts_registry"]
+__all__ = ["Cue", "SpeechRequest", "SpeechResult", "TTSBackend", "TTSOptions", "tts_registry"]

@@ -1,23 +1,34 @@
 """The narration backend interface and registry.
 
-A backend turns one text into one MP3 file and reports its duration and, when
-the engine gives timings, subtitle cues. It writes ``dest`` atomically (use
-:func:`sceneforge.fsutil.atomic_path`), never leaves a 0-byte file, and raises
-:class:`~sceneforge.errors.TransientError` for failures worth retrying.
+A backend turns one :class:`SpeechRequest` into one MP3 file and reports its
+duration and, when the engine gives timings, subtitle cues. It writes
+``request.dest`` atomically (use :func:`sceneforge.fsutil.atomic_path`), never
+leaves a 0-byte file, and raises :class:`~sceneforge.errors.TransientError` for
+failures worth retrying. A request's ``voice`` and ``rate`` (a scene's own) win
+over the backend's options.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ..backend import Backend, BackendResources
+from ..events import Reporter, null_report
 from ..registry import Registry
 
-__all__ = ["Cue", "SpeechResult", "TTSOptions", "TTSBackend", "tts_registry", "format_srt", "mp3_duration"]
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ..config import Settings
+
+__all__ = [
+    "Cue", "SpeechRequest", "SpeechResult", "TTSOptions", "TTSBackend", "tts_registry", "format_srt", "mp3_duration",
+]
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,22 @@ class Cue:
     start: float
     end: float
     text: str
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    """One scene's narration: the text, where the MP3 goes, and the scene's own voice and rate
+    (``None``: the backend's)."""
+
+    scene: int
+    text: str
+    dest: Path
+    voice: str | None = None
+    rate: float | None = None
+
+    def key_fields(self) -> dict[str, Any]:
+        """What decides the audio besides the backend's options."""
+        return {"text": self.text, "voice": self.voice, "rate": self.rate}
 
 
 @dataclass
@@ -46,36 +73,45 @@ class TTSOptions(BaseModel):
     timeout: float = 60.0
 
 
-class TTSBackend(ABC):
+class TTSBackend(Backend):
     """Base class of narration engines."""
 
-    name: ClassVar[str]
     Options: ClassVar[type[TTSOptions]] = TTSOptions
-    default_concurrency: ClassVar[int] = 4
+    max_concurrency: int | None = 4
 
     def __init__(self, options: TTSOptions | None = None) -> None:
         self.options = options or self.Options()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> TTSBackend:
-        """Build the backend from :class:`sceneforge.config.Settings`."""
+    def from_settings(cls, settings: Settings, resources: BackendResources | None = None) -> Self:
+        """Build the backend from :class:`sceneforge.config.Settings` (narration needs no shared resources)."""
         return cls(cls.Options(voice=settings.voice, rate=settings.rate, timeout=settings.tts_timeout))
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes the audio (never secrets)."""
         return {"engine": self.name, **self.options.model_dump(mode="json", exclude={"timeout", "api_key", "base_url"})}
 
-    @abstractmethod
-    async def synthesize(self, text: str, dest: Path) -> SpeechResult:
-        """Write ``text`` as MP3 to ``dest`` (atomically) and describe the result."""
+    def voice_for(self, request: SpeechRequest) -> str | None:
+        """The voice this request is spoken with: the scene's own, else the backend's."""
+        return request.voice or self.options.voice
 
-    async def aclose(self) -> None:
-        """Release resources (sessions, worker processes)."""
+    def rate_for(self, request: SpeechRequest) -> float:
+        """The speed multiplier of this request: the scene's own, else the backend's."""
+        return request.rate if request.rate is not None else self.options.rate
+
+    @abstractmethod
+    async def synthesize(self, request: SpeechRequest, report: Reporter = null_report) -> SpeechResult:
+        """Write ``request.text`` as MP3 to ``request.dest`` (atomically) and describe the result."""
 
 
 tts_registry: Registry[TTSBackend] = Registry(
     "narration",
-    {"espeak": "sceneforge.tts.espeak", "edge": "sceneforge.tts.edge", "openai": "sceneforge.tts.openai"},
+    "sceneforge.tts",
+    {
+        "espeak": "sceneforge.tts.espeak:EspeakBackend",
+        "edge": "sceneforge.tts.edge:EdgeBackend",
+        "openai": "sceneforge.tts.openai:OpenAIBackend",
+    },
 )
 
 

@@ -22,15 +22,15 @@ import math
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from pydantic import ConfigDict, field_validator
 
 from ..errors import ConfigError, JobTimeoutError, TransientError
+from ..events import Reporter, null_report
 from ..fsutil import atomic_path
-from .base import Cue, SpeechResult, TTSBackend, TTSOptions, mp3_duration, tts_registry
+from .base import Cue, SpeechRequest, SpeechResult, TTSBackend, TTSOptions, mp3_duration
 
 __all__ = ["EdgeOptions", "EdgeBackend", "DEFAULT_VOICE", "rate_to_percent", "words_to_cues"]
 
@@ -175,16 +175,16 @@ def words_to_cues(text: str, words: list[tuple[float, float, str]], max_chars: i
 # --- backend -------------------------------------------------------------------
 
 
-@tts_registry.register("edge")
 class EdgeBackend(TTSBackend):
     """Microsoft Edge online voices through edge-tts (default ``ko-KR-InJoonNeural``)."""
 
+    name = "edge"
     Options = EdgeOptions
     options: EdgeOptions
-    default_concurrency = 3  # the free endpoint throttles busy clients
+    max_concurrency = 3  # the free endpoint throttles busy clients
 
     @classmethod
-    def from_settings(cls, settings: Any) -> EdgeBackend:
+    def from_settings(cls, settings: Any, resources: Any = None) -> EdgeBackend:
         """Voice (default ``ko-KR-InJoonNeural``), rate, timeout and ``edge_url``."""
         kw: dict[str, Any] = {"rate": settings.rate, "timeout": settings.tts_timeout, "url": settings.edge_url}
         if settings.voice:
@@ -200,15 +200,15 @@ class EdgeBackend(TTSBackend):
     def __repr__(self) -> str:
         return f"EdgeBackend(voice={self.options.voice!r}, rate={self.options.rate})"
 
-    def _communicate(self, text: str) -> Any:
+    def _communicate(self, text: str, voice: str, rate: float) -> Any:
         import edge_tts
 
         secs = max(1, math.ceil(self.options.timeout))
         try:
             return edge_tts.Communicate(
                 text,
-                self.options.voice,
-                rate=rate_to_percent(self.options.rate),
+                voice,
+                rate=rate_to_percent(rate),
                 boundary="WordBoundary",  # 7.x defaults to sentences; words give better subtitles
                 connect_timeout=min(secs, 10),
                 receive_timeout=secs,
@@ -216,11 +216,12 @@ class EdgeBackend(TTSBackend):
         except ValueError as exc:  # bad voice or rate format: fixing it needs the user
             raise ConfigError(f"edge-tts: {exc} (voices look like 'ko-KR-SunHiNeural')") from None
 
-    async def synthesize(self, text: str, dest: Path) -> SpeechResult:
-        """Stream ``text`` from the service into ``dest``; cues from word boundaries."""
-        comm = self._communicate(text)
+    async def synthesize(self, request: SpeechRequest, report: Reporter = null_report) -> SpeechResult:
+        """Stream ``request.text`` from the service into ``request.dest``; cues from word boundaries."""
+        text, dest = request.text, request.dest
+        voice = self.voice_for(request) or DEFAULT_VOICE
+        comm = self._communicate(text, voice, self.rate_for(request))
         words: list[tuple[float, float, str]] = []
-        voice = self.options.voice
         try:
             async with asyncio.timeout(self.options.timeout):
                 with _endpoint(self.options.url), atomic_path(dest) as tmp:
@@ -228,7 +229,7 @@ class EdgeBackend(TTSBackend):
                     # Translated inside the atomic block: atomic_path reports any OSError
                     # (aiohttp's connection errors and read timeouts are OSErrors) as a
                     # failure to write the file.
-                    with self._errors(), tmp.open("wb") as fh:
+                    with self._errors(voice), tmp.open("wb") as fh:
                         # aclosing: on timeout the websocket is closed now, not at GC.
                         async with contextlib.aclosing(comm.stream()) as chunks:
                             async for chunk in chunks:
@@ -249,11 +250,10 @@ class EdgeBackend(TTSBackend):
         return SpeechResult(duration=duration, cues=words_to_cues(text, words))
 
     @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self, voice: str) -> Iterator[None]:
         """edge-tts and aiohttp failures as sceneforge errors (all worth a retry)."""
         from edge_tts.exceptions import EdgeTTSException, NoAudioReceived
 
-        voice = self.options.voice
         try:
             yield
         except TimeoutError:  # aiohttp's read timeout (ServerTimeoutError is a TimeoutError)

@@ -38,9 +38,10 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from ..errors import ConfigError, GenerationError, JobTimeoutError, TransientError
+from ..errors import ConfigError, GenerationError, JobTimeoutError, PermanentError, TransientError
+from ..events import Reporter, null_report
 from ..fsutil import atomic_path
-from .base import Cue, SpeechResult, TTSBackend, TTSOptions, tts_registry
+from .base import Cue, SpeechRequest, SpeechResult, TTSBackend, TTSOptions
 from .mp3 import encode_mp3
 
 __all__ = ["EspeakOptions", "EspeakBackend", "pick_voice", "split_segments"]
@@ -235,10 +236,10 @@ def _render(segments: list[str], voice: str, wpm: int) -> tuple[bytes, float, li
 # Parent side.
 
 
-@tts_registry.register("espeak")
 class EspeakBackend(TTSBackend):
     """Offline espeak-ng narration in worker processes (draft quality)."""
 
+    name = "espeak"
     Options = EspeakOptions
     options: EspeakOptions
 
@@ -246,11 +247,11 @@ class EspeakBackend(TTSBackend):
         super().__init__(options)
         self.workers = self.options.workers or usable_cpus()
         #: One scene per worker process at a time; more would only queue.
-        self.default_concurrency = self.workers  # type: ignore[misc]
+        self.max_concurrency = self.workers
         self._pool: ProcessPoolExecutor | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> EspeakBackend:
+    def from_settings(cls, settings: Any, resources: Any = None) -> EspeakBackend:
         """Voice, rate, timeout and ``tts_workers`` from the settings."""
         return cls(
             EspeakOptions(
@@ -273,15 +274,14 @@ class EspeakBackend(TTSBackend):
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
-    async def synthesize(self, text: str, dest: Path) -> SpeechResult:
-        """Speak ``text`` into ``dest`` (MP3, 24 kHz mono) with one cue per sentence."""
+    async def synthesize(self, request: SpeechRequest, report: Reporter = null_report) -> SpeechResult:
+        """Speak ``request.text`` into ``request.dest`` (MP3, 24 kHz mono) with one cue per sentence."""
+        text, dest = request.text, request.dest
         segments = split_segments(text)
         if not segments:
-            err = GenerationError("espeak: the narration text is empty")
-            err.retryable = False  # type: ignore[attr-defined]
-            raise err
-        voice = pick_voice(self.options.voice, text)
-        wpm = max(MIN_WPM, min(MAX_WPM, round(BASE_WPM * self.options.rate)))
+            raise PermanentError("espeak: the narration text is empty")
+        voice = pick_voice(self.voice_for(request), text)
+        wpm = max(MIN_WPM, min(MAX_WPM, round(BASE_WPM * self.rate_for(request))))
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.options.timeout):
@@ -295,9 +295,7 @@ class EspeakBackend(TTSBackend):
             # guard also ends here: spawned workers re-import the main module.)
             raise TransientError(f"an espeak worker process died: {exc}") from exc
         if not mp3:
-            err = GenerationError(f"espeak produced no audio for this text (voice {voice!r})")
-            err.retryable = False  # type: ignore[attr-defined]
-            raise err
+            raise PermanentError(f"espeak produced no audio for this text (voice {voice!r})")
         with atomic_path(dest) as tmp:
             tmp.write_bytes(mp3)
         return SpeechResult(duration=duration, cues=[Cue(s, e, t) for s, e, t in cues])

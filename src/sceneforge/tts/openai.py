@@ -22,9 +22,10 @@ import aiohttp
 from pydantic import ConfigDict, SecretStr, field_validator
 
 from ..config import redact_url
-from ..errors import GenerationError, JobTimeoutError, TransientError
+from ..errors import GenerationError, JobTimeoutError, PermanentError, TransientError
+from ..events import Reporter, null_report
 from ..fsutil import atomic_path
-from .base import SpeechResult, TTSBackend, TTSOptions, mp3_duration, tts_registry
+from .base import SpeechRequest, SpeechResult, TTSBackend, TTSOptions, mp3_duration
 
 __all__ = ["OpenAIOptions", "OpenAIBackend"]
 
@@ -52,10 +53,7 @@ class OpenAIOptions(TTSOptions):
 
 def _permanent(message: str, status: int | None = None, server_message: str | None = None) -> GenerationError:
     """A failure another attempt will not fix (bad voice/model, rejected key, not MP3)."""
-    err = GenerationError(message, server_message=server_message)
-    err.retryable = False  # type: ignore[attr-defined]  # read by retry.is_retryable
-    err.status = status  # type: ignore[attr-defined]
-    return err
+    return PermanentError(message, server_message=server_message, status=status)
 
 
 def _server_message(body: str) -> str:
@@ -75,20 +73,20 @@ def _server_message(body: str) -> str:
     return body
 
 
-@tts_registry.register("openai")
 class OpenAIBackend(TTSBackend):
     """An OpenAI-compatible ``/audio/speech`` server (one aiohttp session per instance)."""
 
+    name = "openai"
     Options = OpenAIOptions
     options: OpenAIOptions
-    default_concurrency = 4
+    max_concurrency = 4
 
     def __init__(self, options: OpenAIOptions | None = None) -> None:
         super().__init__(options)
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> OpenAIBackend:
+    def from_settings(cls, settings: Any, resources: Any = None) -> OpenAIBackend:
         """Base URL, key, model, voice (default ``alloy``), rate and timeout from the settings."""
         kw: dict[str, Any] = {
             "rate": settings.rate,
@@ -137,15 +135,16 @@ class OpenAIBackend(TTSBackend):
             msg += " (no API key set: SCENEFORGE_OPENAI_API_KEY or OPENAI_API_KEY)"
         return _permanent(msg, status, detail or None)
 
-    async def synthesize(self, text: str, dest: Path) -> SpeechResult:
-        """POST ``text`` and stream the MP3 body into ``dest``."""
+    async def synthesize(self, request: SpeechRequest, report: Reporter = null_report) -> SpeechResult:
+        """POST ``request.text`` and stream the MP3 body into ``request.dest``."""
         o = self.options
+        dest = request.dest
         payload = {
             "model": o.model,
-            "input": text,
-            "voice": o.voice,
+            "input": request.text,
+            "voice": self.voice_for(request),
             "response_format": "mp3",
-            "speed": min(MAX_SPEED, max(MIN_SPEED, o.rate)),
+            "speed": min(MAX_SPEED, max(MIN_SPEED, self.rate_for(request))),
         }
         headers = {"Accept": "audio/mpeg"}
         if o.api_key is not None:

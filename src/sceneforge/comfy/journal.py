@@ -1,10 +1,11 @@
-"""A journal of submitted server jobs, so a killed run resumes them instead of running them again.
+"""A journal of submitted ComfyUI jobs, so a killed run resumes them instead of running them again.
 
-Before a backend submits a ComfyUI job it writes ``.sceneforge/jobs/<stage>_scene_N.json``
-(the request key, server, prompt_id and clientId). A later run with the same
-request key re-attaches to that job (finished: download; still running: wait)
-rather than submitting a twin. The stage removes the entry once the asset is
-recorded in the cache, and before a forced re-roll.
+Before a ComfyUI backend submits a job it writes ``.sceneforge/jobs/<stage>_scene_N.json``
+(the request key, server, prompt_id and clientId) in the topic folder. A later run
+with the same request key re-attaches to that job (finished: download; still
+running: wait) rather than submitting a twin. The backend's ``forget`` hook removes
+the entry once the stage has recorded the asset in the cache, and before a forced
+re-roll; the stage itself never sees a prompt id.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_json
+from ..fsutil import atomic_write_json
 
 __all__ = ["JobJournal"]
 
@@ -23,6 +24,7 @@ class JobJournal:
     """The journal entry of one scene's job in one stage."""
 
     def __init__(self, root: Path, stage: str, scene: int) -> None:
+        """``root`` is the topic folder (``TopicLayout.root``)."""
         self.path = Path(root) / ".sceneforge" / "jobs" / f"{stage}_scene_{scene}.json"
 
     def load(self, key: str) -> dict[str, Any] | None:

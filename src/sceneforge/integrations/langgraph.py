@@ -1,12 +1,12 @@
-"""The seed's pipeline as a LangGraph graph (optional extra: ``pip install 'sceneforge[graph]'``).
+"""The original system's pipeline as a LangGraph graph (optional extra: ``pip install 'sceneforge[graph]'``).
 
 ``START → audio_generator → visual_generator → motion_generator → END``, over a
 state with ``topic`` and ``scenes``; usable on its own or as a subgraph.
 
-Retries already happen *inside* each node, per scene, with the seed's
-schedules. Adding a LangGraph ``RetryPolicy`` on top would multiply attempts
+Retries already happen *inside* each node, per scene, with the original
+system's schedules. Adding a LangGraph ``RetryPolicy`` on top would multiply attempts
 (3 node attempts x 3 scene attempts). If you want one, pass
-``retry_on=sceneforge.graph.retry_on``: it retries only failures that did not
+``retry_on=sceneforge.integrations.langgraph.retry_on``: it retries only failures that did not
 already go through a per-scene retry loop (for example a server that was
 unreachable at the stage's health check), and never bad input::
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from .config import Settings, load_settings
-from .events import EventSink
-from .nodes import (
+from ..config import Settings, load_settings
+from ..events import EventSink
+from ..pipeline.nodes import (
     aaudio_generator,
     amotion_generator,
     audio_generator,
@@ -27,13 +27,13 @@ from .nodes import (
     motion_generator,
     visual_generator,
 )
-from .retry import is_retryable
+from ..retry import exhausted, is_retryable
 
 __all__ = ["SceneState", "build_graph", "retry_on"]
 
 
 class SceneState(TypedDict, total=False):
-    """The graph's state: the seed's ``topic`` and ``scenes`` (a list of scene dicts)."""
+    """The graph's state: the original system's ``topic`` and ``scenes`` (a list of scene dicts)."""
 
     topic: str
     scenes: list[dict[str, Any]]
@@ -41,11 +41,11 @@ class SceneState(TypedDict, total=False):
 
 def retry_on(exc: Exception) -> bool:
     """For a node-level LangGraph RetryPolicy: retry only what per-scene retry did not already retry."""
-    return is_retryable(exc) and not getattr(exc, "sceneforge_retried", False)
+    return is_retryable(exc) and not exhausted(exc)
 
 
 def build_graph(settings: Settings | None = None, *, on_event: EventSink | None = None, retry_policy: Any = None) -> Any:
-    """A compiled ``StateGraph`` with the seed's three nodes, in the seed's order."""
+    """A compiled ``StateGraph`` with the original system's three nodes, in its order."""
     try:
         from langchain_core.runnables import RunnableLambda
         from langgraph.graph import END, START, StateGraph

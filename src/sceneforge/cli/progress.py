@@ -14,9 +14,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .config import Settings
-from .events import Event
-from .scenes import SceneFile
+from ..config import Settings
+from ..events import Event
+from ..layout import TopicLayout
+from ..scenes import SceneFile
 
 __all__ = ["ProgressView"]
 
@@ -62,15 +63,14 @@ class ProgressView:
             self.retries += 1
             self.progress.update(self._tasks[key], note=f"retry scene {ev.scene} in {ev.data.get('wait')} s")
         elif ev.kind == "warning" and self.enabled:
-            self.progress.console.print(f"[yellow]warning:[/] {ev.data.get('message')}", markup=True)
+            self.progress.console.print("[yellow]warning:[/] ", end="", markup=True)
+            self.progress.console.print(str(ev.data.get("message")), markup=False)
 
     def _failed(self, key: tuple[str | None, str | None]) -> list[Event]:
         return [e for e in self.failures if (e.topic, e.stage) == key]
 
     def summary(self, sfs: list[SceneFile], settings: Settings) -> None:
         """A table of every scene's results."""
-        from .layout import TopicLayout
-
         for sf in sfs:
             table = Table(title=f"{sf.topic} → {TopicLayout.for_topic(settings.out_dir, sf.topic).root}")
             table.add_column("scene", justify="right")

@@ -24,11 +24,11 @@ import yarl
 from rich.console import Console
 from rich.markup import escape
 
-from .comfy.client import ComfyClient
-from .comfy.pool_factory import clients_from_settings
-from .comfy.validate import MODEL_EXTENSIONS, missing_models, validate_graph
-from .comfy.workflow import Workflow
-from .config import Settings, redact_url
+from ..comfy.client import ComfyClient
+from ..comfy.servers import clients_from_settings
+from ..comfy.validate import MODEL_EXTENSIONS, missing_models, validate_graph
+from ..comfy.workflow import Workflow
+from ..config import Settings, redact_url
 
 __all__ = ["run_doctor", "model_folders", "LOADER_FOLDERS"]
 

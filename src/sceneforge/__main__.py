@@ -1,0 +1,5 @@
+"""``python -m sceneforge``: the command line."""
+
+from .cli import main
+
+main()

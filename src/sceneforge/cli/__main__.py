@@ -1,0 +1,5 @@
+"""``python -m sceneforge.cli``: the command line."""
+
+from .app import main
+
+main()

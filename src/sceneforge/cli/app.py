@@ -1,0 +1,62 @@
+"""The ``sceneforge`` command line: a thin client of the library.
+
+Commands: ``run``, ``preview``, ``doctor``, ``workflow inspect``. Each parses its
+flags into settings, calls the library, and turns errors into one clear message
+and an exit code (0 done, 2 bad input or usage, 1 generation failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..config import load_settings
+from . import common
+from .common import fail, overrides
+from .preview import preview
+from .run import run
+from .workflow import workflow_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="sceneforge",
+    help="Turn planned video scenes into narration, images and motion frames.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(run)
+app.command("preview")(preview)
+app.add_typer(workflow_app, name="workflow")
+
+
+@app.command()
+def doctor(
+    comfy_url: Annotated[Optional[list[str]], typer.Option("--comfy-url", help="ComfyUI server URL (repeatable).")] = None,
+    workflow: Annotated[Optional[str], typer.Option(help="Workflow to check against the server.")] = None,
+    motion_workflow: Annotated[Optional[str], typer.Option(help="Motion workflow to check.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Config file.")] = None,
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
+    """Check ComfyUI servers and workflows: reachability, devices, queue, nodes, model files."""
+    try:
+        settings = load_settings(
+            overrides(comfy_urls=tuple(comfy_url) if comfy_url else None, workflow=workflow,
+                      motion_workflow=motion_workflow),
+            config_file=config,
+        )
+        from .doctor import run_doctor
+
+        ok = asyncio.run(run_doctor(settings, common.err, check_motion=motion_workflow is not None or settings.motion_enabled))
+    except Exception as exc:  # noqa: BLE001
+        raise typer.Exit(fail(exc, debug)) from None
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

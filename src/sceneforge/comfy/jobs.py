@@ -1,0 +1,132 @@
+"""What the ``comfyui`` image backend and the ``wan`` motion backend share.
+
+Both run their jobs on the run's :class:`~sceneforge.comfy.pool.ComfyPool` (lent
+through :class:`~sceneforge.backend.BackendResources`, never owned), journal each
+job before submitting it so a killed run re-attaches instead of rendering twice,
+and turn the client's job events into sceneforge events through the ``report``
+callable of the call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from ..backend import Backend
+from ..errors import ConfigError, JobTimeoutError, ServerUnavailableError, TransientError
+from ..events import Reporter
+from .client import ComfyClient
+from .journal import JobJournal
+from .pool import ComfyPool, PooledServer
+from .result import JobResult
+
+if TYPE_CHECKING:
+    from ..layout import TopicLayout
+
+__all__ = ["ComfyBackend", "job_events"]
+
+log = logging.getLogger("sceneforge.comfy")
+
+T = TypeVar("T")
+
+
+def job_events(report: Reporter, server: str) -> Callable[[str, dict[str, Any]], None]:
+    """The client's job events (``queued``, ``progress``, ``warning``) as sceneforge events."""
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if kind == "queued":
+            report("job_queued", server=server, prompt_id=data.get("prompt_id"))
+        elif kind == "progress":
+            report("job_progress", server=server, prompt_id=data.get("prompt_id"),
+                   node=data.get("node"), value=data.get("value"), max=data.get("max"))
+        elif kind == "warning":
+            report("warning", message=str(data.get("message", "")))
+
+    return on_event
+
+
+class ComfyBackend(Backend):
+    """Base of the backends that run ComfyUI workflows on the shared server pool."""
+
+    #: The stage whose journal entries this backend writes ("image" or "motion").
+    stage: ClassVar[str]
+    #: Jobs in flight are limited by the pool (one running and one queued per server), not here.
+    max_concurrency = 64
+
+    def __init__(self, pool: ComfyPool[ComfyClient] | None) -> None:
+        self._pool_ref = pool
+
+    @property
+    def pool(self) -> ComfyPool[ComfyClient]:
+        """The shared pool; a backend built without one cannot run jobs."""
+        if self._pool_ref is None:
+            raise ConfigError(f"the {self.name} backend was built without a ComfyUI server pool")
+        return self._pool_ref
+
+    async def start(self) -> None:
+        """Health-check the pool's servers (memoized by the pool): ServerUnavailableError when none answers."""
+        await self.pool.start()
+
+    def forget(self, layout: TopicLayout, scene: int) -> None:
+        """Forget the scene's journaled job (recorded, or a fresh roll is wanted)."""
+        JobJournal(layout.root, self.stage, scene).clear()
+
+    def journal(self, topic_root: Path, scene: int) -> JobJournal:
+        """The journal entry of ``scene``'s job in this backend's stage."""
+        return JobJournal(topic_root, self.stage, scene)
+
+    async def resume(
+        self, entry: dict[str, Any], report: Reporter, *, timeout: float | None = None
+    ) -> tuple[ComfyClient, JobResult] | None:
+        """Re-attach to a journaled job: ``(client, result)``, or None to submit afresh.
+
+        Only the server that ran it can have it; when that server is gone or does not
+        know the job any more, the caller simply runs the job again.
+        """
+        srv = self.pool.find(entry["server"])
+        if srv is None:
+            return None
+        try:
+            result = await srv.client.resume(
+                entry["prompt_id"], entry["client_id"], on_event=job_events(report, srv.name), timeout=timeout
+            )
+        except (ServerUnavailableError, TransientError) as exc:
+            log.info("could not resume job %s on %s: %s", entry["prompt_id"], srv.name, exc)
+            return None
+        return (srv.client, result) if result is not None else None
+
+    async def run_graph(
+        self,
+        client: ComfyClient,
+        graph: dict[str, Any],
+        *,
+        journal: JobJournal,
+        key: str,
+        seed: int,
+        report: Reporter,
+        timeout: float | None = None,
+    ) -> JobResult:
+        """Submit ``graph`` on ``client`` (journaled just before the POST) and wait for it."""
+
+        def remember(prompt_id: str, client_id: str) -> None:
+            journal.save(key, server=client.server, prompt_id=prompt_id, client_id=client_id, seed=seed)
+
+        try:
+            return await client.run(graph, on_event=job_events(report, client.server), on_submit=remember,
+                                    timeout=timeout)
+        except JobTimeoutError:
+            journal.clear()  # the client cancelled it: the retry must submit anew, not re-attach
+            raise
+
+    async def on_pool(
+        self, job: Callable[[ComfyClient], Awaitable[T]], *, scene: int, priority: int, report: Reporter,
+        weight: float = 1.0,
+    ) -> T:
+        """Run ``job(client)`` on a leased server; tell the user when it moves off a dead one."""
+
+        def moved(srv: PooledServer[ComfyClient], exc: BaseException) -> None:
+            report("warning", message=f"{srv.name} stopped answering ({exc}); moving scene {scene} to another server")
+
+        return await self.pool.run(job, priority=priority, weight=weight, on_failover=moved)

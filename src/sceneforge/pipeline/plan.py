@@ -1,0 +1,121 @@
+"""A checked run plan: everything that can be wrong is found before any work starts.
+
+:func:`plan_run` is what the command line, the service and a library user share:
+it loads and validates every scene file or state (every problem at once, one line
+each), and checks what only makes sense for the run as a whole: the topics'
+folders (two files on one folder, a folder that belongs to another topic, an
+output folder that is a file), ``--scene`` numbers, backend names and the
+backends' own options (a workflow that does not load, a motion length that is not
+4k+1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..backend import BackendResources
+from ..config import STAGES, Settings
+from ..errors import ConfigError, SceneValidationError, TopicConflictError
+from ..layout import TopicLayout, slugify
+from ..scenes import SceneFile, load_scene_file, parse_state
+from .engine import build_backend
+
+__all__ = ["RunPlan", "plan_run", "parse_source", "DEFAULT_TOPIC", "check_topic_folder"]
+
+DEFAULT_TOPIC = "untitled"
+
+#: A scene file (path), a state ``{"topic", "scenes"}``, a bare list of scenes, or an already loaded file.
+Source = Path | str | Mapping[str, Any] | list[Any] | SceneFile
+
+
+@dataclass
+class RunPlan:
+    """Validated topics and the settings they run with."""
+
+    topics: list[SceneFile]
+    settings: Settings
+
+
+def parse_source(source: Source, settings: Settings, *, topic: str | None = None) -> SceneFile:
+    """Load and validate one source for the stages ``settings`` runs."""
+    need_script = "audio" in settings.stages
+    need_prompt = settings.wants("image") or settings.run_motion
+    if isinstance(source, SceneFile):
+        return source
+    if isinstance(source, (str, Path)):
+        return load_scene_file(source, topic=topic, need_script=need_script, need_prompt=need_prompt)
+    return parse_state(source, topic=topic, default_topic=DEFAULT_TOPIC, need_script=need_script,
+                       need_prompt=need_prompt)
+
+
+def check_topic_folder(sf: SceneFile, settings: Settings) -> None:
+    """Refuse a topic whose folder already holds another topic's ``scenes.json``."""
+    layout = TopicLayout.for_topic(settings.out_dir, sf.topic)
+    try:
+        existing = json.loads(layout.scenes_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # no (readable) scenes.json: nothing to protect
+    other = existing.get("topic") if isinstance(existing, dict) else None
+    if isinstance(other, str) and other != sf.topic:
+        raise TopicConflictError(
+            f"topic {sf.topic!r} would use the folder {layout.root}, which holds the topic {other!r}; "
+            "give this one another name with --topic (or the file's \"topic\")"
+        )
+
+
+def _check_out_dir(settings: Settings) -> None:
+    out = Path(settings.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"the output folder {out} is a file; choose a folder with --out")
+
+
+def _check_scenes_selected(sfs: list[SceneFile], settings: Settings) -> None:
+    if settings.only_scenes is None:
+        return
+    for sf in sfs:
+        bad = sorted(n for n in settings.only_scenes if n < 1 or n > len(sf.scenes))
+        if bad:
+            raise ConfigError(f"--scene {bad[0]}: {sf.topic} has scenes 1 to {len(sf.scenes)}")
+
+
+def _check_backends(settings: Settings) -> None:
+    """Unknown backend names and bad backend options are usage errors, found before any work."""
+    for stage in STAGES:
+        if settings.wants(stage):
+            build_backend(stage, settings, BackendResources.none())
+
+
+def plan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None = None) -> RunPlan:
+    """Validate every source and the run as a whole; raise before anything is written.
+
+    Raises :class:`SceneValidationError` listing every problem of every source,
+    :class:`ConfigError` (or its :class:`TopicConflictError`) for a run that cannot be
+    made as asked, and the backends' own errors for options they refuse.
+    """
+    if not sources:
+        raise ConfigError("no scene file or state to run")
+    if topic is not None and len(sources) > 1:
+        raise ConfigError("--topic names one topic; give one scene file with it (each file has its own topic)")
+    _check_out_dir(settings)
+    problems: list[str] = []
+    sfs: list[SceneFile] = []
+    for source in sources:
+        try:
+            sfs.append(parse_source(source, settings, topic=topic))
+        except SceneValidationError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SceneValidationError(problems)
+    slugs = [slugify(sf.topic) for sf in sfs]
+    dup = sorted({s for s in slugs if slugs.count(s) > 1})
+    if dup:
+        raise ConfigError(f"two scene files share the topic folder {dup[0]!r}; give them different topics")
+    for sf in sfs:
+        check_topic_folder(sf, settings)
+    _check_scenes_selected(sfs, settings)
+    _check_backends(settings)
+    return RunPlan(sfs, settings)

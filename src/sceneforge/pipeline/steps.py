@@ -1,0 +1,280 @@
+"""One scene's work in one stage: use the cache, or generate with retry and record.
+
+A :class:`Step` is made per (topic, stage). Its ``request`` says what the backend
+is asked for; the cache key is the stage plus the backend's ``cache_key(request)``.
+``cached`` applies a valid record to the scene; ``make`` generates under the stage's
+retry policy, puts the files in place, records them, then lets the backend forget
+its resumable state. Steps know nothing of servers or prompt ids.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from ..backend import Backend
+from ..cache import CacheHit, fingerprint
+from ..errors import AssetMissingError
+from ..events import Reporter
+from ..fsutil import PART_SUFFIX, atomic_write_bytes
+from ..images.base import ImageBackend, ImageRequest
+from ..motion.base import MotionBackend, MotionRequest
+from ..retry import RetryPolicy
+from ..scenes import Scene
+from ..tts.base import SpeechRequest, TTSBackend, format_srt
+from .context import RunContext, drop_fields, set_fields
+
+__all__ = ["Step", "Outcome", "AudioStep", "ImageStep", "MotionStep", "STEPS", "motion_input_problem"]
+
+B = TypeVar("B", bound=Backend)
+
+
+@dataclass
+class Outcome:
+    """A finished generation: the files now in place and the scene fields to set and record."""
+
+    files: list[Path]
+    fields: dict[str, Any] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()  # stage fields this result does not have (no subtitles, no video)
+
+
+class Step(ABC, Generic[B]):
+    """One stage's per-scene logic for one topic run."""
+
+    stage: ClassVar[str]
+
+    def __init__(self, ctx: RunContext, backend: B) -> None:
+        self.ctx = ctx
+        self.backend = backend
+
+    @property
+    @abstractmethod
+    def policy(self) -> RetryPolicy:
+        """The stage's retry schedule."""
+
+    @abstractmethod
+    def request(self, n: int, scene: Scene) -> Any:
+        """What the backend is asked for, for scene ``n``."""
+
+    @abstractmethod
+    def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
+        """Set the scene's fields from a valid cache record."""
+
+    @abstractmethod
+    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+        """One try at generating scene ``n``'s asset, files put in place."""
+
+    def blocked(self, n: int, scene: Scene) -> str | None:
+        """Why scene ``n`` cannot start this stage (its input is missing), or None."""
+        return None
+
+    def key(self, request: Any) -> str:
+        return fingerprint({"stage": self.stage, **self.backend.cache_key(request)})
+
+    def pin(self, scene: Scene) -> tuple[str, int] | None:
+        """``(recorded field, value)`` when the scene pins this stage's seed."""
+        return None
+
+    def lookup(self, n: int, scene: Scene) -> CacheHit | None:
+        """Scene ``n``'s valid cache record for what it asks now, or None."""
+        hit = self.ctx.cache.lookup(self.stage, n, self.key(self.request(n, scene)))
+        pin = self.pin(scene)
+        if hit is not None and pin is not None and hit.fields.get(pin[0]) != pin[1]:
+            return None  # made with another seed than the one now pinned
+        return hit
+
+    def cached(self, n: int, scene: Scene) -> bool:
+        """Apply a valid cached asset to the scene (``scene_cached``); never when forced."""
+        if self.ctx.forced(n):
+            return False
+        hit = self.lookup(n, scene)
+        if hit is None:
+            return False
+        self.apply(n, scene, hit)
+        self.ctx.event("scene_cached", self.stage, n)
+        return True
+
+    def restore(self, n: int, scene: Scene) -> None:
+        """Fill in a stage this run skips from a valid record, quietly (``--stages`` without it)."""
+        if self.blocked(n, scene) is None:
+            hit = self.lookup(n, scene)
+            if hit is not None:
+                self.apply(n, scene, hit)
+
+    async def make(self, n: int, scene: Scene) -> None:
+        """Generate scene ``n``'s asset with retry, record it and set the scene's fields."""
+        ctx = self.ctx
+        request = self.request(n, scene)
+        key = self.key(request)
+        ctx.cache.invalidate(self.stage, n)
+        if ctx.forced(n):
+            self.backend.forget(ctx.layout, n)  # a re-roll must not re-attach to the previous job
+        report = ctx.reporter(self.stage, n)
+        outcome = await ctx.retry(self.stage, n, self.policy, lambda k: self.attempt(n, scene, request, report))
+        ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields)
+        self.backend.forget(ctx.layout, n)
+        drop_fields(scene, *outcome.dropped)
+        set_fields(scene, **self.scene_fields(n, outcome))
+
+    def scene_fields(self, n: int, outcome: Outcome) -> dict[str, Any]:
+        """The fields a fresh result sets on the scene (the recorded ones plus its path)."""
+        return dict(outcome.fields)
+
+
+def _check_written(path: Path, n: int, what: str) -> None:
+    if not path.is_file() or path.stat().st_size == 0:
+        raise AssetMissingError(f"scene {n}: {what} {path} was not created")
+
+
+class AudioStep(Step[TTSBackend]):
+    """Narration: ``audio_scene_N.mp3`` and, when the engine gives timings, ``audio_scene_N.srt``."""
+
+    stage = "audio"
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.ctx.settings.audio_retry
+
+    def request(self, n: int, scene: Scene) -> SpeechRequest:
+        return SpeechRequest(n, scene.script, self.ctx.layout.audio_path(n), voice=scene.voice, rate=scene.rate)
+
+    def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
+        lay = self.ctx.layout
+        fields = dict(hit.fields)
+        if "subtitle_path" in fields:
+            fields["subtitle_path"] = str(lay.subtitle_path(n))  # the out folder may have moved
+        set_fields(scene, audio_path=str(lay.audio_path(n)), **fields)
+
+    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+        res = await self.backend.synthesize(request, report)
+        _check_written(request.dest, n, "audio file")
+        outcome = Outcome([request.dest], {"audio_duration": round(float(res.duration), 3)})
+        if res.cues:
+            srt = self.ctx.layout.subtitle_path(n)
+            atomic_write_bytes(srt, format_srt(res.cues).encode("utf-8"))
+            outcome.files.append(srt)
+            outcome.fields["subtitle_path"] = str(srt)
+        else:
+            outcome.dropped = ("subtitle_path",)
+        return outcome
+
+    def scene_fields(self, n: int, outcome: Outcome) -> dict[str, Any]:
+        return {"audio_path": str(self.ctx.layout.audio_path(n)), **outcome.fields}
+
+
+class ImageStep(Step[ImageBackend]):
+    """An image per scene: ``image_scene_N.png`` and the seed used."""
+
+    stage = "image"
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.ctx.settings.image_retry
+
+    def request(self, n: int, scene: Scene) -> ImageRequest:
+        return ImageRequest(n, scene.image_prompt or "", self.ctx.layout.image_path(n),
+                            negative=scene.negative_prompt, seed=scene.seed)
+
+    def pin(self, scene: Scene) -> tuple[str, int] | None:
+        return None if scene.seed is None else ("image_seed", scene.seed)
+
+    def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
+        set_fields(scene, image_path=str(self.ctx.layout.image_path(n)), **hit.fields)
+
+    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+        res = await self.backend.generate(request, report)
+        _check_written(request.dest, n, "image file")
+        return Outcome([request.dest], dict(res.fields))
+
+    def scene_fields(self, n: int, outcome: Outcome) -> dict[str, Any]:
+        return {"image_path": str(self.ctx.layout.image_path(n)), **outcome.fields}
+
+
+def motion_input_problem(n: int, scene: Scene) -> str | None:
+    """Why scene ``n`` cannot start motion (its image is missing), or None."""
+    if not scene.image_path:
+        return f"scene {n}: image_path is not set; run the image stage first"
+    if not Path(scene.image_path).is_file():
+        return f"scene {n}: image_path {scene.image_path} does not exist"
+    return None
+
+
+def _replace_dir(src: Path, dest: Path) -> None:
+    """Move a finished frame folder into place, replacing an older one."""
+    if dest.exists():
+        trash = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.old{PART_SUFFIX}")
+        dest.rename(trash)
+        src.rename(dest)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        src.rename(dest)
+
+
+class MotionStep(Step[MotionBackend]):
+    """Motion frames per scene: ``motion_scene_N/frame_0001.png`` ... (and a video when one is made)."""
+
+    stage = "motion"
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.ctx.settings.motion_retry
+
+    def blocked(self, n: int, scene: Scene) -> str | None:
+        return motion_input_problem(n, scene)
+
+    def pin(self, scene: Scene) -> tuple[str, int] | None:
+        return None if scene.motion_seed_pin is None else ("motion_seed", scene.motion_seed_pin)
+
+    def request(self, n: int, scene: Scene, work_dir: Path | None = None) -> MotionRequest:
+        prompt = scene.motion_prompt if scene.motion_prompt and scene.motion_prompt.strip() else scene.image_prompt
+        return MotionRequest(n, Path(scene.image_path or ""), prompt or "", work_dir or self.ctx.layout.motion_dir(n),
+                             seed=scene.motion_seed_pin)
+
+    def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
+        lay = self.ctx.layout
+        frames = sorted(str(p) for p in hit.files if p.parent == lay.motion_dir(n))
+        fields = dict(hit.fields)
+        # The video path is rebuilt from the layout (the out folder may have moved).
+        video = next((p for p in hit.files if p.parent == lay.root and p.name.startswith(f"motion_scene_{n}.")), None)
+        if video is not None:
+            fields["motion_video_path"] = str(video)
+        else:
+            fields.pop("motion_video_path", None)
+        set_fields(scene, motion_frames_path=frames, **fields)
+
+    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+        lay = self.ctx.layout
+        lay.root.mkdir(parents=True, exist_ok=True)
+        work_dir = lay.root / f".motion_scene_{n}.{secrets.token_hex(4)}{PART_SUFFIX}"
+        work_dir.mkdir()
+        try:
+            res = await self.backend.generate(self.request(n, scene, work_dir), report)
+            if not res.frames or any(not f.is_file() or f.stat().st_size == 0 for f in res.frames):
+                raise AssetMissingError(f"scene {n}: motion frames were not created")
+            outcome = Outcome([], {"motion_fps": res.fps, **res.fields})
+            if res.video is not None and res.video.is_file():
+                video = lay.motion_video_path(n).with_suffix(res.video.suffix or ".mp4")  # keep .webm a webm
+                res.video.replace(video)
+                outcome.files.append(video)
+                outcome.fields["motion_video_path"] = str(video)
+            else:
+                outcome.dropped = ("motion_video_path",)
+            names = [f.name for f in res.frames]
+            _replace_dir(work_dir, lay.motion_dir(n))
+        except BaseException:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            raise
+        outcome.files[:0] = [lay.motion_dir(n) / name for name in names]
+        return outcome
+
+    def scene_fields(self, n: int, outcome: Outcome) -> dict[str, Any]:
+        frames = [str(f) for f in outcome.files if f.parent == self.ctx.layout.motion_dir(n)]
+        return {"motion_frames_path": frames, **outcome.fields}
+
+
+#: The step class of each stage, in the order the original system runs them.
+STEPS: dict[str, type[Step[Any]]] = {"audio": AudioStep, "image": ImageStep, "motion": MotionStep}
