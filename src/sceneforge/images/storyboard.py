@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..fonts import ellipsize, load_font, wrap_text
 from ..fsutil import atomic_path
+from ..preview.fonts import ellipsize, load_font, wrap_text
 from .base import ImageBackend, ImageResult, image_registry
 
 __all__ = ["StoryboardOptions", "StoryboardBackend", "render_card", "DRAW_VERSION", "text_box"]
