@@ -1,4 +1,4 @@
-"""The storyboard draft image backend and the CJK font it draws with."""
+"""The storyboard draft image backend (its CJK font is tested in tests/preview/test_fonts.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
-from sceneforge.fonts import cjk_font_path, load_font, wrap_text
 from sceneforge.images import image_registry
 from sceneforge.images.base import ImageRequest
 from sceneforge.images.storyboard import StoryboardBackend, StoryboardOptions, render_card, text_box
@@ -64,22 +63,6 @@ def test_korean_is_drawn_not_tofu() -> None:
     ab = _region(render_card(1, "가나다라", background_key="k"), box)
     ba = _region(render_card(1, "라다나가", background_key="k"), box)
     assert np.abs(ab - ba).sum() > 1000
-
-
-def test_font_has_hangul_glyphs() -> None:
-    assert cjk_font_path().is_file()
-    font = load_font(40)
-    assert load_font(40) is font  # cached
-    masks = [bytes(font.getmask(ch)) for ch in "가한글"]
-    assert len(set(masks)) == 3 and all(any(m) for m in masks)
-
-
-def test_wrap_by_pixels_and_characters() -> None:
-    font = load_font(30)
-    lines = wrap_text("공백없이아주길게이어지는한국어문장은글자단위로줄바꿈됩니다 and words", font, 200)
-    assert len(lines) > 2
-    assert all(font.getlength(line) <= 200 for line in lines)
-    assert "".join(lines).replace(" ", "") == "공백없이아주길게이어지는한국어문장은글자단위로줄바꿈됩니다andwords"
 
 
 def test_long_prompt_wraps_inside_the_card() -> None:

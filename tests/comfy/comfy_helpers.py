@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
-#: The recorded samples (``comfyui/samples``); tests that compare with them skip when absent.
-SAMPLES = Path(os.environ.get(
-    "SCENEFORGE_COMFY_SAMPLES", Path(__file__).resolve().parents[3] / "shared" / "comfyui" / "samples"
-))
+_TESTS = Path(__file__).resolve().parents[1]
+
+#: Copies of the recorded ComfyUI protocol files the tests compare with, in the layout of the shared
+#: recordings (``comfyui/samples/...``, ``comfyui/reference-workflows/...``); see its README.md.
+#: They live in the repository so a plain clone runs every test: a missing file fails, never skips.
+COMFY_DATA = _TESTS / "data" / "comfyui"
+SAMPLES = COMFY_DATA / "samples"
+REFERENCE = COMFY_DATA / "reference-workflows"
+
+#: The full recorded ``GET /object_info`` (887 classes), byte-identical to the recording's
+#: ``samples/basic/object_info_full.json.gz``; kept once, where the fake server serves it from.
+OBJECT_INFO_FULL = _TESTS / "fakes" / "comfy_object_info.json.gz"
 
 #: EmptyImage(64x64, 3 images, colour 123456) -> SaveImage "acc/test": the graph of run/01_normal.
 NORMAL_GRAPH = {

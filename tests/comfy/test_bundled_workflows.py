@@ -7,37 +7,25 @@ import copy
 import gzip
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
+from comfy_helpers import OBJECT_INFO_FULL, REFERENCE, SAMPLES
 
 from sceneforge.comfy.validate import is_link
 from sceneforge.comfy.workflow import Workflow, missing_models, validate_graph
 from sceneforge.workflows import BUNDLED_KINDS
 
-# The recorded protocol lives in shared/, beside the repository (CI clones it there too).
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "comfyui"
-SAMPLES = SHARED / "samples"
-REFERENCE = SHARED / "reference-workflows"
-FAKE_FULL = Path(__file__).resolve().parents[1] / "fakes" / "comfy_object_info.json.gz"
-
-needs_shared = pytest.mark.skipif(not SAMPLES.is_dir(), reason="recorded ComfyUI samples not available")
-
 
 @cache
 def object_info() -> dict[str, Any]:
-    """The 38 recorded specs (object_info_selected.json) over the full 887-class copy for the rest."""
-    full_path = SAMPLES / "basic" / "object_info_full.json.gz"
-    full_path = full_path if full_path.is_file() else FAKE_FULL
-    if not full_path.is_file():
-        pytest.skip("no /object_info copy available")
-    with gzip.open(full_path, "rt", encoding="utf-8") as f:
-        info = json.load(f)
-    selected = SAMPLES / "basic" / "object_info_selected.json"
-    if selected.is_file():
-        info.update(json.loads(selected.read_text(encoding="utf-8")))
-    return info
+    """The recorded /object_info of a real server: all 887 classes.
+
+    The recording's ``object_info_selected.json`` (38 classes) is not needed: each of its specs is
+    equal to the same class's spec in this full copy.
+    """
+    with gzip.open(OBJECT_INFO_FULL, "rt", encoding="utf-8") as f:
+        return json.load(f)
 
 
 def load(name: str) -> Workflow:
@@ -193,7 +181,6 @@ RECORDED = {
 }
 
 
-@needs_shared
 @pytest.mark.parametrize(("file", "expected"), list(RECORDED.items()))
 def test_validate_graph_agrees_with_the_recorded_server(file: str, expected: str | None):
     record = json.loads((SAMPLES / "errors" / file).read_text(encoding="utf-8"))
@@ -207,7 +194,6 @@ def test_validate_graph_agrees_with_the_recorded_server(file: str, expected: str
         assert status == 400 and len(problems) == 1 and problems[0].startswith(expected), problems
 
 
-@needs_shared
 @pytest.mark.parametrize("ref", ["wan22_14b_i2v_api.json", "wan22_14b_i2v_lightx2v_api.json", "wan22_5b_ti2v_api.json",
                                  "sd15_t2i_api.json", "sdxl_t2i_api.json"])
 def test_missing_models_agrees_with_the_recorded_server(ref: str):
@@ -233,7 +219,6 @@ MOTION_REFERENCE = {
 }
 
 
-@needs_shared
 @pytest.mark.parametrize("name", list(MOTION_REFERENCE))
 def test_motion_workflow_keeps_the_reference_structure(name: str):
     ref_file, latent_id, (w, h) = MOTION_REFERENCE[name]
@@ -300,7 +285,6 @@ def test_image_workflows_key_values():
     assert (k["steps"], k["cfg"], k["sampler_name"], k["scheduler"]) == (9, 1.0, "euler", "simple")
 
 
-@needs_shared
 @pytest.mark.parametrize(("name", "ref_file"), [("sdxl", "sdxl_t2i_api.json"), ("sd15", "sd15_t2i_api.json")])
 def test_image_workflows_follow_the_reference_graph(name: str, ref_file: str):
     ref = json.loads((REFERENCE / ref_file).read_text(encoding="utf-8"))

@@ -1,9 +1,8 @@
 """The contact sheet: one PNG with every scene's thumbnail, number, duration and first words.
 
-Split out of :mod:`sceneforge.preview`, which re-exports :func:`make_contact_sheet`,
-:func:`sheet_geometry` and :class:`SheetGeometry`. The scene assets are found
-with the preview's resolution rules (paths as written by the run, or by name
-inside the topic folder), so both outputs agree on which file is which scene's.
+The scene assets are found with the preview's resolution rules
+(:mod:`.assets`: paths as written by the run, or by name inside the topic
+folder), so both outputs agree on which file is which scene's.
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from ..fsutil import atomic_path
+from .assets import load_scenes, open_cover, resolve_scene
 from .fonts import ellipsize, load_font, wrap_text
-from .fsutil import atomic_path
 
 __all__ = ["CONTACT_SHEET_NAME", "SheetGeometry", "make_contact_sheet", "sheet_geometry"]
 
@@ -66,21 +66,17 @@ def make_contact_sheet(topic_dir: Path | str, scenes: list[dict[str, Any]] | Non
     Raises :class:`~sceneforge.errors.AssetMissingError` naming the scene when its
     image is missing. Narration is optional here: a scene without it shows "– s".
     """
-    # Imported here, not at the top: preview.py re-exports this module, so a
-    # top-level import would be circular.
-    from .preview import _open_cover, _resolve, load_scenes
-
     topic_dir = Path(topic_dir)
     raw = load_scenes(topic_dir) if scenes is None else scenes
-    resolved = [_resolve(i, s, topic_dir, need_audio=False) for i, s in enumerate(raw, 1)]
+    resolved = [resolve_scene(i, s, topic_dir, need_audio=False) for i, s in enumerate(raw, 1)]
     geo = sheet_geometry(len(resolved))
     sheet = Image.new("RGB", geo.size, (24, 24, 28))
     draw = ImageDraw.Draw(sheet)
     head, body = load_font(24), load_font(18)
     for i, sc in enumerate(resolved):
         x, y = geo.cell_origin(i)
-        thumb = _open_cover(sc.image or sc.frames[0], sc.number, geo.thumb_width, geo.thumb_height,
-                            Image.Resampling.LANCZOS)
+        thumb = open_cover(sc.image or sc.frames[0], sc.number, geo.thumb_width, geo.thumb_height,
+                           Image.Resampling.LANCZOS)
         sheet.paste(thumb, (x, y))
         dur = f"{sc.duration:.1f} s" if sc.duration else "– s"
         ty = y + geo.thumb_height + 8
