@@ -117,7 +117,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         result["lower_bound_s"] = round(max(busiest, narration_path), 3)
         result["overlap_ratio"] = round(wall / max(busiest, narration_path), 3)
 
-        log("sequential (the seed's order) ...")
+        log("sequential (the original system's order) ...")
         seq = await timed_run({"topic": "seq", "scenes": scenes(n)},
                               settings(tmp / "s", [servers[0].url], sequential=True, **full))
         result["sequential_wall_s"] = round(seq, 3)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fakes.backends import FakeTTS
+from fakes.comfy_server import FakeComfyServer
 from sceneforge.config import Settings
 
 
@@ -60,3 +62,10 @@ def dead_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def comfy_server() -> AsyncIterator[FakeComfyServer]:
+    """A running :class:`FakeComfyServer` (job_time 0) on 127.0.0.1."""
+    async with FakeComfyServer(job_time=0.0) as srv:
+        yield srv

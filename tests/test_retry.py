@@ -1,4 +1,4 @@
-"""Retry: the seed's schedules asserted as waits, and a table-tested retry decision."""
+"""Retry: the original system's schedules asserted as waits, and a table-tested retry decision."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_policy_is_immutable():
         AUDIO_RETRY.max_attempts = 5  # type: ignore[misc]
 
 
-def test_delays_are_the_seeds():
+def test_delays_are_the_original_systems():
     assert [delay(AUDIO_RETRY, k) for k in (1, 2)] == [1.0, 2.0]
     assert [delay(IMAGE_RETRY, k) for k in (1, 2)] == [3.0, 6.0]
     assert [delay(MOTION_RETRY, k) for k in (1, 2)] == [3.0, 6.0]

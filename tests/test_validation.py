@@ -14,11 +14,11 @@ from sceneforge.scenes import load_scene_file, parse_state, validate_scenes
 def problems(data, **kw) -> list[str]:
     with pytest.raises(SceneValidationError) as ei:
         parse_state(data, default_topic="t", **kw)
-    assert isinstance(ei.value, ValueError)  # the seed's type
+    assert isinstance(ei.value, ValueError)  # the original system's type
     return ei.value.problems
 
 
-def test_no_scenes_is_the_seeds_value_error():
+def test_no_scenes_is_the_original_value_error():
     assert problems({"topic": "t", "scenes": []}) == ["scenes is missing or empty: nothing to generate"]
     assert "scenes is missing or empty" in problems({"topic": "t", "scenes": None})[0]
     assert "scenes is missing" in problems({"topic": "t"})[0]

@@ -66,7 +66,7 @@ class CacheHit:
 
 
 class WorkflowCache:
-    """Per-scene cache of one topic folder. Stage names are the seed's constants."""
+    """Per-scene cache of one topic folder. Stage names are the original system's constants."""
 
     STAGE_AUDIO: ClassVar[str] = "audio"
     STAGE_IMAGE: ClassVar[str] = "image"

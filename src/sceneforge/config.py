@@ -103,7 +103,7 @@ class Settings(BaseModel):
     motion_timeout: float = Field(1800.0, gt=0)  # seconds per Wan job (a 14B clip takes minutes)
     kenburns_zoom: float = Field(1.15, ge=1.0, le=3.0)
 
-    # retry schedules (the seed's)
+    # retry schedules (the original system's)
     audio_retry: RetryPolicy = AUDIO_RETRY
     image_retry: RetryPolicy = IMAGE_RETRY
     motion_retry: RetryPolicy = MOTION_RETRY

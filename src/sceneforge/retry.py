@@ -35,7 +35,7 @@ class RetryPolicy:
             raise ConfigError("retry intervals must be >= 0 and backoff_factor >= 1")
 
 
-#: The seed's schedules: audio waits 1 s then 2 s; images and motion 3 s then 6 s.
+#: The original system's schedules: audio waits 1 s then 2 s; images and motion 3 s then 6 s.
 AUDIO_RETRY = RetryPolicy(3, 1.0, 2.0)
 IMAGE_RETRY = RetryPolicy(3, 3.0, 2.0)
 MOTION_RETRY = RetryPolicy(3, 3.0, 2.0)

@@ -73,7 +73,7 @@ class SceneFile(BaseModel):
     extra: dict[str, Any] = {}
 
     def state(self) -> dict[str, Any]:
-        """The seed-style state dict ``{"topic", "scenes": [dict, ...]}`` (other top-level keys kept)."""
+        """The original system's state dict ``{"topic", "scenes": [dict, ...]}`` (other top-level keys kept)."""
         return {**self.extra, "topic": self.topic, "scenes": scenes_to_dicts(self.scenes)}
 
 
@@ -257,5 +257,5 @@ def load_scene_file(
 
 
 def scenes_to_dicts(scenes: Iterable[Scene | Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Scenes as plain dicts (the seed's shape)."""
+    """Scenes as plain dicts (the original system's shape)."""
     return [s.to_dict() if isinstance(s, Scene) else dict(s) for s in scenes]

@@ -1,4 +1,4 @@
-"""The image stage through the seed's node function, against the fake ComfyUI server."""
+"""The image stage through the original system's node function, against the fake ComfyUI server."""
 
 from __future__ import annotations
 

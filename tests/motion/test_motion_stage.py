@@ -1,4 +1,4 @@
-"""The motion stage with the ``wan`` backend, through the seed's node function ``amotion_generator``."""
+"""The motion stage with the ``wan`` backend, through the original system's node function ``amotion_generator``."""
 
 from __future__ import annotations
 

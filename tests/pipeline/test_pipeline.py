@@ -139,7 +139,7 @@ async def test_event_sequence_with_a_retry_and_a_failure(tmp_path: Path):
     assert waits == [1.0, 1.0, 2.0]
 
 
-def test_generate_assets_on_the_seeds_state(tmp_path: Path, monkeypatch):
+def test_generate_assets_on_the_original_systems_state(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     state = {
         "topic": "topic",
@@ -153,7 +153,7 @@ def test_generate_assets_on_the_seeds_state(tmp_path: Path, monkeypatch):
     assert sc["audio_path"] == "output/topic/audio_scene_1.mp3"
     assert sc["image_path"] == "output/topic/image_scene_1.png"
     assert Path(sc["audio_path"]).stat().st_size > 0 and Path(sc["image_path"]).stat().st_size > 0
-    assert "motion_frames_path" not in sc  # motion is off by default, as in the seed
+    assert "motion_frames_path" not in sc  # motion is off by default, as in the original system
 
 
 async def test_motion_starts_before_the_last_image_finishes(servers, tmp_path: Path):
@@ -173,7 +173,7 @@ async def test_motion_starts_before_the_last_image_finishes(servers, tmp_path: P
     assert min(j["start"] for j in motions) < max(j["end"] for j in images)
 
 
-async def test_sequential_keeps_the_seeds_order(servers, tmp_path: Path):
+async def test_sequential_keeps_the_original_order(servers, tmp_path: Path):
     srv = servers[0]
     s = settings(tmp_path, [srv.url], stages=("image", "motion"), motion_enabled=True, motion_length=5, sequential=True)
     await agenerate_assets({"topic": "t", "scenes": SCENES[:3]}, s)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fakes.backends import FakeTTS
 from sceneforge.cli import app
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 EXPECTED: dict[str, str] = json.loads((DATA / "bad_expected.json").read_text(encoding="utf-8"))
 runner = CliRunner()
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from sceneforge.cli import app
 from sceneforge.layout import slugify
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ai-shorts.ko.json"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ai-shorts.ko.json"
 RUN = ("--offline", "--motion", "--motion-length", "9")
 FRAMES = [f"frame_{i:04d}.png" for i in range(1, 10)]
 # The example has no fields sceneforge does not know; add some to check they survive.

@@ -1,0 +1,28 @@
+"""The documents point at tests that exist, and the README's commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_test_named_in_the_docs_exists():
+    refs = set()
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        refs |= {(doc.name, m.group(1), m.group(2))
+                 for m in re.finditer(r"(tests/[\w/]+\.py)::(\w+)", doc.read_text(encoding="utf-8"))}
+    assert len(refs) > 20
+    missing = [f"{doc}: {path}::{name}" for doc, path, name in sorted(refs)
+               if not (ROOT / path).is_file() or not re.search(rf"def {name}\b", (ROOT / path).read_text())]
+    assert not missing, "\n".join(missing)
+
+
+def test_readme_opens_with_the_two_quickstart_commands():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Quickstart", 1)[1].split("```", 2)[1]
+    commands = [line for line in block.splitlines() if line.strip()]
+    assert len(commands) == 2
+    assert "sceneforge run" in commands[0] and "--offline" in commands[0]
+    assert "pytest" in commands[1]
