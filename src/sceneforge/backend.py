@@ -57,7 +57,8 @@ class BackendResources:
 class KeyedRequest(Protocol):
     """A request that knows which of its fields decide the asset."""
 
-    scene: int
+    @property
+    def scene(self) -> int: ...
 
     def key_fields(self) -> dict[str, Any]: ...
 

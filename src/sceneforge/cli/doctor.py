@@ -241,15 +241,17 @@ def _gib(value: Any) -> str:
 
 def _report_server(report: _Report, facts: _ServerFacts, workflows: list[_WorkflowCheck]) -> None:
     report.heading(f"ComfyUI {facts.server}")
-    if facts.stats is None:
+    stats = facts.stats
+    if stats is None:
         report.bad(f"not usable: {facts.error}")
         return
-    system = facts.stats.get("system") if isinstance(facts.stats.get("system"), dict) else {}
+    raw_system = stats.get("system")
+    system: dict[str, Any] = raw_system if isinstance(raw_system, dict) else {}
     report.ok(
         f"reachable: ComfyUI {system.get('comfyui_version') or '?'}, "
         f"Python {str(system.get('python_version') or '?').split()[0]}, PyTorch {system.get('pytorch_version') or '?'}"
     )
-    devices = [d for d in facts.stats.get("devices") or [] if isinstance(d, dict)]
+    devices = [d for d in stats.get("devices") or [] if isinstance(d, dict)]
     if not devices:
         report.note("no devices reported")
     for dev in devices:

@@ -105,11 +105,11 @@ def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: boo
             return fail(exc, debug)
 
     code = 0
-    for sf, exc in results:
-        if exc is not None:
+    for sf, failure in results:
+        if failure is not None:
             if len(results) > 1:
                 common.err.print(f"{sf.topic} ({sf.path}):", markup=False)  # which file the error belongs to
-            code = max(code, fail(exc, debug))
+            code = max(code, fail(failure, debug))
     if not json_out:
         view.summary(plan.topics, plan.settings)
     if preview and code == 0:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import ConfigError, UnsafePathError, WorkflowError
 
@@ -161,7 +161,7 @@ def check_size(what: str, value: Any, node_id: str, class_type: str) -> int:
 _DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
 
 
-def is_link(value: Any) -> bool:
+def is_link(value: Any) -> TypeGuard[list[Any]]:
     """True for an API-format link ``[source_node_id, output_index]``."""
     return (
         isinstance(value, list)
@@ -383,7 +383,8 @@ def missing_models(graph: Mapping[str, Any], object_info: Mapping[str, Any]) -> 
     for node in graph.values() if isinstance(graph, Mapping) else ():
         if not isinstance(node, Mapping):
             continue
-        spec = object_info.get(node.get("class_type")) if isinstance(node.get("class_type"), str) else None
+        class_type = node.get("class_type")
+        spec = object_info.get(class_type) if isinstance(class_type, str) else None
         inputs = node.get("inputs")
         if not spec or not isinstance(inputs, Mapping):
             continue

@@ -129,6 +129,17 @@ def render_card(
     return img
 
 
+def card_size(width: int | None, height: int | None) -> tuple[int, int]:
+    """The card's size: both given, one given (the other follows 9:16), or the default 720x1280."""
+    if width is not None and height is not None:
+        return width, height
+    if width is not None:
+        return width, round(width * 16 / 9)
+    if height is not None:
+        return round(height * 9 / 16), height
+    return _DEFAULT_W, _DEFAULT_H
+
+
 def _render_to(scene: int, prompt: str, width: int, height: int, dest: Path) -> None:
     img = render_card(scene, prompt, width, height)
     with atomic_path(dest) as tmp:
@@ -146,14 +157,7 @@ class StoryboardBackend(ImageBackend):
     @classmethod
     def from_settings(cls, settings: Any, resources: Any = None) -> StoryboardBackend:
         """Use ``settings.width``/``height``; a missing side follows the 9:16 ratio."""
-        w, h = getattr(settings, "width", None), getattr(settings, "height", None)
-        if w is None and h is None:
-            w, h = _DEFAULT_W, _DEFAULT_H
-        elif h is None:
-            h = round(w * 16 / 9)
-        elif w is None:
-            w = round(h * 9 / 16)
-        return cls(StoryboardOptions(width=w, height=h))
+        return cls(StoryboardOptions(**dict(zip(("width", "height"), card_size(settings.width, settings.height)))))
 
     def fingerprint(self) -> dict[str, Any]:
         """Backend name, card size and drawing-code version."""

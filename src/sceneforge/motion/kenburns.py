@@ -123,7 +123,7 @@ def encode_png(img: Image.Image) -> bytes:
     rows[0] = a[0]
     np.subtract(a[1:], a[:-1], out=rows[1:])  # uint8 arithmetic wraps, as the filter requires
     z = zlib.compressobj(PNG_ZLIB_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    idat = z.compress(raw) + z.flush()
+    idat = z.compress(raw.data) + z.flush()  # the array's buffer, not a copy
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 

@@ -15,6 +15,7 @@ original ``generate_all_audios`` is. Both orders give the same scenes and files.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,7 +135,7 @@ async def _visual(tracks: dict[str, StageTrack], n: int, scene: Scene) -> None:
 
 
 async def _chain(tracks: dict[str, StageTrack], n: int, scene: Scene) -> None:
-    parts = []
+    parts: list[Awaitable[Any]] = []
     if "audio" in tracks:
         parts.append(_step(tracks["audio"], n, scene))
     if "image" in tracks or "motion" in tracks:

@@ -79,7 +79,7 @@ def _write_audio(scenes: list[ResolvedScene], bounds: list[int], dest: Path) -> 
             if proc.returncode != 0:
                 msg = proc.stderr.decode("utf-8", "replace").strip()[-500:]
                 raise GenerationError(f"scene {sc.number}: cannot decode audio_path {sc.audio}: {msg}",
-                                      scene=sc.number, stage="preview", server_message=msg)
+                                      server_message=msg)
             pcm = proc.stdout[:want]
             out.writeframes(pcm + b"\0" * (want - len(pcm)))
 
@@ -159,8 +159,7 @@ def _encode(
         if rc != 0 or done != total:
             err.flush()
             msg = log.read_text(encoding="utf-8", errors="replace").strip()[-800:]
-            raise GenerationError(f"ffmpeg failed to encode {dest} (exit {rc}): {msg}",
-                                  stage="preview", server_message=msg)
+            raise GenerationError(f"ffmpeg failed to encode {dest} (exit {rc}): {msg}", server_message=msg)
 
 
 def make_preview(

@@ -133,4 +133,7 @@ def mp3_duration(path: Path) -> float:
     """Duration of an MP3 in seconds (mutagen; about 1 ms)."""
     from mutagen.mp3 import MP3
 
-    return float(MP3(str(path)).info.length)
+    info = MP3(str(path)).info
+    if info is None:
+        raise ValueError(f"{path} has no MP3 stream")
+    return float(info.length)
