@@ -18,7 +18,10 @@ from typing import Any
 
 from .errors import OutputWriteError
 
-__all__ = ["PART_SUFFIX", "temp_path_for", "atomic_path", "atomic_write_bytes", "atomic_write_json", "remove_stale_parts"]
+__all__ = [
+    "PART_SUFFIX", "temp_path_for", "atomic_path", "atomic_write_bytes", "atomic_write_json", "replace_dir",
+    "remove_stale_parts",
+]
 
 PART_SUFFIX = ".part"
 
@@ -92,6 +95,17 @@ def atomic_write_json(path: Path | str, obj: Any) -> Path:
     """Write ``obj`` as pretty UTF-8 JSON, atomically."""
     data = json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
     return atomic_write_bytes(path, data)
+
+
+def replace_dir(src: Path, dest: Path) -> None:
+    """Move a finished folder into place, replacing an older one (readers see the old or the new, whole)."""
+    if dest.exists():
+        trash = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.old{PART_SUFFIX}")
+        dest.rename(trash)
+        src.rename(dest)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        src.rename(dest)
 
 
 def remove_stale_parts(folder: Path) -> int:

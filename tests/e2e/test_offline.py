@@ -37,13 +37,14 @@ def invoke(*args: object) -> tuple[float, str]:
 
 
 def snapshot(root: Path) -> dict[str, int]:
-    """mtime of every file under the topic folder, except the two a run always writes."""
+    """mtime of every file under the topic folder, except the two a run always writes and the kept takes."""
     skip = {Path("scenes.json"), Path(".sceneforge/run.lock")}
     return {
         p.relative_to(root).as_posix(): p.stat().st_mtime_ns
         for p in root.rglob("*")
-        if p.is_file() and p.relative_to(root) not in skip
+        if p.is_file() and p.relative_to(root) not in skip and "takes" not in p.relative_to(root).parts
     }
+
 
 
 def changed(before: dict[str, int], after: dict[str, int]) -> set[str]:
@@ -111,12 +112,14 @@ def test_offline_end_to_end_and_cache(example: Path, tmp_path: Path) -> None:
     assert changed(before, snapshot(root)) == {
         "audio_scene_2.mp3", "audio_scene_2.srt", ".sceneforge/audio/scene_2.json",
     }
+    assert len(list((root / ".sceneforge" / "takes" / "audio" / "scene_2").glob("*/take.json"))) == 2  # old and new
     check_outputs(root, source)
 
     # Force one image of one scene: only that image (and its cache record) is rewritten.
     before = snapshot(root)
     invoke("run", example, *RUN, "--out", out, "--scene", "3", "--force", "--stages", "image")
     assert changed(before, snapshot(root)) == {"image_scene_3.png", ".sceneforge/image/scene_3.json"}
+    assert len(list((root / ".sceneforge" / "takes" / "image" / "scene_3").glob("*/take.json"))) == 2
 
 
 def test_partial_stage_run_keeps_other_stages_in_scenes_json(example: Path, tmp_path: Path) -> None:

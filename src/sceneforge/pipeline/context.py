@@ -19,6 +19,7 @@ from ..events import Event, EventKind, EventSink, Reporter, bound_reporter, null
 from ..layout import TopicLayout
 from ..retry import RetryPolicy, retry_async
 from ..scenes import Scene
+from ..takes import TakeStore
 
 __all__ = ["RunContext", "Sleep", "set_fields", "drop_fields", "STAGE_FIELDS", "forget_input_assets"]
 
@@ -36,9 +37,11 @@ class RunContext:
     emit: EventSink = null_sink
     sleep: Sleep = asyncio.sleep
     cache: WorkflowCache = field(init=False)
+    takes: TakeStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.cache = WorkflowCache(self.layout, warn=lambda m: self.event("warning", message=m))
+        self.takes = TakeStore(self.layout)
 
     def event(self, kind: EventKind, stage: str | None = None, scene: int | None = None, **data: Any) -> None:
         """Emit an event of this topic."""

@@ -20,11 +20,13 @@ from ..backend import Backend
 from ..cache import CacheHit, fingerprint
 from ..errors import AssetMissingError
 from ..events import Reporter
-from ..fsutil import PART_SUFFIX, atomic_write_bytes
+from ..fsutil import PART_SUFFIX, atomic_write_bytes, replace_dir
 from ..images.base import ImageBackend, ImageRequest
+from ..layout import TopicLayout
 from ..motion.base import MotionBackend, MotionRequest
 from ..retry import RetryPolicy
 from ..scenes import Scene
+from ..takes import STAGE_INPUTS
 from ..tts.base import SpeechRequest, TTSBackend, format_srt
 from .context import RunContext, drop_fields, set_fields
 
@@ -60,9 +62,15 @@ class Step(ABC, Generic[B]):
     def request(self, n: int, scene: Scene) -> Any:
         """What the backend is asked for, for scene ``n``."""
 
+    @staticmethod
     @abstractmethod
+    def scene_fields(layout: TopicLayout, n: int, files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:
+        """The scene fields of an asset made of ``files`` with its recorded ``fields`` (paths from the layout:
+        the out folder may have moved since it was recorded)."""
+
     def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
         """Set the scene's fields from a valid cache record."""
+        set_fields(scene, **self.scene_fields(self.ctx.layout, n, hit.files, hit.fields))
 
     @abstractmethod
     async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
@@ -116,13 +124,11 @@ class Step(ABC, Generic[B]):
         report = ctx.reporter(self.stage, n)
         outcome = await ctx.retry(self.stage, n, self.policy, lambda k: self.attempt(n, scene, request, report))
         ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields)
+        inputs = {name: getattr(scene, name) for name in STAGE_INPUTS[self.stage]}
+        ctx.takes.add(self.stage, n, outcome.files, fingerprint=key, fields=outcome.fields, inputs=inputs)
         self.backend.forget(ctx.layout, n)
         drop_fields(scene, *outcome.dropped)
-        set_fields(scene, **self.scene_fields(n, outcome))
-
-    def scene_fields(self, n: int, outcome: Outcome) -> dict[str, Any]:
-        """The fields a fresh result sets on the scene (the recorded ones plus its path)."""
-        return dict(outcome.fields)
+        set_fields(scene, **self.scene_fields(ctx.layout, n, outcome.files, outcome.fields))
 
 
 def _check_written(path: Path, n: int, what: str) -> None:
@@ -142,12 +148,12 @@ class AudioStep(Step[TTSBackend]):
     def request(self, n: int, scene: Scene) -> SpeechRequest:
         return SpeechRequest(n, scene.script, self.ctx.layout.audio_path(n), voice=scene.voice, rate=scene.rate)
 
-    def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
-        lay = self.ctx.layout
-        fields = dict(hit.fields)
+    @staticmethod
+    def scene_fields(layout: TopicLayout, n: int, files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:
+        out = {"audio_path": str(layout.audio_path(n)), **fields}
         if "subtitle_path" in fields:
-            fields["subtitle_path"] = str(lay.subtitle_path(n))  # the out folder may have moved
-        set_fields(scene, audio_path=str(lay.audio_path(n)), **fields)
+            out["subtitle_path"] = str(layout.subtitle_path(n))
+        return out
 
     async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
         res = await self.backend.synthesize(request, report)
@@ -161,9 +167,6 @@ class AudioStep(Step[TTSBackend]):
         else:
             outcome.dropped = ("subtitle_path",)
         return outcome
-
-    def scene_fields(self, n: int, outcome: Outcome) -> dict[str, Any]:
-        return {"audio_path": str(self.ctx.layout.audio_path(n)), **outcome.fields}
 
 
 class ImageStep(Step[ImageBackend]):
@@ -182,16 +185,14 @@ class ImageStep(Step[ImageBackend]):
     def pin(self, scene: Scene) -> tuple[str, int] | None:
         return None if scene.seed is None else ("image_seed", scene.seed)
 
-    def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
-        set_fields(scene, image_path=str(self.ctx.layout.image_path(n)), **hit.fields)
+    @staticmethod
+    def scene_fields(layout: TopicLayout, n: int, files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:
+        return {"image_path": str(layout.image_path(n)), **fields}
 
     async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
         res = await self.backend.generate(request, report)
         _check_written(request.dest, n, "image file")
         return Outcome([request.dest], dict(res.fields))
-
-    def scene_fields(self, n: int, outcome: Outcome) -> dict[str, Any]:
-        return {"image_path": str(self.ctx.layout.image_path(n)), **outcome.fields}
 
 
 def motion_input_problem(n: int, scene: Scene) -> str | None:
@@ -201,17 +202,6 @@ def motion_input_problem(n: int, scene: Scene) -> str | None:
     if not Path(scene.image_path).is_file():
         return f"scene {n}: image_path {scene.image_path} does not exist"
     return None
-
-
-def _replace_dir(src: Path, dest: Path) -> None:
-    """Move a finished frame folder into place, replacing an older one."""
-    if dest.exists():
-        trash = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.old{PART_SUFFIX}")
-        dest.rename(trash)
-        src.rename(dest)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        src.rename(dest)
 
 
 class MotionStep(Step[MotionBackend]):
@@ -234,17 +224,17 @@ class MotionStep(Step[MotionBackend]):
         return MotionRequest(n, Path(scene.image_path or ""), prompt or "", work_dir or self.ctx.layout.motion_dir(n),
                              seed=scene.motion_seed_pin)
 
-    def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
-        lay = self.ctx.layout
-        frames = sorted(str(p) for p in hit.files if p.parent == lay.motion_dir(n))
-        fields = dict(hit.fields)
-        # The video path is rebuilt from the layout (the out folder may have moved).
-        video = next((p for p in hit.files if p.parent == lay.root and p.name.startswith(f"motion_scene_{n}.")), None)
+    @staticmethod
+    def scene_fields(layout: TopicLayout, n: int, files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:
+        frames = sorted(str(layout.motion_dir(n) / p.name) for p in files if p.parent.name == layout.motion_dir(n).name)
+        out = {"motion_frames_path": frames, **fields}
+        video = next((p for p in files if p.parent.name != layout.motion_dir(n).name
+                      and p.name.startswith(f"motion_scene_{n}.")), None)
         if video is not None:
-            fields["motion_video_path"] = str(video)
+            out["motion_video_path"] = str(layout.root / video.name)
         else:
-            fields.pop("motion_video_path", None)
-        set_fields(scene, motion_frames_path=frames, **fields)
+            out.pop("motion_video_path", None)
+        return out
 
     async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
         lay = self.ctx.layout
@@ -264,16 +254,13 @@ class MotionStep(Step[MotionBackend]):
             else:
                 outcome.dropped = ("motion_video_path",)
             names = [f.name for f in res.frames]
-            _replace_dir(work_dir, lay.motion_dir(n))
+            replace_dir(work_dir, lay.motion_dir(n))
         except BaseException:
             shutil.rmtree(work_dir, ignore_errors=True)
             raise
         outcome.files[:0] = [lay.motion_dir(n) / name for name in names]
         return outcome
 
-    def scene_fields(self, n: int, outcome: Outcome) -> dict[str, Any]:
-        frames = [str(f) for f in outcome.files if f.parent == self.ctx.layout.motion_dir(n)]
-        return {"motion_frames_path": frames, **outcome.fields}
 
 
 #: The step class of each stage, in the order the original system runs them.
