@@ -55,6 +55,14 @@ FAULTS = frozenset({
     "evil_filenames",      # output refs carry "../" names and absolute subfolders
     "upload_400",          # /upload/image answers 400
     "history_late",        # history is stored only after executing(null) (params: delay)
+    # Hostile servers (issue #11); see comfy_hostile.py. Every one stops by itself after a bound.
+    "json_endless",        # a GET answers 200 with a JSON body that never ends (params: path)
+    "json_huge",           # a GET answers 200 with a huge, well-formed JSON body (params: path, size)
+    "view_endless",        # /view sends a valid PNG, then bytes forever
+    "view_trickle",        # /view sends one byte every `interval` seconds (params: interval)
+    "view_html",           # /view answers 200 with an HTML login page
+    "view_short_png",      # /view sends the first 10 bytes of the PNG, with a matching Content-Length
+    "ws_flood",            # every new websocket gets status messages without pause (params: interval)
 })
 
 _object_info_cache: dict[str, Any] | None = None
@@ -105,6 +113,7 @@ class FakeComfyServer(ComfyRoutes):
         self.queue_deletes: list[str] = []
         self.interrupts: list[dict[str, Any]] = []
         self.history_requests: list[tuple[str, bool]] = []
+        self.hostile_sent: dict[str, int] = {}  # bytes (or frames, for ws_flood) a hostile mode managed to send
         # server state
         self.history: dict[str, dict[str, Any]] = {}
         self.sockets: dict[str, web.WebSocketResponse] = {}
