@@ -48,6 +48,9 @@ def video_stub(ext: str) -> bytes:
         return out.read_bytes()
 
 
+#: ComfyUI's numbered output names: ``<base>_00001_.<ext>``.
+_NUMBERED = re.compile(r"(.*)_(\d{5})_\.[^.]*")
+
 _CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4", "webm": "video/webm", "webp": "image/webp",
                   "mkv": "video/x-matroska", "jpg": "image/jpeg", "jpeg": "image/jpeg", "txt": "text/plain"}
 
@@ -61,10 +64,18 @@ class FileStore:
 
     def __init__(self) -> None:
         self.files: dict[tuple[str, str, str], bytes] = {}
+        self.input_version = 0  # changes whenever an input file is added (object_info lists them)
+        self._counters: dict[tuple[str, str, str], int] = {}  # (type, subfolder, base) -> highest NNNNN used
 
     def add(self, filename: str, data: bytes, subfolder: str = "", type: str = "output") -> dict[str, str]:
         """Store a file; return its history file ref."""
         self.files[(type, subfolder, filename)] = bytes(data)
+        if type == "input":
+            self.input_version += 1
+        m = _NUMBERED.fullmatch(filename)
+        if m:
+            key = (type, subfolder, m.group(1))
+            self._counters[key] = max(self._counters.get(key, 0), int(m.group(2)))
         return {"filename": filename, "subfolder": subfolder, "type": type}
 
     def get(self, type: str, subfolder: str, filename: str) -> bytes | None:
@@ -87,9 +98,7 @@ class FileStore:
     def save(self, prefix: str, blobs: list[bytes], ext: str, type: str = "output") -> list[dict[str, str]]:
         """Save ``blobs`` under ComfyUI names for ``prefix``; return their refs in order."""
         subfolder, _, base = prefix.replace("\\", "/").rpartition("/")
-        pat = re.compile(re.escape(base) + r"_(\d{5})_\.")
-        used = [int(m.group(1)) for (t, s, n) in self.files if t == type and s == subfolder and (m := pat.match(n))]
-        counter = max(used, default=0) + 1
+        counter = self._counters.get((type, subfolder, base), 0) + 1  # kept up to date by add()
         refs = []
         for i, blob in enumerate(blobs):
             refs.append(self.add(f"{base}_{counter + i:05d}_.{ext}", blob, subfolder, type))

@@ -96,6 +96,8 @@ class FakeComfyServer(ComfyRoutes):
         self.host = host
         self.port = port
         self._object_info = object_info if object_info is not None else load_object_info()
+        self._object_info_key: Any = None
+        self._object_info_now: dict[str, Any] = {}
         self.models: dict[str, list[str]] = {f: [] for f in MODEL_FOLDERS}
         self.accept_any_model = False
         self.cache_enabled = True
@@ -262,7 +264,20 @@ class FakeComfyServer(ComfyRoutes):
         return self.store.save(prefix, blobs, ext)
 
     def object_info(self) -> dict[str, Any]:
-        """``/object_info`` as this server would answer now (models and inputs filled in)."""
+        """``/object_info`` as this server would answer now (models and inputs filled in).
+
+        Rebuilt only when the models or the input files changed: every POST /prompt
+        validates against it, and copying the specs each time made the fake, not the
+        client, the main cost of a zero-time job in the benchmarks. Callers must not
+        mutate the answer.
+        """
+        key = (tuple((k, tuple(v)) for k, v in self.models.items()), self.store.input_version, id(self._object_info))
+        if self._object_info_key != key:
+            self._object_info_now = self._build_object_info()
+            self._object_info_key = key
+        return self._object_info_now
+
+    def _build_object_info(self) -> dict[str, Any]:
         info = dict(self._object_info)
         for (cls, name), folder in MODEL_INPUTS.items():
             if cls in info:

@@ -66,9 +66,11 @@ def check_file_ref(ref: dict[str, Any]) -> tuple[str, str, str]:
 
 
 async def stream_to_file(
-    resp: aiohttp.ClientResponse, tmp: Path, *, label: str, server: str, max_bytes: int
-) -> int:
-    """Write the body of ``resp`` to ``tmp``; return its size.
+    resp: aiohttp.ClientResponse, tmp: Path, *, label: str, server: str, max_bytes: int, keep: int = 0
+) -> bytes | None:
+    """Write the body of ``resp`` to ``tmp``; return it too when it is at most ``keep`` bytes.
+
+    (A small file is then checked from memory instead of being read back from disk.)
 
     Refused: a body larger than ``max_bytes`` (announced or actual: writing stops at
     the cap), shorter than ``Content-Length``, cut off, or empty. Each is a
@@ -80,6 +82,7 @@ async def stream_to_file(
     if expected is not None and expected > max_bytes:
         raise DownloadError(f"{too_big} (it announced {size_text(expected)})")
     received = 0
+    kept: list[bytes] | None = [] if keep else None
     try:
         with tmp.open("wb") as fh:
             async for chunk in resp.content.iter_chunked(_CHUNK):
@@ -87,6 +90,11 @@ async def stream_to_file(
                 if received > max_bytes:
                     raise DownloadError(too_big)
                 fh.write(chunk)
+                if kept is not None:
+                    if received <= keep:
+                        kept.append(chunk)
+                    else:
+                        kept = None  # big: checked from disk, off the event loop
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError) as exc:
         announced = "?" if expected is None else expected
         raise DownloadError(f"{where} ended early after {received} of {announced} bytes") from exc
@@ -95,7 +103,7 @@ async def stream_to_file(
     if received == 0:
         # An empty "image" is a server-side failure worth another try, not an asset.
         raise DownloadError(f"{where} was empty")
-    return received
+    return b"".join(kept) if kept is not None else None
 
 
 async def check_view_status(resp: aiohttp.ClientResponse, label: str, server: str, what: str) -> None:

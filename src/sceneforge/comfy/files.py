@@ -20,7 +20,7 @@ from ..fsutil import atomic_path
 from .download import check_file_ref, check_server_name, check_view_status, deadline_error, stream_to_file
 from .errors_map import connection_error, status_error
 from .http import ComfyHTTP
-from .verify import verify_download
+from .verify import INLINE_BYTES, verify_download
 
 __all__ = ["ComfyFiles"]
 
@@ -104,7 +104,8 @@ class ComfyFiles(ComfyHTTP):
                         headers=self._headers, timeout=read_timeout,
                     ) as resp:
                         await check_view_status(resp, label, self.server, what)
-                        await stream_to_file(resp, tmp, label=label, server=self.server, max_bytes=limit)
+                        body = await stream_to_file(resp, tmp, label=label, server=self.server, max_bytes=limit,
+                                                    keep=INLINE_BYTES if self.verify_downloads else 0)
             except TimeoutError as exc:
                 if budget.expired():
                     raise deadline_error(label, self.server, deadline, tmp) from None
@@ -113,5 +114,5 @@ class ComfyFiles(ComfyHTTP):
                 # Not every OSError: a full disk must reach atomic_path as a storage error.
                 raise connection_error(exc, self.server, what) from exc
             if self.verify_downloads:
-                await verify_download(tmp, filename, label=label, server=self.server)
+                await verify_download(tmp, filename, label=label, server=self.server, data=body)
         return dest

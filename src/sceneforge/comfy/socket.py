@@ -39,6 +39,10 @@ log = logging.getLogger("sceneforge.comfy")
 _UNCLAIMED = 256
 _CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
 
+#: ComfyUI serializes frames as ``json.dumps({"type": event, "data": data})``.
+_PROGRESS_STATE = '{"type": "progress_state"'
+_ALIVE = Message({})
+
 OpenWs = Callable[[str], Awaitable[aiohttp.ClientWebSocketResponse | None]]
 
 
@@ -209,7 +213,7 @@ class SharedSocket:
                 elif msg.type in _CLOSED:
                     break
                 else:  # binary previews: not needed, but the socket is alive
-                    self._touch_all(Message({}))
+                    self._touch_all(_ALIVE)
         except (aiohttp.ClientError, OSError, RuntimeError, TimeoutError):
             pass
         if self.ws is ws:  # not replaced meanwhile: it died on its own
@@ -220,6 +224,11 @@ class SharedSocket:
             self._notify(SocketDown())
 
     def _dispatch(self, text: str) -> None:
+        if text.startswith(_PROGRESS_STATE):
+            # The most frequent and largest frame (every node's state, resent on each change)
+            # tells a job nothing it uses: a sign of life, not worth parsing.
+            self._touch_all(_ALIVE)
+            return
         try:
             payload = json.loads(text)  # the only parse of a frame
         except ValueError:

@@ -12,30 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from pathlib import Path
 
 from ..errors import DownloadError
 
-__all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "verify_download", "check_image", "check_video"]
+__all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "INLINE_BYTES", "verify_download", "check_image", "check_video"]
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 VIDEO_EXTS = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v"})
 
 #: Images up to this size are decoded on the event loop (faster than a thread hop for
 #: a small frame); bigger ones in a worker thread, so the loop keeps serving sockets.
-_INLINE_BYTES = 512 * 1024
+INLINE_BYTES = 512 * 1024
 #: How long ffmpeg may take to open a video and decode its first frame.
 VIDEO_CHECK_TIMEOUT = 60.0
 
 
-def check_image(path: Path) -> None:
-    """Raise ``ValueError`` unless ``path`` is a whole image Pillow can decode."""
+def check_image(path: Path, data: bytes | None = None) -> None:
+    """Raise ``ValueError`` unless ``path`` (or its bytes ``data``) is a whole image Pillow can decode."""
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data) if data is not None else path) as im:
             im.verify()  # structure and checksums; the object is unusable afterwards
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data) if data is not None else path) as im:
             im.load()  # the pixels themselves (a truncated file fails here)
     except Exception as exc:  # Pillow raises a zoo of types (OSError, SyntaxError, struct.error...)
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
@@ -63,8 +64,10 @@ async def check_video(path: Path, *, timeout: float = VIDEO_CHECK_TIMEOUT) -> No
         raise ValueError(last[:200])
 
 
-async def verify_download(path: Path, name: str, *, label: str, server: str) -> None:
+async def verify_download(path: Path, name: str, *, label: str, server: str, data: bytes | None = None) -> None:
     """Decode ``path`` according to the extension of ``name``; :class:`DownloadError` if it does not.
+
+    ``data``: the file's bytes when the caller still has them (small files), to skip reading it back.
 
     Files of other kinds (text, audio, ...) are only required to be non-empty, which
     the download itself checks.
@@ -72,7 +75,9 @@ async def verify_download(path: Path, name: str, *, label: str, server: str) -> 
     ext = Path(name).suffix.lower()
     try:
         if ext in IMAGE_EXTS:
-            if path.stat().st_size <= _INLINE_BYTES:
+            if data is not None:
+                check_image(path, data)
+            elif path.stat().st_size <= INLINE_BYTES:
                 check_image(path)
             else:
                 await asyncio.to_thread(check_image, path)
