@@ -6,8 +6,10 @@ import asyncio
 import copy
 import uuid
 
+import pytest
 from comfy_helpers import NORMAL_GRAPH
 
+from fakes.comfy_server import FakeComfyServer
 from sceneforge.comfy.client import ComfyClient
 from sceneforge.comfy.socket import SharedSocket
 from sceneforge.comfy.watch import Message, SocketUp
@@ -87,3 +89,16 @@ async def test_frames_that_arrive_before_a_job_registers_are_replayed():
     assert items == [] and alive == (Message({"type": "status", "data": {"status": {}}}), 5.0)
     other.push(SocketUp())
     assert other.take() == (None, [SocketUp()])
+
+
+# The first loop's session cannot be closed from the second; aiohttp says so when it is collected.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_client_reused_under_a_new_event_loop_reconnects():
+    """Sync wrappers run one event loop per call: the socket and session of a finished loop are replaced."""
+    with FakeComfyServer() as srv:
+        c = ComfyClient(srv.url)
+        first = asyncio.run(c.run(graph(1)))
+        second = asyncio.run(c.run(graph(2)))
+        asyncio.run(c.aclose())
+    assert len(first.images()) == len(second.images()) == 3
+    assert [w["client_id"] for w in srv.ws_connects] == [c.client_id] * 2

@@ -134,12 +134,16 @@ class ComfyHTTP:
 
     # --- session ------------------------------------------------------------------
     def _http(self) -> aiohttp.ClientSession:
-        # Created lazily: a session must be made inside a running event loop.
-        if self._session is None or self._session.closed:
+        # Created lazily: a session must be made inside a running event loop, and an
+        # own session of a finished loop (a sync wrapper's) is replaced, not reused.
+        session = self._session
+        if self._owns_session and session is not None and session._loop is not asyncio.get_running_loop():
+            session = None
+        if session is None or session.closed:
             if not self._owns_session:
                 raise RuntimeError("the aiohttp session given to ComfyClient is closed")
-            self._session = aiohttp.ClientSession()
-        return self._session
+            session = self._session = aiohttp.ClientSession()
+        return session
 
     async def _close_session(self) -> None:
         if self._owns_session and self._session is not None:

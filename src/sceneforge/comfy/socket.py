@@ -105,6 +105,15 @@ class SharedSocket:
         self._unclaimed: deque[tuple[str, Message]] = deque(maxlen=_UNCLAIMED)
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _check_loop(self) -> None:
+        """A client reused under a new event loop (sync wrappers run one per call) starts afresh:
+        a socket, reader or lock of a finished loop cannot be used, nor even closed, from this one."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self.ws, self._reader, self._lock = None, None, asyncio.Lock()
 
     @property
     def healthy(self) -> bool:
@@ -142,6 +151,7 @@ class SharedSocket:
 
         Raises the mapped error when the server cannot be reached at all.
         """
+        self._check_loop()
         if self.healthy:
             return True
         async with self._lock:
@@ -151,6 +161,7 @@ class SharedSocket:
 
     async def reconnect(self, seen: int) -> None:
         """Reconnect, unless an attempt newer than ``seen`` was made (its news is on its way)."""
+        self._check_loop()
         async with self._lock:
             if self.generation != seen:
                 return
@@ -200,6 +211,7 @@ class SharedSocket:
 
     async def aclose(self) -> None:
         """Stop the reader and close the socket."""
+        self._check_loop()
         async with self._lock:
             await self._drop()
 
