@@ -52,18 +52,24 @@ async def test_drop_reconnects_once_and_every_job_polls_once(comfy_server):
     assert len(comfy_server.jobs) == 3
 
 
-async def test_resume_under_another_client_id_polls_without_taking_the_id(comfy_server, fake_time):
-    comfy_server.job_time = 0.05
+async def test_resume_under_another_client_id_uses_a_socket_of_that_id_and_closes_it(comfy_server):
+    comfy_server.job_time = 0.1
     old_id, pid = "an-earlier-process", str(uuid.uuid4())
     async with ComfyClient(comfy_server.url) as first:
         await first.submit(graph(5), client_id=old_id, prompt_id=pid)
     events: list[str] = []
-    async with ComfyClient(comfy_server.url, clock=fake_time.clock, sleep=fake_time.sleep) as c:
+    async with ComfyClient(comfy_server.url, poll_interval=1000) as c:  # no polling: the socket tells the end
         result = await c.resume(pid, old_id, on_event=lambda k, d: events.append(k))
+        for _ in range(200):  # the server notices the close a moment later
+            if old_id not in comfy_server.sockets:
+                break
+            await asyncio.sleep(0.005)
+        assert old_id not in comfy_server.sockets  # closed once the job is over, while the client lives on
     assert result is not None and len(result.images()) == 3
-    assert "resumed" in events
-    assert old_id not in {w["client_id"] for w in comfy_server.ws_connects}  # never opened a socket as it
-    assert comfy_server.ws_connects == []
+    assert events[0] == "resumed" and "executed" in events
+    assert [w["client_id"] for w in comfy_server.ws_connects] == [old_id]
+    # One look at the start (still running), one at its end: told by the socket, not found by polling.
+    assert [ok for p, ok in comfy_server.history_requests if p == pid] == [False, True]
 
 
 async def test_resume_under_its_own_client_id_uses_the_shared_socket(comfy_server):

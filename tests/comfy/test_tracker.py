@@ -214,7 +214,7 @@ def test_time_limit_counts_from_execution_start():
     (fail,) = t.feed(Cancelled(True), 7.2)
     msg = str(fail.error)
     assert isinstance(fail.error, JobTimeoutError) and SERVER in msg
-    assert "2 s limit" in msg and "ran 2.2 s" in msg and "7.2 s since it was submitted" in msg
+    assert "did not finish within 2 s (its limit" in msg and "ran 2.2 s" in msg and "7.2 s since it was submitted" in msg
     assert "cancelled on the server" in msg
 
 

@@ -35,7 +35,7 @@ from .errors_map import connection_error, describe_cause, status_error, workflow
 from .files import ComfyFiles
 from .http import NET_ERRORS
 from .result import JobResult
-from .socket import Channel, SharedSocket
+from .socket import SharedSocket
 from .watch import History, JobTracker, OnEvent
 
 __all__ = ["ComfyClient", "JobResult", "OnEvent"]
@@ -337,24 +337,26 @@ class ComfyClient(ComfyFiles):
         interrupted: ``None`` (the caller runs it afresh).
 
         A job submitted under this client's own clientId is followed on the shared
-        socket. One submitted under another clientId (an earlier process) is
-        *polled*: its messages go only to a socket of that clientId, and opening one
-        would take the id over from its owner should that process still be alive
-        (§4.3: the newest socket of a clientId wins, and closing either silences the
-        other). Polling costs two small GETs per ``poll_interval``, so such a job is
-        noticed at most one interval after it ends.
+        socket. One submitted under another clientId (an earlier process) gets a
+        socket of its own under that id, opened before the first look at history
+        and closed at the end: ComfyUI sends a prompt's messages only to its
+        clientId's socket, and this way the job's end is seen at once and its
+        progress reported, instead of polling. Taking the id over is safe because
+        its owner is gone: a journaled job's run held the topic's output lock, so
+        no live process can still be waiting on that socket (§4.3: the newest
+        socket of a clientId wins).
         """
         own = client_id == self._socket.client_id
-        channel = self._socket.register(prompt_id) if own else Channel(prompt_id, 0)
+        socket = self._socket if own else SharedSocket(client_id, self.open_ws, self._clock)
+        channel = socket.register(prompt_id)
         try:
-            if own:
-                await self._socket.ensure_open()
+            await socket.ensure_open()  # before the first look, so no message can be missed
             entry = await self.history(prompt_id)
             if not entry and prompt_id not in await self.queue_ids():
                 entry = await self.history(prompt_id)  # it may have finished between the two looks
                 if not entry:
                     return None
-            tracker = self._tracker(prompt_id, timeout, socket=own and self._socket.healthy)
+            tracker = self._tracker(prompt_id, timeout, socket=socket.healthy)
             if entry:
                 status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
                 if status.get("status_str") == "error" or status.get("completed") is False:
@@ -362,10 +364,10 @@ class ComfyClient(ComfyFiles):
                 return await follow(tracker, channel, self, None, on_event, tracker.feed(History(entry), self._clock()))
             emit(on_event, prompt_id, "resumed", {"server": self.server})
             try:
-                return await follow(tracker, channel, self, self._socket if own else None, on_event)
+                return await follow(tracker, channel, self, socket, on_event)
             except JobInterruptedError:
                 return None  # interrupted (e.g. cancelled when an earlier attempt timed out): run it afresh
         finally:
-            if own:
-                self._socket.unregister(channel)
-
+            socket.unregister(channel)
+            if not own:
+                await socket.aclose()

@@ -374,8 +374,9 @@ class JobTracker:
             text = (f"ComfyUI job {self.prompt_id} never started on {self.server}: still queued after {waited:.1f} s "
                     f"(a queued job may wait {QUEUE_FACTOR} x its {self.limit:g} s limit); {how}")
         else:
-            text = (f"ComfyUI job {self.prompt_id} did not finish within its {self.limit:g} s limit on {self.server} "
-                    f"(it ran {now - self.started:.1f} s; {waited:.1f} s since it was submitted); {how}")
+            text = (f"ComfyUI job {self.prompt_id} did not finish within {self.limit:g} s (its limit, counted from "
+                    f"its start) on {self.server}: it ran {now - self.started:.1f} s, {waited:.1f} s since it was "
+                    f"submitted; {how}")
         return [Fail(JobTimeoutError(text))]
 
 
