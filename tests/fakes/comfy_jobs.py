@@ -58,6 +58,28 @@ class _Job:
         return [self.number, self.prompt_id, self.prompt, self.extra, self.outputs]
 
 
+@dataclass
+class _Run:
+    """What one execution of a job knows while it runs."""
+
+    job: _Job
+    order: list[str] = field(default_factory=list)
+    sigs: dict[str, str] = field(default_factory=dict)
+    cached: list[str] = field(default_factory=list)
+    custom: dict[str, dict[str, Any]] | None = None
+    error_fault: dict[str, Any] | None = None
+    interrupt_fault: dict[str, Any] | None = None
+    hang: dict[str, Any] | None = None
+    evil: dict[str, Any] | None = None
+    fail_at: str | None = None
+    nap: float = 0.0
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs_ui: dict[str, dict[str, Any]] = field(default_factory=dict)
+    new_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    executed: list[str] = field(default_factory=list)
+    messages: list[list[Any]] = field(default_factory=list)
+
+
 def _exec_order(prompt: dict[str, Any], outputs: list[str]) -> list[str]:
     """Dependencies first (post-order from each output), each node once."""
     order: list[str] = []
@@ -210,120 +232,134 @@ class JobRunner:
         return memo[nid]
 
     async def _execute(self, job: _Job) -> None:
-        srv, pid, prompt = self.srv, job.prompt_id, job.prompt
+        srv, pid = self.srv, job.prompt_id
         job.record.update(status="running", start=next(self._order))
         job.silent = srv.take_fault("ws_silent") is not None
         await self._status()  # taken by the worker
-        messages: list[list[Any]] = []
+        run = _Run(job)
         start = {"prompt_id": pid, "timestamp": _ms()}
         await self._emit(job, "execution_start", start)
-        messages.append(["execution_start", start])
+        run.messages.append(["execution_start", start])
         drop = srv.take_fault("ws_drop")
         if drop and job.client_id:
             await srv.drop_socket(job.client_id)
             await asyncio.sleep(float(drop.get("pause", 0.05)))  # time for the client to reconnect
-        order = _exec_order(prompt, job.outputs)
-        memo: dict[str, str] = {}
-        sigs = {nid: self._signature(prompt, nid, memo) for nid in order}
-        cached = [n for n in order if srv.cache_enabled and sigs[n] in self.cache]
-        cached_msg = {"nodes": cached, "prompt_id": pid, "timestamp": _ms()}
+        self._plan(run)
+        cached_msg = {"nodes": run.cached, "prompt_id": pid, "timestamp": _ms()}
         await self._emit(job, "execution_cached", cached_msg)
-        messages.append(["execution_cached", cached_msg])
+        run.messages.append(["execution_cached", cached_msg])
+        end = await self._run_nodes(run)
+        await self._finish(run, end)
 
-        custom = srv.outputs_for(prompt) if srv.outputs_for else None
-        error_fault = srv.take_fault("execution_error")
-        interrupt_fault = srv.take_fault("execution_interrupted")
-        hang = srv.take_fault("hang")
-        evil = srv.take_fault("evil_filenames")
-        uncached = [n for n in order if n not in cached]
-        fail_at = None
-        if error_fault:
+    def _plan(self, run: _Run) -> None:
+        """Execution order, cache hits and this run's faults."""
+        srv, job = self.srv, run.job
+        run.order = _exec_order(job.prompt, job.outputs)
+        memo: dict[str, str] = {}
+        run.sigs = {nid: self._signature(job.prompt, nid, memo) for nid in run.order}
+        run.cached = [n for n in run.order if srv.cache_enabled and run.sigs[n] in self.cache]
+        run.custom = srv.outputs_for(job.prompt) if srv.outputs_for else None
+        run.error_fault = srv.take_fault("execution_error")
+        run.interrupt_fault = srv.take_fault("execution_interrupted")
+        run.hang = srv.take_fault("hang")
+        run.evil = srv.take_fault("evil_filenames")
+        uncached = [n for n in run.order if n not in run.cached]
+        if run.error_fault:
             first = uncached[0] if uncached else None
-            fail_at = error_fault.get("node") or next((n for n in uncached if n not in job.outputs), first)
-        job_time = srv.job_time(prompt) if callable(srv.job_time) else srv.job_time  # per-graph GPU time
-        nap = job_time / max(1, len(uncached))
-        states: dict[str, dict[str, Any]] = {}
-        outputs_ui: dict[str, dict[str, Any]] = {}
-        new_cache: dict[str, dict[str, Any]] = {}
-        executed: list[str] = []
-        end: tuple[str, dict[str, Any]] | None = None
+            run.fail_at = run.error_fault.get("node") or next((n for n in uncached if n not in job.outputs), first)
+        job_time = srv.job_time(job.prompt) if callable(srv.job_time) else srv.job_time  # per-graph GPU time
+        run.nap = job_time / max(1, len(uncached))
 
-        async def progress_state(nid: str, value: float, maximum: float, state: str) -> None:
-            states[nid] = {"value": value, "max": maximum, "state": state, "node_id": nid, "prompt_id": pid,
+    async def _progress_state(self, run: _Run, nid: str, value: float, maximum: float, state: str) -> None:
+        pid = run.job.prompt_id
+        run.states[nid] = {"value": value, "max": maximum, "state": state, "node_id": nid, "prompt_id": pid,
                            "display_node_id": nid, "parent_node_id": None, "real_node_id": nid}
-            await self._emit(job, "progress_state", {"prompt_id": pid, "nodes": dict(states)})
+        await self._emit(run.job, "progress_state", {"prompt_id": pid, "nodes": dict(run.states)})
 
-        for nid in order:
+    async def _run_nodes(self, run: _Run) -> tuple[str, dict[str, Any]] | None:
+        """Execute the nodes in order; the terminal error or interrupt, or None on success."""
+        job, prompt = run.job, run.job.prompt
+        for nid in run.order:
             cls = prompt[nid].get("class_type")
-            if nid in cached:
-                ui = self.cache[sigs[nid]]
-                new_cache[sigs[nid]] = ui
+            if nid in run.cached:
+                ui = self.cache[run.sigs[nid]]
+                run.new_cache[run.sigs[nid]] = ui
                 if nid in job.outputs and ui:  # cached outputs are re-sent with the old files (§4.3)
-                    outputs_ui[nid] = ui
+                    run.outputs_ui[nid] = ui
                     await self._executed(job, nid, ui)
-                    await progress_state(nid, 1, 1, "finished")
+                    await self._progress_state(run, nid, 1, 1, "finished")
                 continue
-            await progress_state(nid, 0.0, 1.0, "running")
+            await self._progress_state(run, nid, 0.0, 1.0, "running")
             self.current_node = nid
-            await self._emit(job, "executing", {"node": nid, "display_node": nid, "prompt_id": pid})
-            if interrupt_fault or job.interrupt.is_set():
-                end = ("execution_interrupted", {"node_id": nid, "node_type": cls})
-                break
-            if hang:
+            await self._emit(job, "executing", {"node": nid, "display_node": nid, "prompt_id": job.prompt_id})
+            if run.interrupt_fault or job.interrupt.is_set():
+                return "execution_interrupted", {"node_id": nid, "node_type": cls}
+            if run.hang:
                 await job.interrupt.wait()
-                end = ("execution_interrupted", {"node_id": nid, "node_type": cls})
-                break
-            if await self._nap(job, nap):
-                end = ("execution_interrupted", {"node_id": nid, "node_type": cls})
-                break
-            steps = (prompt[nid].get("inputs") or {}).get("steps")
-            if isinstance(steps, int) and steps > 0:
-                for value in sorted({1, max(1, steps // 2), steps}):
-                    await progress_state(nid, float(value), float(steps), "running")
-                    await self._emit(job, "progress", {"value": value, "max": steps, "prompt_id": pid, "node": nid})
-            if nid == fail_at:
-                assert error_fault is not None
-                end = ("execution_error", {
-                    "node_id": nid, "node_type": cls, "executed": list(reversed(executed)),
-                    "exception_message": error_fault.get("exception_message", _RECORDED_MESSAGE),
-                    "exception_type": error_fault.get("exception_type", "IndexError"), "traceback": list(_TRACEBACK),
-                    "current_inputs": {k: [str(v)] for k, v in (prompt[nid].get("inputs") or {}).items()},
-                    "current_outputs": list(order)})
-                break
+                return "execution_interrupted", {"node_id": nid, "node_type": cls}
+            if await self._nap(job, run.nap):
+                return "execution_interrupted", {"node_id": nid, "node_type": cls}
+            await self._progress(run, nid)
+            if nid == run.fail_at:
+                return "execution_error", self._error_data(run, nid, cls)
             ui: dict[str, Any] = {}
             if nid in job.outputs:
-                ui = custom[nid] if custom and nid in custom else render_output(prompt, nid, srv.store)
-                if evil and ui.get("images"):
+                ui = run.custom[nid] if run.custom and nid in run.custom else render_output(prompt, nid, self.srv.store)
+                if run.evil and ui.get("images"):
                     evil_refs = [{**r, "filename": "../../evil.png", "subfolder": "/etc"} for r in ui["images"]]
                     ui = {**ui, "images": evil_refs}
                 if ui:
-                    outputs_ui[nid] = ui
+                    run.outputs_ui[nid] = ui
                     await self._executed(job, nid, ui)
-            new_cache[sigs[nid]] = ui
-            executed.append(nid)
-            await progress_state(nid, 1.0, 1.0, "finished")
+            run.new_cache[run.sigs[nid]] = ui
+            run.executed.append(nid)
+            await self._progress_state(run, nid, 1.0, 1.0, "finished")
+        return None
 
+    async def _progress(self, run: _Run, nid: str) -> None:
+        """``progress`` frames for a node with ``steps`` (a sampler): first, middle, last."""
+        steps = (run.job.prompt[nid].get("inputs") or {}).get("steps")
+        if isinstance(steps, int) and steps > 0:
+            for value in sorted({1, max(1, steps // 2), steps}):
+                await self._progress_state(run, nid, float(value), float(steps), "running")
+                await self._emit(run.job, "progress",
+                                 {"value": value, "max": steps, "prompt_id": run.job.prompt_id, "node": nid})
+
+    def _error_data(self, run: _Run, nid: str, cls: Any) -> dict[str, Any]:
+        fault = run.error_fault
+        assert fault is not None
+        return {
+            "node_id": nid, "node_type": cls, "executed": list(reversed(run.executed)),
+            "exception_message": fault.get("exception_message", _RECORDED_MESSAGE),
+            "exception_type": fault.get("exception_type", "IndexError"), "traceback": list(_TRACEBACK),
+            "current_inputs": {k: [str(v)] for k, v in (run.job.prompt[nid].get("inputs") or {}).items()},
+            "current_outputs": list(run.order)}
+
+    async def _finish(self, run: _Run, end: tuple[str, dict[str, Any]] | None) -> None:
+        """The terminal message, the history entry, then status and executing(null) (§4.4)."""
+        srv, job, pid = self.srv, run.job, run.job.prompt_id
         if end is None:
             done = {"prompt_id": pid, "timestamp": _ms()}
             await self._emit(job, "execution_success", done)
-            messages.append(["execution_success", done])
+            run.messages.append(["execution_success", done])
             status_str, status = "success", "success"
         else:
             kind, data = end
             data = {"prompt_id": pid, **data, "timestamp": _ms()}
             if kind == "execution_interrupted":
-                data.setdefault("executed", list(reversed(executed)))
+                data.setdefault("executed", list(reversed(run.executed)))
             await self._emit(job, kind, data)
-            messages.append([kind, data])
+            run.messages.append([kind, data])
             status_str, status = "error", ("interrupted" if kind == "execution_interrupted" else "error")
         if srv.cache_enabled:
-            self.cache = new_cache  # the classic cache keeps the last prompt's nodes only
+            self.cache = run.new_cache  # the classic cache keeps the last prompt's nodes only
         if srv.history_delay:
             await asyncio.sleep(srv.history_delay)  # the race of §4.4: terminal message sent, history not yet
+        outputs_ui = run.outputs_ui
         entry = {
-            "prompt": [job.number, pid, prompt, job.extra, job.outputs],
+            "prompt": [job.number, pid, job.prompt, job.extra, job.outputs],
             "outputs": outputs_ui,
-            "status": {"status_str": status_str, "completed": end is None, "messages": messages},
+            "status": {"status_str": status_str, "completed": end is None, "messages": run.messages},
             "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n} for n in outputs_ui},
         }
         late = srv.take_fault("history_late")

@@ -1,4 +1,4 @@
-"""Files the fake ComfyUI server "makes": real PNGs, small video stand-ins, and their store.
+"""Files the fake ComfyUI server "makes": real PNGs, tiny real videos, and their store.
 
 Output nodes write through :class:`FileStore` with ComfyUI's naming: the prefix
 ``acc/test`` gives subfolder ``acc`` and files ``test_00001_.png``, the counter
@@ -7,27 +7,49 @@ continuing from the highest existing file of that prefix (PROTOCOL §5).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import random
 import re
 import string
+import subprocess
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .comfy_validation import is_link
 
-__all__ = ["FileStore", "png_bytes", "render_output", "plan_images", "VIDEO_STUBS"]
+__all__ = ["FileStore", "png_bytes", "render_output", "plan_images", "video_stub"]
 
-#: Tiny container headers standing in for encoded video (nothing here decodes them).
-VIDEO_STUBS = {
-    "mp4": b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00\x00\x00\x10mdat" + b"fakevideo",
-    "webm": b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + b"fakewebm" * 4,
-    "mkv": b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + b"fakemkv" * 4,
-}
+_VIDEO_CODECS = {"mp4": ["-c:v", "libx264", "-pix_fmt", "yuv420p"], "webm": ["-c:v", "libvpx"],
+                 "mkv": ["-c:v", "libx264", "-pix_fmt", "yuv420p"]}
+
+
+@functools.cache
+def video_stub(ext: str) -> bytes:
+    """A real two-frame 16x16 video (1-2 KB), made once per process with imageio-ffmpeg's ffmpeg.
+
+    Real, because the client decodes every download before keeping it.
+    """
+    import imageio_ffmpeg
+
+    with tempfile.TemporaryDirectory(prefix="fake-comfy-") as tmp:
+        out = Path(tmp) / f"stub.{ext}"
+        subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+             "-i", "color=c=red:s=16x16:r=4", "-frames:v", "2", *_VIDEO_CODECS[ext], str(out)],
+            check=True, timeout=60,
+        )
+        return out.read_bytes()
+
+
+#: ComfyUI's numbered output names: ``<base>_00001_.<ext>``.
+_NUMBERED = re.compile(r"(.*)_(\d{5})_\.[^.]*")
 
 _CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4", "webm": "video/webm", "webp": "image/webp",
                   "mkv": "video/x-matroska", "jpg": "image/jpeg", "jpeg": "image/jpeg", "txt": "text/plain"}
@@ -42,10 +64,18 @@ class FileStore:
 
     def __init__(self) -> None:
         self.files: dict[tuple[str, str, str], bytes] = {}
+        self.input_version = 0  # changes whenever an input file is added (object_info lists them)
+        self._counters: dict[tuple[str, str, str], int] = {}  # (type, subfolder, base) -> highest NNNNN used
 
     def add(self, filename: str, data: bytes, subfolder: str = "", type: str = "output") -> dict[str, str]:
         """Store a file; return its history file ref."""
         self.files[(type, subfolder, filename)] = bytes(data)
+        if type == "input":
+            self.input_version += 1
+        m = _NUMBERED.fullmatch(filename)
+        if m:
+            key = (type, subfolder, m.group(1))
+            self._counters[key] = max(self._counters.get(key, 0), int(m.group(2)))
         return {"filename": filename, "subfolder": subfolder, "type": type}
 
     def get(self, type: str, subfolder: str, filename: str) -> bytes | None:
@@ -68,9 +98,7 @@ class FileStore:
     def save(self, prefix: str, blobs: list[bytes], ext: str, type: str = "output") -> list[dict[str, str]]:
         """Save ``blobs`` under ComfyUI names for ``prefix``; return their refs in order."""
         subfolder, _, base = prefix.replace("\\", "/").rpartition("/")
-        pat = re.compile(re.escape(base) + r"_(\d{5})_\.")
-        used = [int(m.group(1)) for (t, s, n) in self.files if t == type and s == subfolder and (m := pat.match(n))]
-        counter = max(used, default=0) + 1
+        counter = self._counters.get((type, subfolder, base), 0) + 1  # kept up to date by add()
         refs = []
         for i, blob in enumerate(blobs):
             refs.append(self.add(f"{base}_{counter + i:05d}_.{ext}", blob, subfolder, type))
@@ -185,7 +213,7 @@ def render_output(graph: dict[str, Any], nid: str, store: FileStore) -> dict[str
     if cls in ("SaveVideo", "SaveWEBM"):
         fmt = str(inputs.get("format") or "mp4")
         ext = "webm" if cls == "SaveWEBM" or fmt == "webm" else ("mkv" if fmt == "mkv" else "mp4")
-        return {"images": store.save(prefix, [VIDEO_STUBS[ext]], ext), "animated": [True]}
+        return {"images": store.save(prefix, [video_stub(ext)], ext), "animated": [True]}
     if cls in ("SaveAnimatedWEBP", "SaveAnimatedPNG"):
         ext = "webp" if cls == "SaveAnimatedWEBP" else "png"
         frames = [Image.new("RGB", (min(width, 64), min(height, 64)), rgb) for _ in range(min(count, 4))]

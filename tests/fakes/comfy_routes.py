@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from . import comfy_hostile as hostile
 from .comfy_outputs import content_type
 from .comfy_validation import MODEL_INPUTS, error_body, is_link, validate_prompt
 
@@ -89,6 +90,9 @@ class ComfyRoutes:
             expect = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
             if request.headers.get("Authorization") != expect:
                 return web.Response(status=401)
+        bad_json = hostile.json_fault(self, request)
+        if bad_json is not None:
+            return await bad_json
         return await handler(request)
 
     async def _object_info_one(self, request: web.Request) -> web.Response:
@@ -235,6 +239,9 @@ class ComfyRoutes:
             return web.Response(status=404)
         headers = {"Content-Type": content_type(filename), "Content-Disposition": f'filename="{filename}"',
                    "X-Content-Type-Options": "nosniff"}
+        bad_view = hostile.view_fault(self, request, data, headers)
+        if bad_view is not None:
+            return await bad_view
         if self.take_fault("view_truncated"):
             resp = web.StreamResponse(headers=headers)
             resp.content_length = len(data)
@@ -265,6 +272,7 @@ class ComfyRoutes:
         cid = request.query.get("clientId") or uuid.uuid4().hex
         self.ws_connects.append({"client_id": cid, "headers": dict(request.headers)})
         self.sockets[cid] = ws  # the newest socket of a clientId wins
+        flood = hostile.ws_flood(self, ws)
         try:
             status = {"status": {"exec_info": {"queue_remaining": self.runner.remaining()}}, "sid": cid}
             await ws.send_json({"type": "status", "data": status})
@@ -285,4 +293,6 @@ class ComfyRoutes:
         finally:
             # Faithful quirk: ComfyUI pops the clientId even when a newer socket took it over.
             self.sockets.pop(cid, None)
+            if flood is not None:
+                flood.cancel()
         return ws

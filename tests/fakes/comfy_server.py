@@ -55,6 +55,14 @@ FAULTS = frozenset({
     "evil_filenames",      # output refs carry "../" names and absolute subfolders
     "upload_400",          # /upload/image answers 400
     "history_late",        # history is stored only after executing(null) (params: delay)
+    # Hostile servers (issue #11); see comfy_hostile.py. Every one stops by itself after a bound.
+    "json_endless",        # a GET answers 200 with a JSON body that never ends (params: path)
+    "json_huge",           # a GET answers 200 with a huge, well-formed JSON body (params: path, size)
+    "view_endless",        # /view sends a valid PNG, then bytes forever
+    "view_trickle",        # /view sends one byte every `interval` seconds (params: interval)
+    "view_html",           # /view answers 200 with an HTML login page
+    "view_short_png",      # /view sends the first 10 bytes of the PNG, with a matching Content-Length
+    "ws_flood",            # every new websocket gets status messages without pause (params: interval)
 })
 
 _object_info_cache: dict[str, Any] | None = None
@@ -88,6 +96,8 @@ class FakeComfyServer(ComfyRoutes):
         self.host = host
         self.port = port
         self._object_info = object_info if object_info is not None else load_object_info()
+        self._object_info_key: Any = None
+        self._object_info_now: dict[str, Any] = {}
         self.models: dict[str, list[str]] = {f: [] for f in MODEL_FOLDERS}
         self.accept_any_model = False
         self.cache_enabled = True
@@ -105,6 +115,7 @@ class FakeComfyServer(ComfyRoutes):
         self.queue_deletes: list[str] = []
         self.interrupts: list[dict[str, Any]] = []
         self.history_requests: list[tuple[str, bool]] = []
+        self.hostile_sent: dict[str, int] = {}  # bytes (or frames, for ws_flood) a hostile mode managed to send
         # server state
         self.history: dict[str, dict[str, Any]] = {}
         self.sockets: dict[str, web.WebSocketResponse] = {}
@@ -253,7 +264,20 @@ class FakeComfyServer(ComfyRoutes):
         return self.store.save(prefix, blobs, ext)
 
     def object_info(self) -> dict[str, Any]:
-        """``/object_info`` as this server would answer now (models and inputs filled in)."""
+        """``/object_info`` as this server would answer now (models and inputs filled in).
+
+        Rebuilt only when the models or the input files changed: every POST /prompt
+        validates against it, and copying the specs each time made the fake, not the
+        client, the main cost of a zero-time job in the benchmarks. Callers must not
+        mutate the answer.
+        """
+        key = (tuple((k, tuple(v)) for k, v in self.models.items()), self.store.input_version, id(self._object_info))
+        if self._object_info_key != key:
+            self._object_info_now = self._build_object_info()
+            self._object_info_key = key
+        return self._object_info_now
+
+    def _build_object_info(self) -> dict[str, Any]:
         info = dict(self._object_info)
         for (cls, name), folder in MODEL_INPUTS.items():
             if cls in info:

@@ -1,55 +1,42 @@
-"""An async client for one ComfyUI server (HTTP + websocket, aiohttp).
+"""An async client for one ComfyUI server (HTTP + one shared websocket, aiohttp).
 
 The protocol facts it relies on are in ``comfyui/PROTOCOL.md``; the ones that
 shape this code:
 
-* the websocket is opened *before* ``POST /prompt`` so no message is missed;
-* a job is finished at ``executing`` with ``node: null`` and our ``prompt_id``,
-  not at ``execution_success`` (history may still be empty then, §4.4);
+* one clientId and one websocket per client carry every job it submits
+  (``socket.py``); the socket is open *before* ``POST /prompt``, so no message is missed;
+* the job's rules (when it ends, its time limit, the fallback polling) live in the
+  pure tracker of ``watch.py``; ``driver.py`` does its I/O;
 * the client picks the ``prompt_id`` itself, so it can cancel a job whose
   submission answer was lost, and a retry never leaves a twin running;
 * ``/view`` takes ``filename``, ``subfolder`` and ``type`` as separate parameters.
 
-One :class:`ComfyClient` talks to one server and :meth:`ComfyClient.run` is
-self-contained (its own websocket and client id), so a pool of servers can wrap
-several clients and run many jobs on each at once.
-
-Credentials never leave this object: ``user:password`` in the URL becomes a
-Basic ``Authorization`` header and is stripped from the URL kept; every
-message names the server by ``redact_url``; header values only go on the wire.
+Nothing a server sends is trusted with our memory, disk or time: JSON answers are
+capped per endpoint, downloads by size and by an overall deadline, and a download
+is decoded before it is renamed into place (issue #11).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
-import mimetypes
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yarl
 
-from ..config import redact_url
-from ..errors import (
-    AssetMissingError,
-    ConfigError,
-    JobInterruptedError,
-    PermanentError,
-    ServerUnavailableError,
-    TransientError,
-    UnsafePathError,
-)
-from .download import check_file_ref, check_server_name, not_found, stream_to_file
+from ..errors import JobInterruptedError, ServerUnavailableError, TransientError
+from .driver import emit, follow
 from .errors_map import connection_error, describe_cause, status_error, workflow_error
+from .files import ComfyFiles
+from .http import NET_ERRORS
 from .result import JobResult
-from .watch import JobWatch, OnEvent
+from .socket import SharedSocket
+from .watch import History, JobTracker, OnEvent
 
 __all__ = ["ComfyClient", "JobResult", "OnEvent"]
 
@@ -57,25 +44,32 @@ log = logging.getLogger("sceneforge.comfy")
 
 Sleep = Callable[[float], Awaitable[Any]]
 
-#: Failures of the transport itself (as opposed to an HTTP status we understood).
-_NET_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+MiB = 1024 * 1024
 
 
-def _secret_value(value: Any) -> str:
-    """Header values may arrive as pydantic ``SecretStr``; the wire needs the plain text."""
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter() if callable(getter) else value)
-
-
-class ComfyClient:
+class ComfyClient(ComfyFiles):
     """Talk to one ComfyUI server.
 
     ``url`` is ``http(s)://[user:password@]host[:port][/prefix]``. ``timeout`` is the
-    per-job limit of :meth:`run` (seconds, measured with ``clock``). ``sleep`` and
-    ``clock`` are injected so tests drive time; ``ws_idle_timeout`` is how long a
-    silent websocket is trusted before the client reconnects and polls, and
-    ``poll_interval`` the beat of that fallback polling. ``http_timeout`` bounds
-    each plain HTTP call. A ``session`` passed in is used and left open.
+    per-job limit of :meth:`run` (seconds from the job's start, measured with
+    ``clock``). ``sleep`` and ``clock`` are injected so tests drive time;
+    ``ws_idle_timeout`` is how long a silent websocket is trusted before the client
+    reconnects and polls, and ``poll_interval`` the beat of that fallback polling.
+    ``http_timeout`` bounds each plain HTTP call. A ``session`` passed in is used and left open.
+
+    Limits against a hostile or broken server (issue #11):
+
+    * ``max_json_bytes``: the largest JSON answer read, one number or a mapping
+      endpoint -> bytes over :data:`~sceneforge.comfy.http.DEFAULT_JSON_LIMITS`
+      (``/object_info`` 64 MiB: 1.6 MB on a stock server, tens of MB with many
+      custom nodes; ``/history`` 32 MiB; ``/queue`` 64 MiB; small endpoints 1 MiB).
+    * ``max_download_bytes`` (default 1 GiB): the largest ``/view`` file kept. A 4K
+      16-bit PNG frame is ~50 MB and a Wan clip a few tens of MB even at a high
+      bitrate, so this leaves ample headroom while a runaway body stops at 1 GiB.
+    * ``download_timeout`` (default 600 s): the overall deadline of one download,
+      however the bytes trickle in (read timeouts restart with every byte). 1 GiB in
+      600 s needs ~14 Mbit/s; a normal frame takes well under a second.
+    * ``verify_downloads`` (default on): decode each image/video before keeping it.
     """
 
     def __init__(
@@ -92,39 +86,24 @@ class ComfyClient:
         http_timeout: float = 60,
         history_attempts: int = 5,
         unreachable_after: int = 5,
+        max_json_bytes: int | Mapping[str, int] | None = None,
+        max_download_bytes: int = 1024 * MiB,
+        download_timeout: float = 600,
+        verify_downloads: bool = True,
     ) -> None:
-        self.server = redact_url(url)  # the only form of the URL that is ever printed
-        try:
-            parsed = yarl.URL(url)
-        except (ValueError, TypeError):
-            raise ConfigError(f"not a valid ComfyUI URL: {self.server}") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigError(f"ComfyUI URL must look like http://host:port: {self.server}")
-        if parsed.query_string:
-            # Requests are built from the path alone, so a ?token=... would be silently dropped.
-            raise ConfigError(
-                f"ComfyUI URL must not carry a query string: {self.server}; send tokens as a header "
-                "(SCENEFORGE_COMFY_HEADERS=\"Authorization: Bearer ...\")"
-            )
-        self._base = parsed.with_user(None).with_query(None).with_fragment(None)
-        self._prefix = parsed.path.rstrip("/")  # a reverse-proxy prefix such as /comfy
-        self._ws_scheme = "wss" if parsed.scheme == "https" else "ws"
-        self._headers = {str(k): _secret_value(v) for k, v in (headers or {}).items()}
-        if (parsed.user or parsed.password) and not any(k.lower() == "authorization" for k in self._headers):
-            # Built by hand: aiohttp's BasicAuth/auth= are deprecated. An explicit
-            # Authorization header (a bearer token) wins over URL credentials.
-            token = base64.b64encode(f"{parsed.user or ''}:{parsed.password or ''}".encode()).decode("ascii")
-            self._headers["Authorization"] = f"Basic {token}"
+        super().__init__(url, headers=headers, session=session, http_timeout=http_timeout,
+                         max_json_bytes=max_json_bytes)
         self.timeout = float(timeout)
         self.ws_idle_timeout = float(ws_idle_timeout)
         self.poll_interval = float(poll_interval)
-        self.http_timeout = float(http_timeout)
         self.history_attempts = max(1, int(history_attempts))
         self.unreachable_after = max(1, int(unreachable_after))
+        self.max_download_bytes = int(max_download_bytes)
+        self.download_timeout = float(download_timeout)
+        self.verify_downloads = bool(verify_downloads)
         self._sleep = sleep
         self._clock = clock
-        self._session = session
-        self._owns_session = session is None
+        self._socket = SharedSocket(uuid.uuid4().hex, self.open_ws, clock)
 
     # --- lifecycle ----------------------------------------------------------
     async def __aenter__(self) -> ComfyClient:
@@ -134,80 +113,27 @@ class ComfyClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP session if this client created it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        self._session = None if self._owns_session else self._session
-
-    def _http(self) -> aiohttp.ClientSession:
-        # Created lazily: a session must be made inside a running event loop.
-        if self._session is None or self._session.closed:
-            if not self._owns_session:
-                raise RuntimeError("the aiohttp session given to ComfyClient is closed")
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    def _url(self, path: str, *, ws: bool = False) -> yarl.URL:
-        url = self._base.with_path(f"{self._prefix}/{path.lstrip('/')}")
-        return url.with_scheme(self._ws_scheme) if ws else url
+        """Close the websocket, and the HTTP session if this client created it."""
+        await self._socket.aclose()
+        await self._close_session()
 
     @property
-    def url(self) -> str:
-        """The server URL with any credentials redacted (what a pool or a message may show)."""
-        return self.server
+    def client_id(self) -> str:
+        """The clientId every job of this client is submitted under."""
+        return self._socket.client_id
 
     def __repr__(self) -> str:
         return f"ComfyClient({self.server!r})"
 
     # --- plain HTTP ---------------------------------------------------------
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        json_body: Any = None,
-        data: Any = None,
-        params: Mapping[str, str] | None = None,
-    ) -> tuple[int, str]:
-        """Send one request; return ``(status, body text)``. Transport failures are mapped."""
-        try:
-            async with self._http().request(
-                method,
-                self._url(path),
-                json=json_body,
-                data=data,
-                params=params,
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=self.http_timeout),
-            ) as resp:
-                return resp.status, await resp.text(errors="replace")
-        except _NET_ERRORS as exc:
-            raise connection_error(exc, self.server, what) from exc
-
-    async def _get_json(self, path: str, *, what: str, params: Mapping[str, str] | None = None) -> Any:
-        status, text = await self._request("GET", path, what=what, params=params)
-        if status != 200:
-            raise status_error(status, text, self.server, what)
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise TransientError(f"ComfyUI at {self.server}: {what} returned a body that is not JSON") from None
-
-    async def _post_ok(self, path: str, body: Any, *, what: str) -> None:
-        status, text = await self._request("POST", path, what=what, json_body=body)
-        if status != 200:
-            raise status_error(status, text, self.server, what)
-
     async def system_stats(self) -> dict[str, Any]:
         """``GET /system_stats``: the health check.
 
         Raises :class:`ServerUnavailableError` (a ``RuntimeError``) naming the server
         and the cause when it cannot be reached or does not answer like ComfyUI.
         """
-        what = "check its health"
         try:
-            stats = await self._get_json("system_stats", what=what)
+            stats = await self._get_json("system_stats", what="check its health")
         except TransientError as exc:
             raise ServerUnavailableError(str(exc)) from exc
         if not isinstance(stats, dict) or "system" not in stats:
@@ -225,15 +151,21 @@ class ComfyClient:
         q = await self._get_json("queue", what="read the queue")
         return q if isinstance(q, dict) else {}
 
-    async def queue_ids(self) -> set[str]:
-        """Prompt ids running or pending on the server."""
+    async def queue_snapshot(self) -> tuple[frozenset[str], frozenset[str]]:
+        """``(every prompt id running or pending, the running ones)``."""
         q = await self.queue()
-        ids: set[str] = set()
-        for key in ("queue_running", "queue_pending"):
-            for item in q.get(key) or []:
+        found: dict[str, set[str]] = {"queue_running": set(), "queue_pending": set()}
+        for key, ids in found.items():
+            items = q.get(key)
+            for item in items if isinstance(items, list) else []:
                 if isinstance(item, list) and len(item) > 1:
                     ids.add(str(item[1]))
-        return ids
+        running = frozenset(found["queue_running"])
+        return running | found["queue_pending"], running
+
+    async def queue_ids(self) -> set[str]:
+        """Prompt ids running or pending on the server."""
+        return set((await self.queue_snapshot())[0])
 
     async def queue_depth(self) -> int:
         """Jobs running + pending (``GET /prompt`` ``exec_info.queue_remaining``; ``/queue`` as fallback)."""
@@ -262,107 +194,48 @@ class ComfyClient:
         await self._post_ok("queue", {"delete": [prompt_id]}, what="remove a job from the queue")
         await self.interrupt(prompt_id)
 
-    async def cancel_quietly(self, prompt_id: str) -> bool:
-        """:meth:`cancel`, never raising (used on the way out of a failed or abandoned job)."""
+    async def cancel_quietly(self, prompt_id: str, *, on_event: OnEvent | None = None) -> bool:
+        """:meth:`cancel`, never raising (used on the way out of a failed or abandoned job).
+
+        A failure is told to ``on_event`` as kind ``"warning"`` with ``{"message": ...}``
+        (not logged at WARNING: Python's last-resort handler would print it in the
+        middle of a progress display).
+        """
         try:
             await asyncio.wait_for(self.cancel(prompt_id), timeout=min(self.http_timeout, 10.0))
             return True
         except Exception as exc:  # the original failure matters more than this one
-            log.warning("could not cancel job %s on %s: %s", prompt_id, self.server, describe_cause(exc))
+            message = f"could not cancel job {prompt_id} on {self.server}: {describe_cause(exc)}"
+            log.info("%s", message)
+            emit(on_event, prompt_id, "warning", {"message": message})
             return False
-
-    async def upload_image(
-        self, path: Path | str, *, name: str | None = None, subfolder: str = "", overwrite: bool = False
-    ) -> str:
-        """Upload a local file to the server's ``input`` folder (multipart ``/upload/image``).
-
-        Returns the value for ``LoadImage.image``: the server's final name (it may add
-        `` (1)`` when a different file already has that name), prefixed with
-        ``subfolder/`` when a subfolder is used.
-        """
-        path = Path(path)
-        name = check_server_name(name or path.name, "upload name", allow_slash=False)
-        if subfolder:
-            check_server_name(subfolder, "upload subfolder", allow_slash=True)
-        try:
-            content = path.read_bytes()
-        except FileNotFoundError:
-            raise AssetMissingError(f"cannot upload {path}: the file does not exist") from None
-        form = aiohttp.FormData()
-        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        form.add_field("image", content, filename=name, content_type=ctype)
-        form.add_field("type", "input")
-        form.add_field("subfolder", subfolder)
-        form.add_field("overwrite", "true" if overwrite else "false")
-        what = f"upload {name}"
-        status, text = await self._request("POST", "upload/image", what=what, data=form)
-        if status == 400:
-            # The same request will be rejected again.
-            raise PermanentError(f"ComfyUI at {self.server} rejected the upload of {name} (HTTP 400)", status=400)
-        if status != 200:
-            raise status_error(status, text, self.server, what)
-        try:
-            answer = json.loads(text)
-            final = check_server_name(answer["name"], "upload name", allow_slash=False)
-            sub = check_server_name(answer.get("subfolder") or "", "upload subfolder", allow_slash=True)
-        except (ValueError, KeyError, TypeError):
-            raise TransientError(f"ComfyUI at {self.server}: odd answer to {what}") from None
-        return f"{sub}/{final}" if sub else final
-
-    async def download(self, file_ref: Mapping[str, Any], dest: Path | str) -> Path:
-        """Fetch one output file (a history file ref) into ``dest``, atomically.
-
-        The local name is always ``dest``; the server's names are only query
-        parameters and are refused (:class:`UnsafePathError`) before any request when
-        they could traverse. A short body raises :class:`DownloadError` and leaves
-        nothing at ``dest``; a 404 raises :class:`GenerationError` naming the file.
-        """
-        filename, subfolder, kind = check_file_ref(dict(file_ref))
-        label = f"{subfolder}/{filename}" if subfolder else filename
-        params = {"filename": filename, "subfolder": subfolder, "type": kind}
-        what = f"download {label}"
-        try:
-            async with self._http().get(
-                self._url("view"),
-                params=params,
-                headers=self._headers,
-                # No total limit: videos are big. A stalled body still fails on sock_read.
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.http_timeout, sock_read=self.http_timeout),
-            ) as resp:
-                if resp.status == 404:
-                    raise not_found(label, self.server)
-                if resp.status in (400, 403):
-                    raise UnsafePathError(f"ComfyUI at {self.server} refused to serve {label!r} (HTTP {resp.status})")
-                if resp.status != 200:
-                    raise status_error(resp.status, await resp.text(errors="replace"), self.server, what)
-                return await stream_to_file(resp, Path(dest), label=label)
-        except _NET_ERRORS as exc:
-            raise connection_error(exc, self.server, what) from exc
 
     # --- websocket ----------------------------------------------------------
     async def open_ws(self, client_id: str) -> aiohttp.ClientWebSocketResponse | None:
         """Open ``/ws?clientId=...``. ``None`` when the handshake is refused by something
-        in between (a proxy without websocket support): the job is then polled."""
+        in between (a proxy without websocket support): jobs are then polled."""
         try:
             return await asyncio.wait_for(
                 self._http().ws_connect(
                     self._url("ws", ws=True),
                     params={"clientId": client_id},
                     headers=self._headers,
-                        max_msg_size=64 * 1024 * 1024,  # binary previews can be large
+                    max_msg_size=64 * MiB,  # binary previews can be large; this caps a text frame too
                 ),
                 timeout=self.http_timeout,
             )
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status in (401, 403):
                 raise status_error(exc.status, "", self.server, "open the websocket") from None
-            log.warning("websocket refused by %s (HTTP %s); polling instead", self.server, exc.status)
+            log.info("websocket refused by %s (HTTP %s); polling instead", self.server, exc.status)
             return None
-        except _NET_ERRORS as exc:
+        except NET_ERRORS as exc:
             raise connection_error(exc, self.server, "open the websocket") from exc
 
     # --- jobs ---------------------------------------------------------------
-    async def submit(self, graph: Mapping[str, Any], *, client_id: str, prompt_id: str) -> tuple[str, float | None]:
+    async def submit(
+        self, graph: Mapping[str, Any], *, client_id: str, prompt_id: str, on_event: OnEvent | None = None
+    ) -> tuple[str, float | None]:
         """``POST /prompt``; return ``(prompt_id, number)``.
 
         400 -> :class:`WorkflowError` (one line per node error), 200 with node errors
@@ -372,30 +245,37 @@ class ComfyClient:
         body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
         what = "submit the workflow"
         try:
-            status, text = await self._request("POST", "prompt", what=what, json_body=body)
+            status, raw = await self._request("POST", "prompt", what=what, json_body=body)
         except TransientError:
             # The server may have queued it before the answer was lost: make sure it does not run.
-            await self.cancel_quietly(prompt_id)
+            await self.cancel_quietly(prompt_id, on_event=on_event)
             raise
         if status == 400:
             try:
-                parsed = json.loads(text)
+                parsed = json.loads(raw)
             except ValueError:
-                parsed = text
-            raise workflow_error(parsed if isinstance(parsed, (dict, str)) else text, self.server)
+                parsed = raw.decode("utf-8", "replace")
+            raise workflow_error(parsed if isinstance(parsed, (dict, str)) else str(parsed), self.server)
         if status != 200:
-            raise status_error(status, text, self.server, what)
+            raise status_error(status, raw.decode("utf-8", "replace"), self.server, what)
         try:
-            answer = json.loads(text)
+            answer = json.loads(raw)
             accepted_id = str(answer.get("prompt_id") or prompt_id)
         except (ValueError, AttributeError):
-            await self.cancel_quietly(prompt_id)
+            await self.cancel_quietly(prompt_id, on_event=on_event)
             raise TransientError(f"ComfyUI at {self.server}: odd answer to {what}") from None
         if answer.get("node_errors"):
-            await self.cancel_quietly(accepted_id)
+            await self.cancel_quietly(accepted_id, on_event=on_event)
             raise workflow_error(answer, self.server, partial=True)
         number = answer.get("number")
         return accepted_id, number if isinstance(number, (int, float)) else None
+
+    def _tracker(self, prompt_id: str, timeout: float | None, *, socket: bool) -> JobTracker:
+        return JobTracker(
+            prompt_id, server=self.server, limit=timeout or self.timeout, now=self._clock(),
+            idle=self.ws_idle_timeout, poll_interval=self.poll_interval,
+            history_attempts=self.history_attempts, unreachable_after=self.unreachable_after, socket=socket,
+        )
 
     async def run(
         self,
@@ -408,8 +288,10 @@ class ComfyClient:
         """Queue ``graph`` (API format), wait for it and return its history outputs.
 
         ``on_event(kind, data)`` hears ``queued``, ``started``, ``cached``,
-        ``executing``, ``progress``, ``executed``, and the fallback's ``ws_dropped``,
-        ``ws_idle``, ``ws_reconnected`` and ``polling``; ``data`` always holds ``prompt_id``.
+        ``executing``, ``progress``, ``executed``, the fallback's ``ws_dropped``,
+        ``ws_idle``, ``ws_reconnected`` and ``polling``, and ``warning``
+        (``{"message": ...}``: something the user should know that did not fail the
+        job, e.g. a cancel that did not get through); ``data`` always holds ``prompt_id``.
 
         ``on_submit(prompt_id, client_id)`` runs just *before* the POST, so a journal can
         remember the job and a later run can :meth:`resume` it after a crash.
@@ -418,57 +300,74 @@ class ComfyClient:
         :class:`JobInterruptedError`, :class:`JobTimeoutError` (after cancelling the job
         on the server), :class:`TransientError` or :class:`ServerUnavailableError`.
         """
-        client_id = uuid.uuid4().hex
         prompt_id = str(uuid.uuid4())
-        deadline = self._clock() + (timeout or self.timeout)  # motion jobs take far longer than images
-        ws = await self.open_ws(client_id)  # first, so no message of this job can be missed
-        watch = JobWatch(self, client_id=client_id, prompt_id=prompt_id, ws=ws, deadline=deadline, on_event=on_event)
+        socket = self._socket
+        channel = socket.register(prompt_id)  # before the socket opens: nothing of this job can slip by
         try:
+            await socket.ensure_open()
+            tracker = self._tracker(prompt_id, timeout, socket=socket.healthy)
             if on_submit is not None:
-                on_submit(prompt_id, client_id)
-            prompt_id, number = await self.submit(graph, client_id=client_id, prompt_id=prompt_id)
-            watch.prompt_id = prompt_id
-            watch.emit("queued", number=number, server=self.server)
-            result = await watch.wait()
+                on_submit(prompt_id, socket.client_id)
+            accepted, number = await self.submit(
+                graph, client_id=socket.client_id, prompt_id=prompt_id, on_event=on_event
+            )
+            if accepted != prompt_id:
+                socket.rename(channel, accepted)
+                tracker.prompt_id = prompt_id = accepted
+            emit(on_event, prompt_id, "queued", {"number": number, "server": self.server})
+            result = await follow(tracker, channel, self, socket, on_event)
             result.number = number
             return result
         except asyncio.CancelledError:
             # Abandoned (Ctrl-C, pipeline shutdown), possibly mid-POST: do not leave the
             # GPU working for nobody. Cancelling an id the server never queued is a no-op.
             with contextlib.suppress(BaseException):
-                await asyncio.shield(self.cancel_quietly(prompt_id))
+                await asyncio.shield(self.cancel_quietly(prompt_id, on_event=on_event))
             raise
         finally:
-            await watch.close()
+            socket.unregister(channel)
 
     async def resume(
         self, prompt_id: str, client_id: str, *, on_event: OnEvent | None = None, timeout: float | None = None
     ) -> JobResult | None:
         """Re-attach to a job an earlier (killed) run submitted, without running it again.
 
-        Finished: its outputs from history. Still queued or running: wait for it on
-        the websocket under its own clientId (execution messages go to that id only).
-        Unknown to the server (restarted, or the POST never arrived): ``None``.
+        Finished: its outputs from history. Still queued or running: wait for it.
+        Unknown to the server (restarted, or the POST never arrived), failed or
+        interrupted: ``None`` (the caller runs it afresh).
+
+        A job submitted under this client's own clientId is followed on the shared
+        socket. One submitted under another clientId (an earlier process) gets a
+        socket of its own under that id, opened before the first look at history
+        and closed at the end: ComfyUI sends a prompt's messages only to its
+        clientId's socket, and this way the job's end is seen at once and its
+        progress reported, instead of polling. Taking the id over is safe because
+        its owner is gone: a journaled job's run held the topic's output lock, so
+        no live process can still be waiting on that socket (§4.3: the newest
+        socket of a clientId wins).
         """
-        deadline = self._clock() + (timeout or self.timeout)
-        ws = await self.open_ws(client_id)
-        watch = JobWatch(self, client_id=client_id, prompt_id=prompt_id, ws=ws, deadline=deadline, on_event=on_event)
+        own = client_id == self._socket.client_id
+        socket = self._socket if own else SharedSocket(client_id, self.open_ws, self._clock)
+        channel = socket.register(prompt_id)
         try:
+            await socket.ensure_open()  # before the first look, so no message can be missed
             entry = await self.history(prompt_id)
             if not entry and prompt_id not in await self.queue_ids():
                 entry = await self.history(prompt_id)  # it may have finished between the two looks
                 if not entry:
                     return None
+            tracker = self._tracker(prompt_id, timeout, socket=socket.healthy)
             if entry:
                 status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
                 if status.get("status_str") == "error" or status.get("completed") is False:
                     return None  # it failed: a retry must run it again, not re-read the failure
-                watch._accept(entry)
-                return await watch._collect()
-            watch.emit("resumed", server=self.server)
+                return await follow(tracker, channel, self, None, on_event, tracker.feed(History(entry), self._clock()))
+            emit(on_event, prompt_id, "resumed", {"server": self.server})
             try:
-                return await watch.wait()
+                return await follow(tracker, channel, self, socket, on_event)
             except JobInterruptedError:
                 return None  # interrupted (e.g. cancelled when an earlier attempt timed out): run it afresh
         finally:
-            await watch.close()
+            socket.unregister(channel)
+            if not own:
+                await socket.aclose()

@@ -1,5 +1,10 @@
 """Checked downloads from ComfyUI's ``/view`` and checks on server-supplied names.
 
+A download is bounded three ways (issue #11): its size (``max_download_bytes``,
+announced or actual), its duration (``download_timeout``, enforced by the client
+around the whole transfer) and its content (``verify.py`` decodes it before it is
+renamed into place). Whatever fails leaves nothing at the destination.
+
 A server (or anything pretending to be one) chooses the ``filename`` and
 ``subfolder`` it reports. They are only ever sent back as query parameters,
 never used as local paths, and refused outright when they look like traversal.
@@ -13,9 +18,13 @@ from typing import Any
 import aiohttp
 
 from ..errors import DownloadError, GenerationError, UnsafePathError
-from ..fsutil import atomic_path
+from .errors_map import status_error
+from .http import ERROR_BODY_LIMIT, size_text
 
-__all__ = ["check_server_name", "check_file_ref", "stream_to_file", "not_found", "VIEW_TYPES"]
+__all__ = [
+    "check_server_name", "check_file_ref", "stream_to_file", "check_view_status", "deadline_error", "not_found",
+    "VIEW_TYPES",
+]
 
 #: The folder types /view knows; anything else is a 400 on the real server.
 VIEW_TYPES = frozenset({"output", "input", "temp"})
@@ -56,29 +65,69 @@ def check_file_ref(ref: dict[str, Any]) -> tuple[str, str, str]:
     return filename, subfolder, kind
 
 
-async def stream_to_file(resp: aiohttp.ClientResponse, dest: Path, *, label: str) -> Path:
-    """Write the body of ``resp`` to ``dest`` atomically, checking its length.
+async def stream_to_file(
+    resp: aiohttp.ClientResponse, tmp: Path, *, label: str, server: str, max_bytes: int, keep: int = 0
+) -> bytes | None:
+    """Write the body of ``resp`` to ``tmp``; return it too when it is at most ``keep`` bytes.
 
-    A body shorter than ``Content-Length`` (or cut off) raises :class:`DownloadError`
-    and leaves neither ``dest`` nor a temporary file behind.
+    (A small file is then checked from memory instead of being read back from disk.)
+
+    Refused: a body larger than ``max_bytes`` (announced or actual: writing stops at
+    the cap), shorter than ``Content-Length``, cut off, or empty. Each is a
+    :class:`DownloadError`; the caller's temporary file is removed with it.
     """
     expected = resp.content_length
+    where = f"ComfyUI at {server}: /view of {label}"
+    too_big = f"{where} is larger than {size_text(max_bytes)} (max_download_bytes); not kept"
+    if expected is not None and expected > max_bytes:
+        raise DownloadError(f"{too_big} (it announced {size_text(expected)})")
     received = 0
-    with atomic_path(dest) as tmp:
-        try:
-            with tmp.open("wb") as fh:
-                async for chunk in resp.content.iter_chunked(_CHUNK):
-                    fh.write(chunk)
-                    received += len(chunk)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
-            announced = "?" if expected is None else expected
-            raise DownloadError(f"download of {label} ended early after {received} of {announced} bytes") from exc
-        if expected is not None and received != expected:
-            raise DownloadError(f"download of {label} got {received} bytes, the server announced {expected}")
-        if received == 0:
-            # An empty "image" is a server-side failure worth another try, not an asset.
-            raise DownloadError(f"download of {label} was empty")
-    return dest
+    kept: list[bytes] | None = [] if keep else None
+    try:
+        with tmp.open("wb") as fh:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise DownloadError(too_big)
+                fh.write(chunk)
+                if kept is not None:
+                    if received <= keep:
+                        kept.append(chunk)
+                    else:
+                        kept = None  # big: checked from disk, off the event loop
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError) as exc:
+        announced = "?" if expected is None else expected
+        raise DownloadError(f"{where} ended early after {received} of {announced} bytes") from exc
+    if expected is not None and received != expected:
+        raise DownloadError(f"{where} got {received} bytes, the server announced {expected}")
+    if received == 0:
+        # An empty "image" is a server-side failure worth another try, not an asset.
+        raise DownloadError(f"{where} was empty")
+    return b"".join(kept) if kept is not None else None
+
+
+async def check_view_status(resp: aiohttp.ClientResponse, label: str, server: str, what: str) -> None:
+    """Map a non-200 answer of ``/view``."""
+    if resp.status == 200:
+        return
+    if resp.status == 404:
+        raise not_found(label, server)
+    if resp.status in (400, 403):
+        raise UnsafePathError(f"ComfyUI at {server} refused to serve {label!r} (HTTP {resp.status})")
+    excerpt = await resp.content.read(ERROR_BODY_LIMIT)
+    raise status_error(resp.status, excerpt.decode("utf-8", "replace"), server, what)
+
+
+def deadline_error(label: str, server: str, timeout: float, tmp: Path) -> DownloadError:
+    """The overall download deadline passed (a trickling body resets read timeouts forever)."""
+    try:
+        got = f"{size_text(tmp.stat().st_size)} received"
+    except OSError:
+        got = "nothing received"
+    return DownloadError(
+        f"ComfyUI at {server}: /view of {label} did not finish within {timeout:g} s "
+        f"(download_timeout; {got}); not kept"
+    )
 
 
 def not_found(label: str, server: str) -> GenerationError:

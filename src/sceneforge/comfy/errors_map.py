@@ -4,16 +4,15 @@ Pure functions over already-parsed bodies, so every mapping is table-testable
 without a server. The shapes are the recorded ones in
 ``comfyui/samples/errors/`` (POST /prompt) and ``runtime_error/`` (websocket).
 Nothing here ever sees a credential: callers pass the *redacted* server URL.
+aiohttp is imported only by the two functions that classify its exceptions, so the
+pure job tracker (``watch.py``) can use this module without pulling in any I/O.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import ssl
 from typing import Any
-
-import aiohttp
 
 from ..errors import (
     ConfigError,
@@ -148,6 +147,8 @@ def describe_cause(exc: BaseException) -> str:
 
     aiohttp's own messages are avoided on purpose: they are long and vary by version.
     """
+    import aiohttp
+
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return "host name not resolved"
     if isinstance(exc, (aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError, ssl.SSLError)):
@@ -158,7 +159,7 @@ def describe_cause(exc: BaseException) -> str:
         # ("Multiple exceptions: [Errno 111] ..."), hence the text check.
         if isinstance(os_err, ConnectionRefusedError) or f"[Errno {errno.ECONNREFUSED}]" in str(os_err):
             return "connection refused"
-        if isinstance(os_err, (TimeoutError, asyncio.TimeoutError)):
+        if isinstance(os_err, TimeoutError):
             return "connect timed out"
         return f"cannot connect ({type(os_err).__name__})"
     if isinstance(exc, ConnectionRefusedError):
@@ -167,7 +168,7 @@ def describe_cause(exc: BaseException) -> str:
         return "server disconnected"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "response ended early"
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
         return "timed out"
     if isinstance(exc, (aiohttp.ClientConnectionResetError, ConnectionResetError)):
         return "connection reset"
@@ -183,6 +184,8 @@ def connection_error(exc: BaseException, server: str, what: str) -> ServerUnavai
     off such a server); connected but the exchange broke -> :class:`TransientError`.
     Both are retryable.
     """
+    import aiohttp
+
     cause = describe_cause(exc)
     if isinstance(exc, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
         return ServerUnavailableError(f"ComfyUI at {server} is unreachable ({cause}) while trying to {what}")

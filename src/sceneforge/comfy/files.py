@@ -1,0 +1,117 @@
+"""Files to and from a ComfyUI server: ``/upload/image`` and checked ``/view`` downloads.
+
+A mixin of :class:`~sceneforge.comfy.client.ComfyClient`, which sets the limits
+(``max_download_bytes``, ``download_timeout``, ``verify_downloads``) in its constructor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..errors import AssetMissingError, PermanentError, TransientError
+from ..fsutil import atomic_path
+from .download import check_file_ref, check_server_name, check_view_status, deadline_error, stream_to_file
+from .errors_map import connection_error, status_error
+from .http import ComfyHTTP
+from .verify import INLINE_BYTES, verify_download
+
+__all__ = ["ComfyFiles"]
+
+
+class ComfyFiles(ComfyHTTP):
+    """Uploads and downloads over the client's session."""
+
+    max_download_bytes: int = 1024 * 1024 * 1024
+    download_timeout: float = 600.0
+    verify_downloads: bool = True
+
+    async def upload_image(
+        self, path: Path | str, *, name: str | None = None, subfolder: str = "", overwrite: bool = False
+    ) -> str:
+        """Upload a local file to the server's ``input`` folder (multipart ``/upload/image``).
+
+        Returns the value for ``LoadImage.image``: the server's final name (it may add
+        `` (1)`` when a different file already has that name), prefixed with
+        ``subfolder/`` when a subfolder is used.
+        """
+        path = Path(path)
+        name = check_server_name(name or path.name, "upload name", allow_slash=False)
+        if subfolder:
+            check_server_name(subfolder, "upload subfolder", allow_slash=True)
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:
+            raise AssetMissingError(f"cannot upload {path}: the file does not exist") from None
+        form = aiohttp.FormData()
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        form.add_field("image", content, filename=name, content_type=ctype)
+        form.add_field("type", "input")
+        form.add_field("subfolder", subfolder)
+        form.add_field("overwrite", "true" if overwrite else "false")
+        what = f"upload {name}"
+        status, body = await self._request("POST", "upload/image", what=what, data=form)
+        if status == 400:
+            # The same request will be rejected again.
+            raise PermanentError(f"ComfyUI at {self.server} rejected the upload of {name} (HTTP 400)", status=400)
+        if status != 200:
+            raise status_error(status, body.decode("utf-8", "replace"), self.server, what)
+        try:
+            answer = json.loads(body)
+            final = check_server_name(answer["name"], "upload name", allow_slash=False)
+            sub = check_server_name(answer.get("subfolder") or "", "upload subfolder", allow_slash=True)
+        except (ValueError, KeyError, TypeError):
+            raise TransientError(f"ComfyUI at {self.server}: odd answer to {what}") from None
+        return f"{sub}/{final}" if sub else final
+
+    async def download(
+        self,
+        file_ref: Mapping[str, Any],
+        dest: Path | str,
+        *,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
+    ) -> Path:
+        """Fetch one output file (a history file ref) into ``dest``, atomically.
+
+        The local name is always ``dest``; the server's names are only query
+        parameters and are refused (:class:`UnsafePathError`) before any request when
+        they could traverse. A body that is short, longer than ``max_bytes``
+        (default ``max_download_bytes``), slower than ``timeout`` in all (default
+        ``download_timeout``) or that does not decode as the image/video its name
+        says raises :class:`DownloadError` (retryable) and leaves nothing at
+        ``dest``; a 404 raises :class:`GenerationError` naming the file.
+        """
+        filename, subfolder, kind = check_file_ref(dict(file_ref))
+        label = f"{subfolder}/{filename}" if subfolder else filename
+        limit = int(max_bytes or self.max_download_bytes)
+        deadline = float(timeout or self.download_timeout)
+        what = f"download {label}"
+        read_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http_timeout, sock_read=self.http_timeout)
+        dest = Path(dest)
+        with atomic_path(dest) as tmp:
+            try:
+                async with asyncio.timeout(deadline) as budget:
+                    async with self._http().get(
+                        self._url("view"), params={"filename": filename, "subfolder": subfolder, "type": kind},
+                        headers=self._headers, timeout=read_timeout,
+                    ) as resp:
+                        await check_view_status(resp, label, self.server, what)
+                        body = await stream_to_file(resp, tmp, label=label, server=self.server, max_bytes=limit,
+                                                    keep=INLINE_BYTES if self.verify_downloads else 0)
+            except TimeoutError as exc:
+                if budget.expired():
+                    raise deadline_error(label, self.server, deadline, tmp) from None
+                raise connection_error(exc, self.server, what) from exc
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                # Not every OSError: a full disk must reach atomic_path as a storage error.
+                raise connection_error(exc, self.server, what) from exc
+            if self.verify_downloads:
+                await verify_download(tmp, filename, label=label, server=self.server, data=body)
+        return dest
