@@ -43,6 +43,9 @@ _LEGACY_ENV = {
     "OPENAI_API_KEY": "openai_api_key",
 }
 
+#: The largest seed ComfyUI accepts (its seed inputs are unsigned 64-bit).
+MAX_SEED = 2**64 - 1
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -84,7 +87,7 @@ class Settings(BaseModel):
     prompt_node: str | None = None
     prompt_input: str = "text"
     negative: str | None = None
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0)  # <= MAX_SEED, checked in _seed_limit
     width: int | None = Field(None, ge=64, le=16384)
     height: int | None = Field(None, ge=64, le=16384)
     image_concurrency: int = Field(2, ge=1, le=64)
@@ -97,7 +100,7 @@ class Settings(BaseModel):
     motion_image_node: str | None = None
     motion_length: int | None = Field(None, ge=1, le=1025)
     motion_fps: float | None = Field(None, gt=0, le=120)
-    motion_seed: int | None = Field(None, ge=0)
+    motion_seed: int | None = Field(None, ge=0)  # <= MAX_SEED
     motion_width: int | None = Field(None, ge=16, le=8192)
     motion_height: int | None = Field(None, ge=16, le=8192)
     motion_timeout: float = Field(1800.0, gt=0)  # seconds per Wan job (a 14B clip takes minutes)
@@ -120,6 +123,14 @@ class Settings(BaseModel):
         if not v:
             raise ValueError("at least one stage is needed")
         return tuple(s for s in STAGES if s in v)  # the order is always audio, image, motion
+
+    @field_validator("seed", "motion_seed")
+    @classmethod
+    def _seed_limit(cls, v: int | None) -> int | None:
+        # Checked here, before any work: a server would reject it only after scenes.json was written.
+        if v is not None and v > MAX_SEED:
+            raise ValueError(f"must be at most 2**64 - 1 = {MAX_SEED}, the largest seed ComfyUI accepts")
+        return v
 
     @field_validator("comfy_urls", mode="before")
     @classmethod

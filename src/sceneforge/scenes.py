@@ -8,6 +8,7 @@ one line each, naming the scene (``scene N``, numbered from 1) and the field.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .errors import SceneValidationError, UnsafePathError
+from .input_checks import has_visible_text, json_problem, shown, unicode_problem
 from .layout import slugify
 
 __all__ = ["Scene", "SceneFile", "load_scene_file", "parse_state", "validate_scenes", "scenes_to_dicts"]
@@ -93,8 +95,13 @@ def _check_text(problems: list[str], where: str, field: str, value: Any, *, requ
         return
     if not isinstance(value, str):
         problems.append(f"{where}: {field} must be a string, got {_type_name(value)}")
+    elif bad := unicode_problem(value):
+        problems.append(f"{where}: {field} {bad}")
     elif not value.strip():
         problems.append(f"{where}: {field} is empty")
+    elif not has_visible_text(value):
+        # Zero-width spaces, BOMs, soft hyphens...: narrated as silence, drawn as nothing.
+        problems.append(f"{where}: {field} is empty (it has only invisible characters)")
     elif "\x00" in value:
         problems.append(f"{where}: {field} contains a NUL character")
 
@@ -162,6 +169,7 @@ def validate_scenes(
         mf = raw.get("motion_frames_path")
         if mf is not None and not (isinstance(mf, list) and all(isinstance(x, str) for x in mf)):
             problems.append(f"{where}: motion_frames_path must be a list of strings")
+        _check_writable_fields(problems, where, raw, skip=_TEXT_FIELDS)
     if problems:
         raise SceneValidationError(problems)
     scenes = []
@@ -174,7 +182,37 @@ def validate_scenes(
         if not had_script and "script" not in raw:
             scene.model_fields_set.discard("script")
         scenes.append(scene)
+    _check_serializable(scenes, prefix)
     return scenes
+
+
+_TEXT_FIELDS = frozenset({"script", "image_prompt", "motion_prompt"})  # checked by _check_text
+
+
+def _check_writable_fields(problems: list[str], where: str, raw: Mapping[Any, Any], *, skip: frozenset[str]) -> None:
+    """Every field must survive the trip back to scenes.json (see :mod:`sceneforge.input_checks`)."""
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            problems.append(f"{where}: field names must be strings, got {_type_name(key)} {key!r}")
+            continue
+        if key in skip:
+            continue
+        if bad := unicode_problem(key):
+            problems.append(f"{where}: field name '{shown(key)}' {bad}")
+        elif bad := json_problem(value):
+            problems.append(f"{where}: field {key!r} {bad}")
+
+
+def _check_serializable(scenes: list[Scene], prefix: str) -> None:
+    """The last guard: each scene serializes as scenes.json will (types JSON lacks, like objects)."""
+    problems = []
+    for i, scene in enumerate(scenes, 1):
+        try:
+            json.dumps(scene.to_dict(), ensure_ascii=False)
+        except (ValueError, TypeError, RecursionError) as exc:
+            problems.append(f"{prefix}scene {i}: cannot be written to scenes.json: {exc}")
+    if problems:
+        raise SceneValidationError(problems)
 
 
 def _check_topic(topic: Any, where: str) -> str:
@@ -185,6 +223,22 @@ def _check_topic(topic: Any, where: str) -> str:
     except UnsafePathError as exc:
         raise SceneValidationError(f"{where}topic: {exc}") from None
     return topic
+
+
+def _check_extra(extra: dict[Any, Any], label: str) -> None:
+    """Top-level fields other than scenes and topic are written back as they are: they must be writable."""
+    where = label or "state"
+    problems: list[str] = []
+    _check_writable_fields(problems, where, extra, skip=frozenset())
+    for key, value in extra.items():
+        if problems:
+            break
+        try:
+            json.dumps(value, ensure_ascii=False)
+        except (ValueError, TypeError, RecursionError) as exc:
+            problems.append(f"{where}: field {key!r} cannot be written to scenes.json: {exc}")
+    if problems:
+        raise SceneValidationError(problems)
 
 
 def parse_state(
@@ -205,6 +259,7 @@ def parse_state(
         raw_scenes = data["scenes"]
         file_topic = data.get("topic")
         extra = {k: v for k, v in data.items() if k not in ("scenes", "topic")}
+        _check_extra(extra, label)
     elif isinstance(data, list):
         raw_scenes, file_topic = data, None
     else:
@@ -249,6 +304,12 @@ def load_scene_file(
         raise SceneValidationError(f"{label}: not a UTF-8 text file (is it binary?)") from None
     except json.JSONDecodeError as exc:
         raise SceneValidationError(f"{label}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError:  # the only other one: an integer longer than Python converts
+        raise SceneValidationError(
+            f"{label}: not usable JSON: a number has more than {sys.get_int_max_str_digits()} digits"
+        ) from None
+    except RecursionError:
+        raise SceneValidationError(f"{label}: not usable JSON: arrays or objects are nested too deeply") from None
     sf = parse_state(
         data, topic=topic, default_topic=path.stem, need_script=need_script, need_prompt=need_prompt, label=label
     )
