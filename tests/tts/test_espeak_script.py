@@ -13,6 +13,7 @@ from mutagen.mp3 import MP3
 
 from sceneforge.errors import JobTimeoutError, TransientError
 from sceneforge.retry import is_retryable
+from sceneforge.tts.base import SpeechRequest
 from sceneforge.tts.espeak import EspeakBackend, EspeakOptions
 
 SCRIPT = """\
@@ -50,15 +51,15 @@ def test_plain_script_without_main_guard_runs_once(tmp_path: Path) -> None:
 async def test_killed_worker_is_a_transient_error_and_is_replaced(tmp_path: Path) -> None:
     b = EspeakBackend(EspeakOptions(workers=1))
     try:
-        await b.synthesize("Warm up.", tmp_path / "a.mp3")
+        await b.synthesize(SpeechRequest(1, "Warm up.", tmp_path / "a.mp3"))
         assert b._pool is not None
         [pid] = b._pool.pids
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(TransientError, match="an espeak worker process died: it was killed by signal 9") as info:
-            await b.synthesize("Hello.", tmp_path / "b.mp3")
+            await b.synthesize(SpeechRequest(1, "Hello.", tmp_path / "b.mp3"))
         assert is_retryable(info.value)
         assert not (tmp_path / "b.mp3").exists()
-        assert (await b.synthesize("Hello again.", tmp_path / "c.mp3")).duration > 0.3
+        assert (await b.synthesize(SpeechRequest(1, "Hello again.", tmp_path / "c.mp3"))).duration > 0.3
         assert b._pool.pids != [pid]
     finally:
         await b.aclose()
@@ -68,7 +69,7 @@ async def test_timeout_is_a_job_timeout(tmp_path: Path) -> None:
     b = EspeakBackend(EspeakOptions(workers=1, timeout=0.001))  # shorter than starting a process
     try:
         with pytest.raises(JobTimeoutError, match="espeak did not finish within 0.001 s"):
-            await b.synthesize("Hello.", tmp_path / "x.mp3")
+            await b.synthesize(SpeechRequest(1, "Hello.", tmp_path / "x.mp3"))
     finally:
         await b.aclose()
     assert not (tmp_path / "x.mp3").exists()
@@ -77,11 +78,11 @@ async def test_timeout_is_a_job_timeout(tmp_path: Path) -> None:
 async def test_workers_ignore_ctrl_c_and_end_with_the_backend(tmp_path: Path) -> None:
     """Ctrl-C reaches the whole process group: the parent decides, the worker keeps its job."""
     b = EspeakBackend(EspeakOptions(workers=1))
-    await b.synthesize("Warm up.", tmp_path / "a.mp3")
+    await b.synthesize(SpeechRequest(1, "Warm up.", tmp_path / "a.mp3"))
     assert b._pool is not None
     [pid] = b._pool.pids
     os.kill(pid, signal.SIGINT)
-    assert (await b.synthesize("Still here.", tmp_path / "b.mp3")).duration > 0.3
+    assert (await b.synthesize(SpeechRequest(1, "Still here.", tmp_path / "b.mp3"))).duration > 0.3
     assert b._pool.pids == [pid]
     await b.aclose()
     assert not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()

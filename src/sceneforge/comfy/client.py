@@ -34,7 +34,7 @@ from .driver import emit, follow
 from .errors_map import connection_error, describe_cause, status_error, workflow_error
 from .files import ComfyFiles
 from .http import NET_ERRORS
-from .result import JobResult
+from .result import JobResult, dict_of
 from .socket import SharedSocket
 from .watch import History, JobTracker, OnEvent
 
@@ -358,7 +358,7 @@ class ComfyClient(ComfyFiles):
                     return None
             tracker = self._tracker(prompt_id, timeout, socket=socket.healthy)
             if entry:
-                status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+                status = dict_of(entry.get("status"))
                 if status.get("status_str") == "error" or status.get("completed") is False:
                     return None  # it failed: a retry must run it again, not re-read the failure
                 return await follow(tracker, channel, self, None, on_event, tracker.feed(History(entry), self._clock()))

@@ -98,7 +98,7 @@ async def follow(
                     actions.extend(tracker.feed(item, now))
             if tick is not None and tick.done():
                 # Checked after every batch of messages, not only when nothing else happened.
-                tick, done = None, tick
+                done, tick = tick, None
                 done.result()
                 actions.extend(tracker.feed(Tick(), clock()))
             if actions:

@@ -23,6 +23,7 @@ from ..errors import (
     TransientError,
     WorkflowError,
 )
+from .result import dict_of
 
 __all__ = [
     "node_error_lines",
@@ -47,7 +48,7 @@ def _one_error_text(err: dict[str, Any]) -> str:
     """
     message = str(err.get("message") or err.get("type") or "invalid").strip()
     details = str(err.get("details") or "").strip()
-    extra = err.get("extra_info") if isinstance(err.get("extra_info"), dict) else {}
+    extra = dict_of(err.get("extra_info"))
     input_name = str(extra.get("input_name") or "")
     if input_name and details == input_name:
         return f"{input_name}: {message}"
@@ -78,7 +79,7 @@ def node_error_lines(body: dict[str, Any]) -> dict[str, list[str]]:
     if not out:
         top = body.get("error")
         if isinstance(top, dict):
-            extra = top.get("extra_info") if isinstance(top.get("extra_info"), dict) else {}
+            extra = dict_of(top.get("extra_info"))
             message = str(top.get("message") or top.get("type") or "rejected").strip()
             node_id = extra.get("node_id")
             if node_id is not None:

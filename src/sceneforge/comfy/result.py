@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["JobResult"]
+__all__ = ["JobResult", "dict_of"]
+
+
+def dict_of(value: Any) -> dict[str, Any]:
+    """``value`` when the server sent an object there, else an empty one (never trust the shape)."""
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import GenerationError, JobTimeoutError, ServerUnavailableError, TransientError
 from .errors_map import execution_error, interrupted_error
-from .result import JobResult
+from .result import JobResult, dict_of
 
 __all__ = [
     "QUEUE_FACTOR", "OnEvent", "JobTracker", "Input", "Action",
@@ -327,7 +327,7 @@ class JobTracker:
     def _accept(self, entry: dict[str, Any]) -> Action:
         """A history entry: its error, or the job's outputs."""
         self.ended = True
-        status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+        status = dict_of(entry.get("status"))
         if status.get("status_str") == "error" or (status and status.get("completed") is False):
             for item in reversed(status.get("messages") or []):
                 if isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict):
@@ -336,7 +336,7 @@ class JobTracker:
                     if item[0] == "execution_interrupted":
                         return Fail(interrupted_error(item[1], self.server))
             return Fail(GenerationError(f"ComfyUI job {self.prompt_id} failed on {self.server} (no details in history)"))
-        outputs = entry.get("outputs") if isinstance(entry.get("outputs"), dict) else {}
+        outputs = dict_of(entry.get("outputs"))
         return Done(JobResult(self.prompt_id, dict(outputs), self.server, list(self.cached)))
 
     # --- time ----------------------------------------------------------------------

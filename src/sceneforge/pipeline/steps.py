@@ -123,9 +123,10 @@ class Step(ABC, Generic[B]):
             self.backend.forget(ctx.layout, n)  # a re-roll must not re-attach to the previous job
         report = ctx.reporter(self.stage, n)
         outcome = await ctx.retry(self.stage, n, self.policy, lambda k: self.attempt(n, scene, request, report))
-        ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields)
+        # The take first: linking the files changes their ctime, which the cache record holds.
         inputs = {name: getattr(scene, name) for name in STAGE_INPUTS[self.stage]}
         ctx.takes.add(self.stage, n, outcome.files, fingerprint=key, fields=outcome.fields, inputs=inputs)
+        ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields)
         self.backend.forget(ctx.layout, n)
         drop_fields(scene, *outcome.dropped)
         set_fields(scene, **self.scene_fields(ctx.layout, n, outcome.files, outcome.fields))

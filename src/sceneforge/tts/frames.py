@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 __all__ = ["MAX_HEADER", "MAX_BLOB", "FrameError", "write_message", "read_message"]
 
@@ -25,7 +25,7 @@ class FrameError(ValueError):
     """The peer sent something that is not a message (or one too large)."""
 
 
-def write_message(fh: BinaryIO, header: dict[str, Any], blob: bytes = b"") -> None:
+def write_message(fh: IO[bytes], header: dict[str, Any], blob: bytes = b"") -> None:
     """Write one message and flush it."""
     head = json.dumps({**header, "blob": len(blob)}, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     fh.write(_LEN.pack(len(head)) + head)
@@ -34,14 +34,14 @@ def write_message(fh: BinaryIO, header: dict[str, Any], blob: bytes = b"") -> No
     fh.flush()
 
 
-def _read_exact(fh: BinaryIO, n: int) -> bytes:
+def _read_exact(fh: IO[bytes], n: int) -> bytes:
     data = fh.read(n)
     if len(data) != n:
         raise EOFError(f"the pipe closed after {len(data)} of {n} bytes")
     return data
 
 
-def read_message(fh: BinaryIO, *, max_header: int = MAX_HEADER, max_blob: int = MAX_BLOB) -> tuple[dict[str, Any], bytes] | None:
+def read_message(fh: IO[bytes], *, max_header: int = MAX_HEADER, max_blob: int = MAX_BLOB) -> tuple[dict[str, Any], bytes] | None:
     """The next message as ``(header, blob)``; None when the pipe closed cleanly between messages.
 
     Raises :class:`EOFError` when it closes inside a message, :class:`FrameError` on garbage.
