@@ -48,11 +48,11 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-from .fsutil import atomic_write_json
+from .fsutil import atomic_write_json, relative_to
 from .layout import TopicLayout
 
 __all__ = ["WorkflowCache", "CacheHit", "fingerprint", "file_digest"]
@@ -141,16 +141,26 @@ class _Entry(NamedTuple):
         return {"size": self.size, "mtime_ns": self.mtime_ns, "ctime_ns": self.ctime_ns, "sha256": self.sha256}
 
 
+class _Parsed(NamedTuple):
+    entries: dict[str, _Entry]
+    fields: dict[str, Any]
+    meta: dict[str, Any]
+    fingerprint: str
+
+
 class _Damaged(Exception):
     """A recorded file no longer has its recorded content."""
 
 
 @dataclass(frozen=True)
 class CacheHit:
-    """A valid record: the files (absolute) and the extra scene fields recorded with them."""
+    """A valid record: the files (absolute), the scene fields recorded with them, and the record's
+    ``meta`` (what the caller stored about how it was made: its take id, the inputs)."""
 
     files: list[Path]
     fields: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
 
 
 class WorkflowCache:
@@ -170,42 +180,54 @@ class WorkflowCache:
             raise ValueError(f"unknown cache stage {stage!r}")
         return self.layout.state_dir / stage / f"scene_{scene}.json"
 
-    def _read(self, path: Path, stage: str, scene: int, fp: str) -> tuple[dict[str, _Entry], dict[str, Any]] | None:
-        """The record's files and fields when it exists, parses and has fingerprint ``fp``."""
+    def _read(self, path: Path, stage: str, scene: int, fp: str | None, warn: Callable[[str], None]) -> _Parsed | None:
+        """The record's files, fields and meta when it exists, parses and has fingerprint ``fp`` (any: None)."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            self._warn(f"cache record {path} unreadable ({exc.strerror}); regenerating scene {scene}")
+            warn(f"cache record {path} unreadable ({exc.strerror}); regenerating scene {scene}")
             return None
         try:
             rec = json.loads(raw)
             version = rec.get("version")
-            if version not in (_VERSION, _LEGACY_VERSION) or rec["fingerprint"] != fp:
+            if version not in (_VERSION, _LEGACY_VERSION) or (fp is not None and rec["fingerprint"] != fp):
                 return None
             files = rec["files"]
             if not isinstance(files, dict) or not files:
                 raise ValueError("no files")
             entries = {rel: _Entry.parse(v, version) for rel, v in files.items()}
             fields = dict(rec.get("fields") or {})
+            meta = dict(rec.get("meta") or {})
+            found_fp = str(rec["fingerprint"])
         except (ValueError, KeyError, TypeError, AttributeError):
-            self._warn(f"cache record {path} is corrupt; regenerating {stage} for scene {scene}")
+            warn(f"cache record {path} is corrupt; regenerating {stage} for scene {scene}")
             return None
         for rel in entries:
             # A record can only point inside the topic folder.
             if ".." in Path(rel).parts or Path(rel).is_absolute():
-                self._warn(f"cache record {path} names a file outside the topic folder; ignoring it")
+                warn(f"cache record {path} names a file outside the topic folder; ignoring it")
                 return None
-        return entries, fields
+        return _Parsed(entries, fields, meta, found_fp)
 
     def lookup(self, stage: str, scene: int, fp: str) -> CacheHit | None:
         """The record of ``scene`` if its fingerprint is ``fp`` and its files are intact (see the module doc)."""
+        return self._valid(stage, scene, fp, warn=self._warn)
+
+    def current(self, stage: str, scene: int) -> CacheHit | None:
+        """The scene's record whatever its fingerprint, if its files are intact (the asset there now).
+
+        Quiet: a damaged asset is simply not there (its lookup already warned).
+        """
+        return self._valid(stage, scene, None, warn=lambda message: None)
+
+    def _valid(self, stage: str, scene: int, fp: str | None, *, warn: Callable[[str], None]) -> CacheHit | None:
         path = self._record_path(stage, scene)
-        parsed = self._read(path, stage, scene, fp)
+        parsed = self._read(path, stage, scene, fp, warn)
         if parsed is None:
             return None
-        entries, fields = parsed
+        entries, fields, meta, found_fp = parsed
         root = self.layout.root
         refreshed: dict[str, _Entry] = {}
         try:
@@ -214,17 +236,17 @@ class WorkflowCache:
         except FileNotFoundError:
             return None  # deleted: simply made again
         except _Damaged as exc:
-            self._warn(f"{exc} changed on disk since it was made; regenerating {stage} for scene {scene}")
+            warn(f"{exc} changed on disk since it was made; regenerating {stage} for scene {scene}")
             return None
         except OSError as exc:
-            self._warn(f"cannot check {exc.filename} ({exc.strerror}); regenerating {stage} for scene {scene}")
+            warn(f"cannot check {exc.filename} ({exc.strerror}); regenerating {stage} for scene {scene}")
             return None
         if refreshed != entries:
             # Times moved (copy, touch) or a version-1 record: remember the checked state so the
             # next lookup is a stat again. Failing to write only costs another hash next time.
             with contextlib.suppress(OSError):
-                self._write(path, fp, refreshed, fields)
-        return CacheHit(files=[root / rel for rel in entries], fields=fields)
+                self._write(path, found_fp, refreshed, fields, meta)
+        return CacheHit(files=[root / rel for rel in entries], fields=fields, meta=meta, fingerprint=found_fp)
 
     @staticmethod
     def _check(root: Path, rel: str, entry: _Entry) -> _Entry:
@@ -245,31 +267,33 @@ class WorkflowCache:
             raise _Damaged(p)
         return _Entry.of(st, digest)
 
-    def record(self, stage: str, scene: int, fp: str, files: Iterable[Path], fields: Mapping[str, Any] | None = None) -> None:
+    def record(self, stage: str, scene: int, fp: str, files: Iterable[Path], fields: Mapping[str, Any] | None = None,
+               meta: Mapping[str, Any] | None = None) -> None:
         """Remember that ``files`` (already in place) are scene ``scene``'s result for ``fp``.
 
         Hashes every file (streamed, 1 MB at a time); the digests are memoized, so a
         scene image recorded here is not read again for the motion fingerprint.
         """
-        root = self.layout.root.resolve()
+        root = self.layout.root
         entries: dict[str, _Entry] = {}
         for f in files:
-            rel = Path(f).resolve().relative_to(root)
+            rel = relative_to(f, root)
             st, digest = _stat_and_digest(Path(f))
             entries[rel.as_posix()] = _Entry.of(st, digest)
-        self._write(self._record_path(stage, scene), fp, entries, fields or {})
+        self._write(self._record_path(stage, scene), fp, entries, fields or {}, meta or {})
 
     @staticmethod
-    def _write(path: Path, fp: str, entries: Mapping[str, _Entry], fields: Mapping[str, Any]) -> None:
-        atomic_write_json(
-            path,
-            {
-                "version": _VERSION,
-                "fingerprint": fp,
-                "files": {rel: e.to_json() for rel, e in entries.items()},
-                "fields": dict(fields),
-            },
-        )
+    def _write(path: Path, fp: str, entries: Mapping[str, _Entry], fields: Mapping[str, Any],
+               meta: Mapping[str, Any]) -> None:
+        record = {
+            "version": _VERSION,
+            "fingerprint": fp,
+            "files": {rel: e.to_json() for rel, e in entries.items()},
+            "fields": dict(fields),
+        }
+        if meta:
+            record["meta"] = dict(meta)
+        atomic_write_json(path, record)
 
     def invalidate(self, stage: str, scene: int) -> None:
         """Forget a scene's record (done before regenerating it)."""

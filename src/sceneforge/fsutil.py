@@ -19,7 +19,7 @@ from typing import Any
 from .errors import OutputWriteError
 
 __all__ = [
-    "PART_SUFFIX", "temp_path_for", "atomic_path", "atomic_write_bytes", "atomic_write_json", "replace_dir",
+    "PART_SUFFIX", "relative_to", "temp_path_for", "atomic_path", "atomic_write_bytes", "atomic_write_json", "replace_dir",
     "remove_stale_parts",
 ]
 
@@ -95,6 +95,15 @@ def atomic_write_json(path: Path | str, obj: Any) -> Path:
     """Write ``obj`` as pretty UTF-8 JSON, atomically."""
     data = json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
     return atomic_write_bytes(path, data)
+
+
+def relative_to(path: Path | str, root: Path) -> Path:
+    """``path`` relative to ``root``: directly when it was built from ``root`` (no file system
+    lookups), else after resolving both. ValueError when it lies outside."""
+    try:
+        return Path(path).relative_to(root)
+    except ValueError:
+        return Path(path).resolve().relative_to(root.resolve())
 
 
 def replace_dir(src: Path, dest: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .errors import UnsafePathError
@@ -55,11 +56,11 @@ class TopicLayout:
     def for_topic(cls, out_dir: Path | str, topic: str) -> TopicLayout:
         return cls(Path(out_dir), slugify(topic))
 
-    @property
+    @cached_property
     def root(self) -> Path:
         return self.out_dir / self.slug
 
-    @property
+    @cached_property
     def state_dir(self) -> Path:
         return self.root / ".sceneforge"
 

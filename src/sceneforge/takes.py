@@ -1,15 +1,20 @@
-"""Takes: every asset a scene ever had, so a re-roll never loses the one before it.
+"""Takes: every asset a scene had, so a re-roll never loses the one before it.
 
-Each time a stage makes a scene's asset, its files are kept as a *take* under
-``.sceneforge/takes/<stage>/scene_N/<take id>/`` with a ``take.json`` that says
-how it was made: its cache fingerprint, the scene fields it set (``image_seed``
-...), and the scene inputs that made it (``image_prompt`` ...). Files are hard
-links to the asset (no copy; a re-roll writes a new file under the asset's name,
-so the take keeps the old bytes), or copies where the file system cannot link.
+The asset a scene has now is its *current take*: its cache record says how it was
+made (fingerprint, scene fields such as ``image_seed``) and, in the record's
+``meta``, the take's id, when it was made and the scene inputs that made it
+(``image_prompt`` ...). Nothing is copied while an asset stays current, so a
+first run pays nothing for takes.
 
-Restoring a take links its files back into place atomically and writes the cache
-record it had, so the next run keeps it as long as the scene still asks for the
-same thing. The last ``keep`` takes of each asset are kept (10 by default).
+Before a stage replaces a scene's asset (a re-roll, an edit, a forced run),
+:meth:`TakeStore.keep` snapshots the current one under
+``.sceneforge/takes/<stage>/scene_N/<take id>/``: its files as hard links (no
+copy; the new asset is written under the same name as a new file, so the link
+keeps the old bytes), or copies where the file system cannot link, and its
+record. Restoring a take keeps the current one first, links the take's files
+back into place atomically and makes its record the cache record again, so the
+next run keeps it as long as the scene still asks for the same thing. The last
+``keep`` snapshots of each asset are kept (10 by default), besides the current one.
 """
 
 from __future__ import annotations
@@ -19,21 +24,20 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import WorkflowCache
+from .cache import CacheHit, WorkflowCache
 from .errors import ConfigError
-from .fsutil import PART_SUFFIX, atomic_write_json, replace_dir
-from .layout import TopicLayout
+from .fsutil import PART_SUFFIX, relative_to, replace_dir
 
-__all__ = ["Take", "TakeStore", "STAGE_INPUTS", "KEEP_TAKES"]
+__all__ = ["Take", "TakeStore", "STAGE_INPUTS", "KEEP_TAKES", "new_take_meta"]
 
 KEEP_TAKES = 10
 
-#: The scene fields that decide each stage's asset (restored with a take).
+#: The scene fields that decide each stage's asset (recorded with it, restored with a take).
 STAGE_INPUTS = {
     "audio": ("script", "voice", "rate"),
     "image": ("image_prompt", "negative_prompt"),
@@ -42,9 +46,17 @@ STAGE_INPUTS = {
 _SEED_FIELD = {"image": "image_seed", "motion": "motion_seed"}
 
 
+def new_take_meta(inputs: Mapping[str, Any], clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    """The ``meta`` a stage records with a fresh asset: a new take id, the time, the inputs."""
+    now = clock()
+    take_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"-{secrets.token_hex(3)}"
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    return {"take": take_id, "created_at": created, "inputs": dict(inputs)}
+
+
 @dataclass
 class Take:
-    """One kept asset of one scene and stage. ``files`` are relative to the topic folder as the asset had them."""
+    """One asset of one scene and stage. ``files`` are relative to the topic folder, as the asset had them."""
 
     id: str
     stage: str
@@ -62,6 +74,10 @@ class Take:
         value = self.fields.get(_SEED_FIELD.get(self.stage, ""))
         return value if isinstance(value, int) else None
 
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "stage": self.stage, "scene": self.scene, "created_at": self.created_at,
+                "fingerprint": self.fingerprint, "files": self.files, "fields": self.fields, "inputs": self.inputs}
+
 
 def _link_or_copy(src: Path, dest: Path) -> None:
     try:
@@ -71,82 +87,80 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 
 
 class TakeStore:
-    """The takes of one topic folder."""
+    """The takes of one topic folder (its cache holds the current ones)."""
 
-    def __init__(self, layout: TopicLayout, *, keep: int = KEEP_TAKES, clock: Any = time.time) -> None:
-        self.layout = layout
-        self.keep = keep
-        self._clock = clock
+    def __init__(self, cache: WorkflowCache, *, keep: int = KEEP_TAKES) -> None:
+        self.cache = cache
+        self.layout = cache.layout
+        self.keep_last = keep
 
     def _dir(self, stage: str, scene: int) -> Path:
         if stage not in STAGE_INPUTS:
             raise ConfigError(f"unknown stage {stage!r}; choose from {', '.join(STAGE_INPUTS)}")
         return self.layout.state_dir / "takes" / stage / f"scene_{scene}"
 
-    def _current_file(self, stage: str, scene: int) -> Path:
-        return self._dir(stage, scene) / "current.json"
+    def _from_hit(self, stage: str, scene: int, hit: CacheHit) -> Take | None:
+        meta = hit.meta
+        if not isinstance(meta.get("take"), str):
+            return None  # recorded before takes existed: not offered, never lost (the asset stays)
+        files = [relative_to(f, self.layout.root).as_posix() for f in hit.files]
+        return Take(meta["take"], stage, scene, str(meta.get("created_at", "")), hit.fingerprint, files,
+                    dict(hit.fields), dict(meta.get("inputs") or {}), current=True)
 
-    def add(self, stage: str, scene: int, files: Iterable[Path], *, fingerprint: str,
-            fields: Mapping[str, Any], inputs: Mapping[str, Any]) -> Take:
-        """Keep the asset just made (``files`` in place under the topic folder) as the current take."""
-        root = self.layout.root.resolve()
-        now = self._clock()
-        take_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"-{secrets.token_hex(3)}"
-        rel = [Path(f).resolve().relative_to(root).as_posix() for f in files]
-        folder = self._dir(stage, scene) / take_id
-        tmp = folder.with_name(f".{take_id}{PART_SUFFIX}")
-        tmp.mkdir(parents=True)
-        for i, name in enumerate(rel):
-            _link_or_copy(root / name, tmp / f"{i:04d}{Path(name).suffix}")
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        take = Take(take_id, stage, scene, created, fingerprint, rel, dict(fields), dict(inputs))
-        atomic_write_json(tmp / "take.json", {k: v for k, v in asdict(take).items() if k != "current"})
-        tmp.rename(folder)
-        atomic_write_json(self._current_file(stage, scene), {"id": take_id})
-        self._prune(stage, scene)
-        take.current = True
+    def current(self, stage: str, scene: int) -> Take | None:
+        """The asset the scene has now, as a take (None when there is none, or it is damaged)."""
+        hit = self.cache.current(stage, scene)
+        return None if hit is None else self._from_hit(stage, scene, hit)
+
+    def keep(self, stage: str, scene: int) -> Take | None:
+        """Snapshot the current asset before it is replaced (idempotent); return it."""
+        take = self.current(stage, scene)
+        if take is None:
+            return None
+        folder = self._dir(stage, scene) / take.id
+        if not folder.is_dir():
+            tmp = folder.with_name(f".{take.id}.{secrets.token_hex(3)}{PART_SUFFIX}")
+            tmp.mkdir(parents=True)
+            for i, name in enumerate(take.files):
+                _link_or_copy(self.layout.root / name, tmp / f"{i:04d}{Path(name).suffix}")
+            # Written plainly: the folder is still a temporary one, renamed into place when complete.
+            (tmp / "take.json").write_text(json.dumps(take.to_json(), ensure_ascii=False), encoding="utf-8")
+            tmp.rename(folder)
+            self._prune(stage, scene)
         return take
 
     def list(self, stage: str, scene: int) -> list[Take]:
-        """The takes of one asset, oldest first, the current one marked."""
+        """Every take of one asset, oldest first, the current one marked."""
+        current = self.current(stage, scene)
+        takes = {} if current is None else {current.id: current}
         folder = self._dir(stage, scene)
-        current = self.current_id(stage, scene)
-        takes = []
-        for meta in sorted(folder.glob("*/take.json")):
+        for meta in folder.glob("*/take.json"):
             try:
-                data = json.loads(meta.read_text(encoding="utf-8"))
-                take = Take(**data)
+                take = Take(**json.loads(meta.read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError):
-                continue  # a damaged take is not offered
-            take.current = take.id == current
-            takes.append(take)
-        return sorted(takes, key=lambda t: t.id)
-
-    def current_id(self, stage: str, scene: int) -> str | None:
-        """The id of the take the asset is now, if known."""
-        try:
-            value = json.loads(self._current_file(stage, scene).read_text(encoding="utf-8")).get("id")
-        except (OSError, ValueError, AttributeError):
-            return None
-        return value if isinstance(value, str) else None
+                continue  # a damaged snapshot is not offered
+            takes.setdefault(take.id, take)
+        return sorted(takes.values(), key=lambda t: t.id)
 
     def get(self, stage: str, scene: int, take_id: str) -> Take:
         """One take; :class:`ConfigError` naming the takes there are when it does not exist."""
-        for take in self.list(stage, scene):
+        takes = self.list(stage, scene)
+        for take in takes:
             if take.id == take_id:
                 return take
-        known = ", ".join(t.id for t in self.list(stage, scene)) or "none"
+        known = ", ".join(t.id for t in takes) or "none"
         raise ConfigError(f"scene {scene} has no {stage} take {take_id!r} (takes: {known})")
 
-    def restore(self, stage: str, scene: int, take_id: str, cache: WorkflowCache) -> Take:
-        """Put a take's files back in place (atomically) and its cache record with them."""
+    def restore(self, stage: str, scene: int, take_id: str) -> Take:
+        """Make a kept take current again: its files back in place (atomically), its record the cache's."""
         take = self.get(stage, scene, take_id)
-        src = self._dir(stage, scene) / take.id
-        root = self.layout.root
-        dirs = {Path(name).parent for name in take.files if Path(name).parent != Path(".")}
-        cache.invalidate(stage, scene)
-        for d in dirs:  # motion frames: a whole folder, swapped in at once
-            staged = root / f".{d.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+        if take.current:
+            return take
+        self.keep(stage, scene)  # the asset being replaced stays a take
+        src, root = self._dir(stage, scene) / take.id, self.layout.root
+        self.cache.invalidate(stage, scene)
+        for d in {Path(n).parent for n in take.files if Path(n).parent != Path(".")}:
+            staged = root / f".{d.name}.{secrets.token_hex(4)}{PART_SUFFIX}"  # motion frames: one folder swap
             staged.mkdir(parents=True)
             for i, name in enumerate(take.files):
                 if Path(name).parent == d:
@@ -157,12 +171,15 @@ class TakeStore:
                 tmp = root / f".{name}.{secrets.token_hex(4)}{PART_SUFFIX}"
                 _link_or_copy(src / f"{i:04d}{Path(name).suffix}", tmp)
                 os.replace(tmp, root / name)
-        cache.record(stage, scene, take.fingerprint, [root / name for name in take.files], take.fields)
-        atomic_write_json(self._current_file(stage, scene), {"id": take.id})
+        meta = {"take": take.id, "created_at": take.created_at, "inputs": take.inputs}
+        self.cache.record(stage, scene, take.fingerprint, [root / n for n in take.files], take.fields, meta)
         take.current = True
         return take
 
     def _prune(self, stage: str, scene: int) -> None:
-        takes = self.list(stage, scene)
-        for old in takes[: max(0, len(takes) - self.keep)]:
-            shutil.rmtree(self._dir(stage, scene) / old.id, ignore_errors=True)
+        """Keep the newest ``keep_last`` snapshots (ids sort by time)."""
+        folder = self._dir(stage, scene)
+        with os.scandir(folder) as entries:
+            ids = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+        for old in ids[: max(0, len(ids) - self.keep_last)]:
+            shutil.rmtree(folder / old, ignore_errors=True)

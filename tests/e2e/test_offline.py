@@ -15,8 +15,10 @@ from mutagen.mp3 import MP3
 from PIL import Image
 from typer.testing import CliRunner
 
+from sceneforge.cache import WorkflowCache
 from sceneforge.cli import app
-from sceneforge.layout import slugify
+from sceneforge.layout import TopicLayout, slugify
+from sceneforge.takes import TakeStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ai-shorts.ko.json"
 RUN = ("--offline", "--motion", "--motion-length", "9")
@@ -112,14 +114,16 @@ def test_offline_end_to_end_and_cache(example: Path, tmp_path: Path) -> None:
     assert changed(before, snapshot(root)) == {
         "audio_scene_2.mp3", "audio_scene_2.srt", ".sceneforge/audio/scene_2.json",
     }
-    assert len(list((root / ".sceneforge" / "takes" / "audio" / "scene_2").glob("*/take.json"))) == 2  # old and new
+    takes = TakeStore(WorkflowCache(TopicLayout(out, root.name))).list("audio", 2)
+    assert len(takes) == 2 and [t.current for t in takes] == [False, True]  # the old narration is kept
+    assert takes[1].inputs["script"] == source["scenes"][1]["script"] != takes[0].inputs["script"]
     check_outputs(root, source)
 
     # Force one image of one scene: only that image (and its cache record) is rewritten.
     before = snapshot(root)
     invoke("run", example, *RUN, "--out", out, "--scene", "3", "--force", "--stages", "image")
     assert changed(before, snapshot(root)) == {"image_scene_3.png", ".sceneforge/image/scene_3.json"}
-    assert len(list((root / ".sceneforge" / "takes" / "image" / "scene_3").glob("*/take.json"))) == 2
+    assert len(TakeStore(WorkflowCache(TopicLayout(out, root.name))).list("image", 3)) == 2
 
 
 def test_partial_stage_run_keeps_other_stages_in_scenes_json(example: Path, tmp_path: Path) -> None:

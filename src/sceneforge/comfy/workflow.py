@@ -19,7 +19,6 @@ Where things go, unless a node title or id is given:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
@@ -58,6 +57,12 @@ KINDS = ("image", "motion")
 _FPS_INPUTS = {"CreateVideo": "fps", "SaveWEBM": "fps", "SaveAnimatedWEBP": "fps", "SaveAnimatedPNG": "fps",
                "VHS_VideoCombine": "frame_rate"}
 _IMAGE_LOADERS = {"LoadImage"}
+
+
+def _copy_graph(graph: dict[str, Any]) -> dict[str, Any]:
+    """A copy whose nodes and ``inputs`` can be written without touching ``graph`` (ten times
+    cheaper than ``deepcopy``: literals and links are never changed in place, only replaced)."""
+    return {nid: {**node, "inputs": dict(node["inputs"])} for nid, node in graph.items()}
 
 
 class WorkflowNotFoundError(WorkflowError, FileNotFoundError):
@@ -298,7 +303,7 @@ class Workflow(GraphQueries):
         if filename_prefix is not None:
             prefix = check_server_path(filename_prefix, "filename_prefix")
             writes += [(t, prefix) for t in self._prefix_targets()]
-        graph = copy.deepcopy(self.graph)
+        graph = _copy_graph(self.graph)
         for target, value in writes:
             graph[target.node_id]["inputs"][target.input_name] = value
         return graph, used

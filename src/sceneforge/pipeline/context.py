@@ -41,7 +41,7 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.cache = WorkflowCache(self.layout, warn=lambda m: self.event("warning", message=m))
-        self.takes = TakeStore(self.layout)
+        self.takes = TakeStore(self.cache)
 
     def event(self, kind: EventKind, stage: str | None = None, scene: int | None = None, **data: Any) -> None:
         """Emit an event of this topic."""

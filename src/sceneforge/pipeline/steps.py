@@ -9,6 +9,7 @@ its resumable state. Steps know nothing of servers or prompt ids.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from abc import ABC, abstractmethod
@@ -26,7 +27,7 @@ from ..layout import TopicLayout
 from ..motion.base import MotionBackend, MotionRequest
 from ..retry import RetryPolicy
 from ..scenes import Scene
-from ..takes import STAGE_INPUTS
+from ..takes import STAGE_INPUTS, new_take_meta
 from ..tts.base import SpeechRequest, TTSBackend, format_srt
 from .context import RunContext, drop_fields, set_fields
 
@@ -118,15 +119,14 @@ class Step(ABC, Generic[B]):
         ctx = self.ctx
         request = self.request(n, scene)
         key = self.key(request)
+        ctx.takes.keep(self.stage, n)  # the asset about to be replaced stays a take
         ctx.cache.invalidate(self.stage, n)
         if ctx.forced(n):
             self.backend.forget(ctx.layout, n)  # a re-roll must not re-attach to the previous job
         report = ctx.reporter(self.stage, n)
         outcome = await ctx.retry(self.stage, n, self.policy, lambda k: self.attempt(n, scene, request, report))
-        # The take first: linking the files changes their ctime, which the cache record holds.
-        inputs = {name: getattr(scene, name) for name in STAGE_INPUTS[self.stage]}
-        ctx.takes.add(self.stage, n, outcome.files, fingerprint=key, fields=outcome.fields, inputs=inputs)
-        ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields)
+        meta = new_take_meta({name: getattr(scene, name) for name in STAGE_INPUTS[self.stage]})
+        ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields, meta)
         self.backend.forget(ctx.layout, n)
         drop_fields(scene, *outcome.dropped)
         set_fields(scene, **self.scene_fields(ctx.layout, n, outcome.files, outcome.fields))
@@ -227,10 +227,12 @@ class MotionStep(Step[MotionBackend]):
 
     @staticmethod
     def scene_fields(layout: TopicLayout, n: int, files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:
-        frames = sorted(str(layout.motion_dir(n) / p.name) for p in files if p.parent.name == layout.motion_dir(n).name)
+        folder = layout.motion_dir(n)
+        prefix = str(folder) + os.sep
+        frames = sorted(prefix + p.name for p in files if p.parent.name == folder.name)
         out = {"motion_frames_path": frames, **fields}
-        video = next((p for p in files if p.parent.name != layout.motion_dir(n).name
-                      and p.name.startswith(f"motion_scene_{n}.")), None)
+        video = next((p for p in files if p.parent.name != folder.name and p.name.startswith(f"motion_scene_{n}.")),
+                     None)
         if video is not None:
             out["motion_video_path"] = str(layout.root / video.name)
         else:
