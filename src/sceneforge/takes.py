@@ -49,8 +49,10 @@ _SEED_FIELD = {"image": "image_seed", "motion": "motion_seed"}
 def new_take_meta(inputs: Mapping[str, Any], clock: Callable[[], float] = time.time) -> dict[str, Any]:
     """The ``meta`` a stage records with a fresh asset: a new take id, the time, the inputs."""
     now = clock()
-    take_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"-{secrets.token_hex(3)}"
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    micros = int(now * 1_000_000) % 1_000_000
+    # Ids sort in the order the takes were made (to the microsecond), and never collide.
+    take_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{micros:06d}-{secrets.token_hex(3)}"
+    created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{micros // 1000:03d}Z"
     return {"take": take_id, "created_at": created, "inputs": dict(inputs)}
 
 

@@ -1,0 +1,65 @@
+"""``sceneforge takes``: the kept takes of a topic's scenes, and going back to one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..pipeline.topics import list_takes, load_topic, restore_take, topic_dir_layout
+from .common import fail
+
+__all__ = ["takes_app"]
+
+takes_app = typer.Typer(help="Every asset a scene had: list them, go back to one.", no_args_is_help=True)
+
+
+@takes_app.command("list")
+def takes_list(
+    folder: Annotated[Path, typer.Argument(help="A topic folder: <out>/<topic>.")],
+    scene: Annotated[Optional[int], typer.Option("--scene", help="Only this scene (numbered from 1).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
+    """List each scene's takes of narration, image and motion (the current one marked)."""
+    try:
+        layout = topic_dir_layout(folder)
+        count = len(load_topic(layout).scenes)
+        numbers = [scene] if scene is not None else list(range(1, count + 1))
+        found = {n: list_takes(layout, n) for n in numbers}
+    except Exception as exc:  # noqa: BLE001 - every error becomes a clean message
+        raise typer.Exit(fail(exc, debug)) from None
+    if json_out:
+        print(json.dumps({str(n): {stage: [{**t.to_json(), "seed": t.seed, "current": t.current} for t in takes]
+                                   for stage, takes in by_stage.items()} for n, by_stage in found.items()},
+                         ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"takes of {folder}")
+    for col in ("scene", "stage", "take", "made", "seed", "current"):
+        table.add_column(col)
+    for n, by_stage in found.items():
+        for stage, takes in by_stage.items():
+            for t in takes:
+                table.add_row(str(n), stage, t.id, t.created_at, "" if t.seed is None else str(t.seed),
+                              "✓" if t.current else "")
+    Console().print(table)
+
+
+@takes_app.command("restore")
+def takes_restore(
+    folder: Annotated[Path, typer.Argument(help="A topic folder: <out>/<topic>.")],
+    take: Annotated[str, typer.Argument(help="The take's id (see `sceneforge takes list`).")],
+    scene: Annotated[int, typer.Option("--scene", help="The scene (numbered from 1).")],
+    stage: Annotated[str, typer.Option("--stage", help="audio, image or motion.")],
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
+    """Make an earlier take current again; scenes.json points at it."""
+    try:
+        sf = restore_take(topic_dir_layout(folder), scene, stage, take)
+    except Exception as exc:  # noqa: BLE001
+        raise typer.Exit(fail(exc, debug)) from None
+    Console(stderr=True).print(f"scene {scene} {stage}: take {take} restored ({sf.topic})", markup=False)

@@ -1,0 +1,150 @@
+"""Working on a topic that already ran: read it, edit a scene, re-roll one asset, go back to a take.
+
+The topic's ``scenes.json`` is its state: the scenes as planned (with any edits)
+plus what the stages made. These functions are what the command line
+(``sceneforge takes``) and the service share; the generation itself is always a
+normal run (:meth:`Engine.run_topic`), so the cache decides what an edit remakes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..cache import CacheHit, WorkflowCache
+from ..config import Settings
+from ..errors import AssetMissingError, ConfigError, SceneValidationError
+from ..layout import TopicLayout
+from ..lock import topic_lock
+from ..scenes import SceneFile, parse_state
+from ..takes import STAGE_INPUTS, Take, TakeStore
+from .context import STAGE_FIELDS, drop_fields, set_fields
+from .engine import write_scenes_json
+from .steps import STEPS
+
+__all__ = [
+    "load_topic", "edit_scene", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
+    "EDITABLE_FIELDS",
+]
+
+#: What a scene edit may not set: the stages own these (made or restored, never given).
+_OWNED = {name for names in STAGE_FIELDS.values() for name in names} | {"image_seed"}
+#: The fields an edit usually changes (others, unknown to sceneforge, are kept as given).
+EDITABLE_FIELDS = ("script", "image_prompt", "motion_prompt", "negative_prompt", "voice", "rate", "seed",
+                   "motion_seed")
+
+
+def load_topic(layout: TopicLayout) -> SceneFile:
+    """The topic's state from its ``scenes.json`` (validated like any input)."""
+    try:
+        data = json.loads(layout.scenes_json.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AssetMissingError(f"{layout.root}: no scenes.json; run the topic first") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{layout.scenes_json} cannot be read: {exc}") from None
+    sf = parse_state(data, need_script=False, need_prompt=False, label=str(layout.scenes_json))
+    sf.path = layout.scenes_json
+    return sf
+
+
+def _scene_index(sf: SceneFile, n: int) -> int:
+    if not 1 <= n <= len(sf.scenes):
+        raise ConfigError(f"{sf.topic} has scenes 1 to {len(sf.scenes)}, not {n}")
+    return n - 1
+
+
+def edit_scene(layout: TopicLayout, n: int, changes: Mapping[str, Any]) -> SceneFile:
+    """Change scene ``n``'s fields (``None`` removes one) and save; the next run remakes what they decide.
+
+    Every problem is a :class:`SceneValidationError` naming the scene and the field, and
+    nothing is written then.
+    """
+    owned = sorted(set(changes) & _OWNED)
+    if owned:
+        raise SceneValidationError([f"scene {n}: {name} is made by sceneforge and cannot be edited"
+                                    for name in owned])
+    with topic_lock(layout, wait=30):
+        sf = load_topic(layout)
+        i = _scene_index(sf, n)
+        raw = sf.scenes[i].to_dict()
+        for key, value in changes.items():
+            if value is None:
+                raw.pop(key, None)
+            else:
+                raw[key] = value
+        scenes = [s.to_dict() for s in sf.scenes]
+        scenes[i] = raw
+        try:
+            checked = parse_state({**sf.extra, "topic": sf.topic, "scenes": scenes}, need_script=False,
+                                  need_prompt=False)
+        except SceneValidationError as exc:
+            raise SceneValidationError([p for p in exc.problems if p.startswith(f"scene {n}")] or exc.problems) from None
+        sf.scenes[i] = checked.scenes[i]
+        write_scenes_json(sf, layout)
+    return sf
+
+
+def reroll_settings(settings: Settings, n: int, stage: str) -> Settings:
+    """Settings that make a new take of scene ``n``'s ``stage`` asset (and its motion after an image)."""
+    if stage not in STAGE_INPUTS:
+        raise ConfigError(f"unknown stage {stage!r}; choose from {', '.join(STAGE_INPUTS)}")
+    if stage == "motion" and not settings.motion_enabled:
+        raise ConfigError("motion is not enabled for this topic")
+    stages = ("image", "motion") if stage == "image" and settings.motion_enabled else (stage,)
+    return settings.model_copy(update={"stages": stages, "only_scenes": frozenset({n}), "force": True})
+
+
+def pin_seed(sf: SceneFile, n: int, stage: str, seed: int | None) -> None:
+    """For a re-roll: pin the scene's seed for ``stage`` to ``seed``, or unpin it (a new random seed)."""
+    scene = sf.scenes[_scene_index(sf, n)]
+    name = {"image": "seed", "motion": "motion_seed"}.get(stage)
+    if name is None:
+        if seed is not None:
+            raise ConfigError("narration has no seed")
+        return
+    if seed is None:
+        drop_fields(scene, name)
+    else:
+        set_fields(scene, **{name: seed})
+
+
+def list_takes(layout: TopicLayout, n: int) -> dict[str, list[Take]]:
+    """Scene ``n``'s takes of every stage, oldest first, the current one marked."""
+    store = TakeStore(WorkflowCache(layout))
+    return {stage: store.list(stage, n) for stage in STAGE_INPUTS}
+
+
+def restore_take(layout: TopicLayout, n: int, stage: str, take_id: str) -> SceneFile:
+    """Make take ``take_id`` scene ``n``'s ``stage`` asset again; ``scenes.json`` points at it.
+
+    The scene's inputs become the ones that made the take (its prompt, voice ...), so the
+    next run keeps it; a pinned seed follows the take's seed.
+    """
+    with topic_lock(layout, wait=30):
+        sf = load_topic(layout)
+        scene = sf.scenes[_scene_index(sf, n)]
+        take = TakeStore(WorkflowCache(layout)).restore(stage, n, take_id)
+        for name in STAGE_INPUTS[stage]:
+            value = take.inputs.get(name)
+            if value is None and name != "script":
+                drop_fields(scene, name)
+            elif value is not None:
+                set_fields(scene, **{name: value})
+        pin = {"image": "seed", "motion": "motion_seed"}.get(stage)
+        if pin is not None and getattr(scene, pin) is not None:
+            set_fields(scene, **{pin: take.seed})
+        drop_fields(scene, *STAGE_FIELDS[stage])
+        hit = CacheHit([layout.root / f for f in take.files], take.fields)
+        set_fields(scene, **STEPS[stage].scene_fields(layout, n, hit.files, hit.fields))
+        write_scenes_json(sf, layout)
+    return sf
+
+
+def topic_dir_layout(folder: Path) -> TopicLayout:
+    """The layout of an existing topic folder (``<out>/<slug>``)."""
+    folder = Path(folder)
+    if not (folder / "scenes.json").is_file():
+        raise AssetMissingError(f"{folder}: no scenes.json here; give a topic folder such as output/<topic>")
+    return TopicLayout(folder.parent, folder.name)

@@ -1,0 +1,113 @@
+"""Takes: re-rolls keep every earlier asset; restoring one brings its bytes, its fields and its inputs back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sceneforge.cache import WorkflowCache
+from sceneforge.cli import app
+from sceneforge.config import Settings
+from sceneforge.errors import ConfigError, SceneValidationError
+from sceneforge.layout import TopicLayout
+from sceneforge.pipeline import Engine, plan_run
+from sceneforge.pipeline.topics import edit_scene, list_takes, load_topic, pin_seed, reroll_settings, restore_take
+from sceneforge.takes import KEEP_TAKES, TakeStore
+
+STATE = {"topic": "takes", "scenes": [{"script": "one", "image_prompt": "a red door"},
+                                      {"script": "two", "image_prompt": "a blue door"}]}
+
+
+def settings(tmp: Path, **kw) -> Settings:
+    return Settings(out_dir=tmp, offline=True, stages=("audio", "image"), **kw)
+
+
+async def run(s: Settings, layout: TopicLayout | None = None) -> None:
+    sf = load_topic(layout) if layout else plan_run([STATE], s).topics[0]
+    async with Engine(s) as engine:
+        await engine.run_topic(sf, settings=s)
+
+
+async def test_rerolls_keep_takes_and_restore_brings_one_back(tmp_path: Path):
+    s = settings(tmp_path)
+    await run(s)
+    layout = TopicLayout(tmp_path, "takes")
+    first = (layout.image_path(2)).read_bytes()
+    assert [t.current for t in list_takes(layout, 2)["image"]] == [True]  # a first run keeps nothing extra
+    assert not (layout.state_dir / "takes").exists()
+
+    # Edit scene 2's prompt, run: a new image; the old one is a take.
+    edit_scene(layout, 2, {"image_prompt": "a green door"})
+    await run(s, layout)
+    second = layout.image_path(2).read_bytes()
+    takes = list_takes(layout, 2)["image"]
+    assert second != first and [t.current for t in takes] == [False, True]
+    assert takes[0].inputs["image_prompt"] == "a blue door" and takes[1].inputs["image_prompt"] == "a green door"
+    assert len(list_takes(layout, 1)["image"]) == 1  # scene 1 was not touched
+
+    # Back to the first take: bytes, scenes.json and the prompt that made it.
+    sf = restore_take(layout, 2, "image", takes[0].id)
+    assert layout.image_path(2).read_bytes() == first
+    state = json.loads(layout.scenes_json.read_text())
+    assert state["scenes"][1]["image_prompt"] == "a blue door" and state["scenes"][1]["image_path"] == str(
+        layout.image_path(2))
+    assert sf.scenes[1].image_prompt == "a blue door"
+    assert [t.current for t in list_takes(layout, 2)["image"]] == [True, False]
+    # ...and a normal run now keeps it: nothing is remade.
+    before = layout.image_path(2).stat().st_mtime_ns
+    await run(s, layout)
+    assert layout.image_path(2).stat().st_mtime_ns == before
+
+
+async def test_reroll_settings_make_one_new_take_and_prune_to_the_last_ten(tmp_path: Path):
+    s = settings(tmp_path)
+    await run(s)
+    layout = TopicLayout(tmp_path, "takes")
+    for i in range(KEEP_TAKES + 2):
+        edit_scene(layout, 1, {"script": f"take {i}"})
+        await run(reroll_settings(s, 1, "audio"), layout)
+    takes = list_takes(layout, 1)["audio"]
+    assert len(takes) == KEEP_TAKES + 1 and takes[-1].current  # ten kept, plus the current one
+    assert takes[-1].inputs["script"] == f"take {KEEP_TAKES + 1}"
+    assert len(list_takes(layout, 2)["audio"]) == 1
+
+
+def test_edits_are_checked_and_owned_fields_refused(tmp_path: Path):
+    layout = TopicLayout(tmp_path, "t")
+    layout.root.mkdir(parents=True)
+    layout.scenes_json.write_text(json.dumps(STATE))
+    with pytest.raises(SceneValidationError, match="scene 2: image_path is made by sceneforge"):
+        edit_scene(layout, 2, {"image_path": "/etc/passwd"})
+    with pytest.raises(SceneValidationError, match="scene 1: rate must be"):
+        edit_scene(layout, 1, {"rate": 99})
+    with pytest.raises(ConfigError, match="scenes 1 to 2, not 3"):
+        edit_scene(layout, 3, {"script": "x"})
+    assert json.loads(layout.scenes_json.read_text()) == STATE  # nothing written
+    sf = edit_scene(layout, 1, {"voice": "ko-KR-SunHiNeural", "extra": {"keep": 1}})
+    pin_seed(sf, 1, "image", 42)
+    assert sf.scenes[0].seed == 42 and json.loads(layout.scenes_json.read_text())["scenes"][0]["extra"] == {"keep": 1}
+    with pytest.raises(ConfigError, match="no seed"):
+        pin_seed(sf, 1, "audio", 1)
+
+
+def test_cli_lists_and_restores_takes(tmp_path: Path):
+    scenes = tmp_path / "s.json"
+    scenes.write_text(json.dumps(STATE))
+    runner = CliRunner()
+    base = ["run", str(scenes), "--offline", "--stages", "audio,image", "--out", str(tmp_path / "out")]
+    assert runner.invoke(app, base).exit_code == 0
+    assert runner.invoke(app, [*base, "--scene", "2", "--force"]).exit_code == 0
+    folder = tmp_path / "out" / "takes"
+    listed = runner.invoke(app, ["takes", "list", str(folder), "--scene", "2", "--json"])
+    assert listed.exit_code == 0, listed.output
+    image = json.loads(listed.stdout)["2"]["image"]
+    assert len(image) == 2 and [t["current"] for t in image] == [False, True]
+    bad = runner.invoke(app, ["takes", "restore", str(folder), "nope", "--scene", "2", "--stage", "image"])
+    assert bad.exit_code == 2 and "has no image take 'nope'" in bad.output
+    ok = runner.invoke(app, ["takes", "restore", str(folder), image[0]["id"], "--scene", "2", "--stage", "image"])
+    assert ok.exit_code == 0, ok.output
+    store = TakeStore(WorkflowCache(TopicLayout(tmp_path / "out", "takes")))
+    assert store.current("image", 2).id == image[0]["id"]
