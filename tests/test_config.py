@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sceneforge.config import load_settings
+from sceneforge.config import Settings, load_settings
 from sceneforge.errors import ConfigError
 
 
@@ -35,7 +35,7 @@ def test_layers(tmp_path: Path):
     assert s.voice == "flag" and s.workflow == "sd15"
 
 
-def test_seed_env_names():
+def test_original_system_env_names():
     s = load_settings(env={"MOTION_ENABLED": "true", "COMFYUI_URL": "http://gpu:8188/", "COMFYUI_TIMEOUT": "42",
                            "MOTION_FPS": "24", "OUTPUT_DIR": "/tmp/x"})
     assert s.motion_enabled and s.comfy_urls == ("http://gpu:8188",) and s.comfy_timeout == 42
@@ -90,3 +90,13 @@ def test_comfy_url_with_a_query_is_refused_without_echoing_it():
     with pytest.raises(ConfigError) as ei:
         ComfyClient("http://gpu:8188/?token=SECRET")
     assert "SECRET" not in str(ei.value) and "query string" in str(ei.value)
+
+
+def test_download_limits_reach_every_client():
+    from sceneforge.comfy.servers import clients_from_settings
+
+    s = Settings(comfy_urls=("http://a:1", "http://b:2"), comfy_max_download_mb=2, comfy_download_timeout=9)
+    clients = clients_from_settings(s)
+    assert [(c.max_download_bytes, c.download_timeout) for c in clients] == [(2 * 1024 * 1024, 9.0)] * 2
+    with pytest.raises(ConfigError, match="comfy_download_timeout"):
+        load_settings({"comfy_download_timeout": 0})

@@ -83,6 +83,9 @@ class Settings(BaseModel):
     comfy_timeout: float = Field(300.0, gt=0)
     comfy_poll_interval: float = Field(1.0, gt=0, le=60)  # fallback polling when the websocket is quiet
     comfy_outage_grace: float = Field(120.0, ge=0)  # how long jobs wait for a restarting server when all are down
+    # Against a hostile or broken server: the largest file kept from /view, and one download's overall deadline.
+    comfy_max_download_mb: float = Field(1024.0, gt=0)
+    comfy_download_timeout: float = Field(600.0, gt=0)
     workflow: str = "sdxl"
     prompt_node: str | None = None
     prompt_input: str = "text"

@@ -19,7 +19,11 @@ def clients_from_settings(settings: Settings) -> list[ComfyClient]:
     """One client per URL in ``settings.comfy_urls``, with the configured headers and timeout."""
     headers = secret_headers(settings)
     return [
-        ComfyClient(url, headers=headers, timeout=settings.comfy_timeout, poll_interval=settings.comfy_poll_interval)
+        ComfyClient(
+            url, headers=headers, timeout=settings.comfy_timeout, poll_interval=settings.comfy_poll_interval,
+            max_download_bytes=int(settings.comfy_max_download_mb * 1024 * 1024),
+            download_timeout=settings.comfy_download_timeout,
+        )
         for url in settings.comfy_urls
     ]
 

@@ -1,0 +1,56 @@
+"""What `sceneforge run` refuses before writing anything: a folder that holds another topic, an --out that is a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from sceneforge.cli import app
+
+SCENES = [{"script": "hello", "image_prompt": "a cat"}]
+
+
+def write(path: Path, topic: str) -> Path:
+    path.write_text(json.dumps({"topic": topic, "scenes": SCENES}))
+    return path
+
+
+def test_two_topics_with_one_folder_name_are_refused(tmp_path: Path):
+    """'C++ tips' and 'C tips' both become c-tips: the second may not replace the first's files."""
+    out = tmp_path / "out"
+    runner = CliRunner()
+    first = runner.invoke(app, ["run", str(write(tmp_path / "a.json", "C++ tips")), "--offline", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    folder = out / "c-tips"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file()}
+    second = runner.invoke(app, ["run", str(write(tmp_path / "b.json", "C tips")), "--offline", "--out", str(out)])
+    assert second.exit_code == 2
+    text = " ".join(second.output.split())
+    assert "'C tips'" in text and "'C++ tips'" in text and "--topic" in text
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file()} == before
+    assert json.loads((folder / "scenes.json").read_text())["topic"] == "C++ tips"
+    # --topic gives the second one a folder of its own; the same topic again is fine.
+    renamed = runner.invoke(app, ["run", str(tmp_path / "b.json"), "--topic", "C tips 2", "--offline", "--out", str(out)])
+    assert renamed.exit_code == 0 and (out / "c-tips-2" / "scenes.json").is_file()
+    again = runner.invoke(app, ["run", str(tmp_path / "a.json"), "--offline", "--out", str(out)])
+    assert again.exit_code == 0
+
+
+def test_out_that_is_a_file_is_one_line_and_exit_2(tmp_path: Path):
+    not_a_folder = tmp_path / "out.txt"
+    not_a_folder.write_text("x")
+    r = CliRunner().invoke(app, ["run", str(write(tmp_path / "a.json", "t")), "--offline", "--out", str(not_a_folder)])
+    assert r.exit_code == 2
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is a file" in lines[0] and "--out" in lines[0]
+    assert not_a_folder.read_text() == "x"
+
+
+def test_a_seed_a_server_would_refuse_is_refused_before_anything_is_written(tmp_path: Path):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["run", str(write(tmp_path / "a.json", "t")), "--offline", "--out", str(out),
+                                 "--seed", str(2**64)])
+    assert r.exit_code == 2 and "seed" in r.output
+    assert not out.exists()
