@@ -88,6 +88,8 @@ class Settings(BaseModel):
     comfy_download_timeout: float = Field(600.0, gt=0)
     workflow: str = "sdxl"
     prompt_node: str | None = None
+    reference_node: str | None = None  # the LoadImage node (title or id) of a reference image; default "reference"
+    reference_max_mb: float = Field(20.0, gt=0)  # the largest reference image accepted
     prompt_input: str = "text"
     negative: str | None = None
     seed: int | None = Field(None, ge=0)  # <= MAX_SEED, checked in _seed_limit

@@ -43,6 +43,9 @@ class Scene(BaseModel):
     rate: float | None = None
     negative_prompt: str | None = None
     seed: int | None = None
+    reference_image: str | None = None
+    workflow: str | None = None
+    motion_workflow: str | None = None
     # --- outputs
     audio_path: str | None = None
     audio_duration: float | None = None
@@ -78,6 +81,16 @@ class SceneFile(BaseModel):
         """The original system's state dict ``{"topic", "scenes": [dict, ...]}`` (other top-level keys kept)."""
         return {**self.extra, "topic": self.topic, "scenes": scenes_to_dicts(self.scenes)}
 
+    @property
+    def reference_image(self) -> str | None:
+        """The topic's reference image (a scene's own ``reference_image`` wins), if any."""
+        value = self.extra.get("reference_image")
+        return value if isinstance(value, str) and value.strip() else None
+
+    def reference_for(self, scene: Scene) -> str | None:
+        """The reference image scene ``scene`` uses: its own, else the topic's."""
+        return scene.reference_image or self.reference_image
+
 
 _PATH_FIELDS_STR = ("audio_path", "image_path", "subtitle_path", "motion_video_path")
 
@@ -112,7 +125,7 @@ SEED_MAX = 2**64 - 1
 
 def _check_scene_choices(problems: list[str], where: str, raw: Mapping[str, Any]) -> None:
     """The optional per-scene choices: right types and ranges."""
-    for name in ("voice", "negative_prompt"):
+    for name in ("voice", "negative_prompt", "reference_image", "workflow", "motion_workflow"):
         if raw.get(name) is not None:
             _check_text(problems, where, name, raw[name], required=False)
     rate = raw.get("rate")

@@ -95,10 +95,23 @@ class FakeEdgeServer(_FakeServer):
         """The value for ``EdgeOptions.url`` / ``Settings.edge_url``."""
         return f"ws://127.0.0.1:{self.port}/consumer/speech/synthesize/readaloud/edge/v1?TrustedClientToken=fake"
 
+    #: What ``.../voices/list`` answers: a few of the real service's voices, as it lists them.
+    VOICES = [
+        {"Name": f"Microsoft Server Speech Text to Speech Voice ({v})", "ShortName": v, "Gender": g, "Locale": v[:5]}
+        for v, g in (("ko-KR-InJoonNeural", "Male"), ("ko-KR-SunHiNeural", "Female"),
+                     ("ko-KR-HyunsuMultilingualNeural", "Male"), ("en-US-AriaNeural", "Female"),
+                     ("en-US-GuyNeural", "Male"))
+    ]
+
     def _app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get("/consumer/speech/synthesize/readaloud/voices/list", self._voices)
         app.router.add_get("/{tail:.*}", self._handle)
         return app
+
+    async def _voices(self, request: web.Request) -> web.Response:
+        self.requests.append({"path": request.path, "query": dict(request.query), "messages": [], "fault": None})
+        return web.json_response(self.VOICES)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         fault = self._take_fault()

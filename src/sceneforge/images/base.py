@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backend import Backend
+from ..cache import file_digest
 from ..events import Reporter, null_report
 from ..registry import Registry
 
@@ -29,14 +30,21 @@ class ImageRequest:
     dest: Path
     negative: str | None = None
     seed: int | None = None
+    reference: Path | None = None  # a reference image (a character to keep), checked before the run
+    workflow: str | None = None  # the scene's own workflow (bundled name or absolute path)
+    voice: str | None = None  # the scene's narrator, for backends that show it (the storyboard card)
 
     def key_fields(self) -> dict[str, Any]:
         """What decides the image besides the backend's options and the seed.
 
         A pinned ``seed`` is not part of the key: a cached image matches a pin when it
         was made with that seed (its recorded ``image_seed``), whether pinned or drawn.
+        The reference image counts by its bytes, not its name.
         """
-        return {"prompt": self.prompt, "negative": self.negative}
+        fields: dict[str, Any] = {"prompt": self.prompt, "negative": self.negative}
+        if self.reference is not None:
+            fields["reference"] = file_digest(self.reference)
+        return fields
 
 
 @dataclass
@@ -49,6 +57,11 @@ class ImageResult:
 
 class ImageBackend(Backend):
     """Base class of image engines."""
+
+    def check(self, request: ImageRequest) -> list[str]:
+        """Problems with this request that need no server (one line each, naming the scene), found
+        before any work: a workflow that does not load, a reference a workflow needs and lacks."""
+        return []
 
     @abstractmethod
     async def generate(self, request: ImageRequest, report: Reporter = null_report) -> ImageResult:

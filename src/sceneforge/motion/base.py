@@ -30,6 +30,7 @@ class MotionRequest:
     prompt: str
     work_dir: Path
     seed: int | None = None
+    workflow: str | None = None  # the scene's own motion workflow (bundled name or absolute path)
 
     def key_fields(self) -> dict[str, Any]:
         """What decides the frames besides the backend's options and the seed: the image's bytes
@@ -49,6 +50,10 @@ class MotionResult:
 
 class MotionBackend(Backend):
     """Base class of motion engines."""
+
+    def check(self, request: MotionRequest) -> list[str]:
+        """Problems with this request that need no server (one line each, naming the scene)."""
+        return []
 
     @abstractmethod
     async def generate(self, request: MotionRequest, report: Reporter = null_report) -> MotionResult:

@@ -11,7 +11,7 @@
 
 from .api import TopicResult, agenerate_assets, generate_assets, run_many
 from .engine import Engine, write_scenes_json
-from .plan import DEFAULT_TOPIC, RunPlan, plan_run
+from .plan import DEFAULT_TOPIC, RunPlan, aplan_run, plan_run
 
 __all__ = [
     "DEFAULT_TOPIC",
@@ -19,6 +19,7 @@ __all__ = [
     "RunPlan",
     "TopicResult",
     "agenerate_assets",
+    "aplan_run",
     "generate_assets",
     "plan_run",
     "run_many",

@@ -16,7 +16,7 @@ from ..events import EventSink, null_sink
 from ..scenes import SceneFile
 from .context import Sleep
 from .engine import Engine
-from .plan import RunPlan, Source, plan_run
+from .plan import RunPlan, Source, aplan_run
 from .sync import run_sync
 
 __all__ = ["generate_assets", "agenerate_assets", "run_many", "TopicResult"]
@@ -34,7 +34,7 @@ async def agenerate_assets(
 ) -> dict[str, Any]:
     """Async form of :func:`generate_assets`."""
     settings = settings or load_settings()
-    plan = plan_run([state], settings)
+    plan = await aplan_run([state], settings)
     async with Engine(settings, sleep=sleep) as engine:
         sf = await engine.run_topic(plan.topics[0], emit=on_event or null_sink)
     return sf.state()
@@ -67,7 +67,7 @@ async def run_many(
     The topics run at the same time (one after another with ``settings.sequential``);
     each keeps its own result or error, in the order given.
     """
-    plan = sources if isinstance(sources, RunPlan) else plan_run(list(sources), settings or load_settings())
+    plan = sources if isinstance(sources, RunPlan) else await aplan_run(list(sources), settings or load_settings())
     async with Engine(plan.settings, sleep=sleep) as engine:
 
         async def one(sf: SceneFile) -> TopicResult:

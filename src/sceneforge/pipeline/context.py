@@ -36,6 +36,7 @@ class RunContext:
     topic: str
     emit: EventSink = null_sink
     sleep: Sleep = asyncio.sleep
+    reference: str | None = None  # the topic's reference image (a scene's own wins)
     cache: WorkflowCache = field(init=False)
     takes: TakeStore = field(init=False)
 

@@ -135,7 +135,8 @@ class Engine:
         """
         settings = settings or self.settings
         layout = TopicLayout.for_topic(settings.out_dir, sf.topic)
-        ctx = RunContext(settings=settings, layout=layout, topic=sf.topic, emit=emit, sleep=self.sleep)
+        ctx = RunContext(settings=settings, layout=layout, topic=sf.topic, emit=emit, sleep=self.sleep,
+                         reference=sf.reference_image)
         backends = self.backends(settings)
         async with atopic_lock(layout, wait=settings.lock_wait):
             remove_stale_parts(layout.root)

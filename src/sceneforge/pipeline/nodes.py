@@ -16,7 +16,7 @@ from ..config import Settings, load_settings
 from ..events import EventSink, null_sink
 from .context import Sleep
 from .engine import Engine
-from .plan import DEFAULT_TOPIC, plan_run
+from .plan import DEFAULT_TOPIC, aplan_run
 from .sync import run_sync
 
 __all__ = [
@@ -37,7 +37,7 @@ async def _run_node(
     if stage == "motion" and not settings.motion_enabled:
         return dict(state)  # the original system: with motion disabled the scenes pass through unchanged
     node_settings = settings.model_copy(update={"stages": (stage,)})
-    plan = plan_run([state], node_settings)
+    plan = await aplan_run([state], node_settings)
     async with Engine(node_settings, sleep=sleep) as engine:
         sf = await engine.run_topic(plan.topics[0], emit=on_event or null_sink, other_stages="keep")
     out = dict(state)

@@ -17,14 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backend import BackendResources
+from ..backend import Backend, BackendResources
 from ..config import STAGES, Settings
 from ..errors import ConfigError, SceneValidationError, TopicConflictError
 from ..layout import TopicLayout, slugify
 from ..scenes import SceneFile, load_scene_file, parse_state
+from ..tts.base import TTSBackend
+from .checks import check_references, check_requests, check_voices, resolve_scene_paths
 from .engine import build_backend
+from .sync import run_sync
 
-__all__ = ["RunPlan", "plan_run", "parse_source", "DEFAULT_TOPIC", "check_topic_folder"]
+__all__ = ["RunPlan", "plan_run", "aplan_run", "parse_source", "DEFAULT_TOPIC", "check_topic_folder"]
 
 DEFAULT_TOPIC = "untitled"
 
@@ -82,20 +85,42 @@ def _check_scenes_selected(sfs: list[SceneFile], settings: Settings) -> None:
             raise ConfigError(f"--scene {bad[0]}: {sf.topic} has scenes 1 to {len(sf.scenes)}")
 
 
-def _check_backends(settings: Settings) -> None:
+def _build_backends(settings: Settings) -> dict[str, Backend]:
     """Unknown backend names and bad backend options are usage errors, found before any work."""
-    for stage in STAGES:
-        if settings.wants(stage):
-            build_backend(stage, settings, BackendResources.none())
+    return {stage: build_backend(stage, settings, BackendResources.none()) for stage in STAGES if settings.wants(stage)}
+
+
+async def _check_scene_inputs(sfs: list[SceneFile], settings: Settings) -> None:
+    """References, per-scene workflows and voices: every problem of every topic at once."""
+    backends = _build_backends(settings)
+    problems: list[str] = []
+    try:
+        for sf in sfs:
+            problems += check_references(sf, settings)
+            problems += check_requests(sf, settings, backends)
+            tts = backends.get("audio")
+            if isinstance(tts, TTSBackend):
+                problems += await check_voices(sf, settings, tts)
+    finally:
+        for backend in backends.values():
+            await backend.aclose()
+    if problems:
+        raise SceneValidationError(problems)
 
 
 def plan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None = None) -> RunPlan:
     """Validate every source and the run as a whole; raise before anything is written.
 
-    Raises :class:`SceneValidationError` listing every problem of every source,
-    :class:`ConfigError` (or its :class:`TopicConflictError`) for a run that cannot be
-    made as asked, and the backends' own errors for options they refuse.
+    Raises :class:`SceneValidationError` listing every problem of every source (scenes,
+    reference images, per-scene workflows, voices), :class:`ConfigError` (or its
+    :class:`TopicConflictError`) for a run that cannot be made as asked, and the
+    backends' own errors for options they refuse. :func:`aplan_run` is the async form.
     """
+    return run_sync(aplan_run(sources, settings, topic=topic))
+
+
+async def aplan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None = None) -> RunPlan:
+    """Async form of :func:`plan_run` (asking an online engine for its voices does not block a loop)."""
     if not sources:
         raise ConfigError("no scene file or state to run")
     if topic is not None and len(sources) > 1:
@@ -116,6 +141,7 @@ def plan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None
         raise ConfigError(f"two scene files share the topic folder {dup[0]!r}; give them different topics")
     for sf in sfs:
         check_topic_folder(sf, settings)
+        resolve_scene_paths(sf)
     _check_scenes_selected(sfs, settings)
-    _check_backends(settings)
+    await _check_scene_inputs(sfs, settings)
     return RunPlan(sfs, settings)

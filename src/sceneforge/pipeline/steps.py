@@ -180,8 +180,10 @@ class ImageStep(Step[ImageBackend]):
         return self.ctx.settings.image_retry
 
     def request(self, n: int, scene: Scene) -> ImageRequest:
+        reference = scene.reference_image or self.ctx.reference
         return ImageRequest(n, scene.image_prompt or "", self.ctx.layout.image_path(n),
-                            negative=scene.negative_prompt, seed=scene.seed)
+                            negative=scene.negative_prompt, seed=scene.seed, workflow=scene.workflow,
+                            reference=Path(reference) if reference else None, voice=scene.voice)
 
     def pin(self, scene: Scene) -> tuple[str, int] | None:
         return None if scene.seed is None else ("image_seed", scene.seed)
@@ -223,7 +225,7 @@ class MotionStep(Step[MotionBackend]):
     def request(self, n: int, scene: Scene, work_dir: Path | None = None) -> MotionRequest:
         prompt = scene.motion_prompt if scene.motion_prompt and scene.motion_prompt.strip() else scene.image_prompt
         return MotionRequest(n, Path(scene.image_path or ""), prompt or "", work_dir or self.ctx.layout.motion_dir(n),
-                             seed=scene.motion_seed_pin)
+                             seed=scene.motion_seed_pin, workflow=scene.motion_workflow)
 
     @staticmethod
     def scene_fields(layout: TopicLayout, n: int, files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,9 @@ over the backend's options.
 
 from __future__ import annotations
 
+import difflib
 from abc import abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -98,6 +100,21 @@ class TTSBackend(Backend):
     def rate_for(self, request: SpeechRequest) -> float:
         """The speed multiplier of this request: the scene's own, else the backend's."""
         return request.rate if request.rate is not None else self.options.rate
+
+    async def list_voices(self) -> list[str] | None:
+        """Every voice name this engine has, or None when it cannot tell (then voices are not checked)."""
+        return None
+
+    async def unknown_voices(self, voices: Collection[str]) -> dict[str, list[str]]:
+        """The voices among ``voices`` the engine does not have, each with the nearest names it has.
+
+        Empty when every one is known, or when the engine cannot list its voices.
+        """
+        known = await self.list_voices()
+        if known is None:
+            return {}
+        have = {v.lower() for v in known}
+        return {v: difflib.get_close_matches(v, known, n=3, cutoff=0.6) for v in voices if v.lower() not in have}
 
     @abstractmethod
     async def synthesize(self, request: SpeechRequest, report: Reporter = null_report) -> SpeechResult:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import re
 import threading
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import yarl
 from pydantic import ConfigDict, field_validator
 
 from ..errors import ConfigError, JobTimeoutError, TransientError
@@ -97,6 +99,38 @@ def _endpoint(url: str | None) -> Iterator[None]:
             if _url_users == 0:
                 comm.WSS_URL = _url_saved  # type: ignore[assignment]
                 _url_active = None
+
+
+# --- voices ------------------------------------------------------------------
+
+#: The largest voice list read (Microsoft's is about 300 KB).
+_MAX_VOICE_LIST = 4 * 1024 * 1024
+
+
+def voices_url(ws_url: str) -> str:
+    """The voice-list URL of the service behind a websocket endpoint (same host, ``.../voices/list``)."""
+    url = yarl.URL(ws_url)
+    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+    path = url.path.rsplit("/edge/", 1)[0] + "/voices/list" if "/edge/" in url.path else "/voices/list"
+    return str(url.with_scheme(scheme).with_path(path).with_query({"trustedclienttoken": "sceneforge"}))
+
+
+async def _voices_at(ws_url: str) -> list[Any]:
+    async with aiohttp.ClientSession() as session, session.get(voices_url(ws_url)) as resp:
+        resp.raise_for_status()
+        body = await resp.content.read(_MAX_VOICE_LIST + 1)
+    if len(body) > _MAX_VOICE_LIST:
+        raise ValueError("voice list too large")
+    data = json.loads(body)
+    if not isinstance(data, list):
+        raise ValueError("not a voice list")
+    return data
+
+
+async def _voices_from_edge_tts() -> list[Any]:
+    import edge_tts
+
+    return list(await edge_tts.list_voices())
 
 
 # --- cues --------------------------------------------------------------------
@@ -199,6 +233,19 @@ class EdgeBackend(TTSBackend):
 
     def __repr__(self) -> str:
         return f"EdgeBackend(voice={self.options.voice!r}, rate={self.options.rate})"
+
+    async def list_voices(self) -> list[str] | None:
+        """The service's voice names (``ko-KR-SunHiNeural`` ...), or None when it cannot be asked.
+
+        With an endpoint override the list comes from the same host (``.../voices/list``, the
+        path Microsoft's service uses); otherwise through edge-tts. At most 10 s.
+        """
+        try:
+            async with asyncio.timeout(min(10.0, self.options.timeout)):
+                voices = await (_voices_at(self.options.url) if self.options.url else _voices_from_edge_tts())
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError, TypeError, KeyError):
+            return None  # no network: the voice is checked when the scene is spoken
+        return [str(v["ShortName"]) for v in voices if isinstance(v, dict) and "ShortName" in v]
 
     def _communicate(self, text: str, voice: str, rate: float) -> Any:
         import edge_tts

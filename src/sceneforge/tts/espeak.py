@@ -30,9 +30,12 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import asyncio
+import difflib
 import os
 import re
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,16 @@ _WORKER_SCRIPT = Path(__file__).with_name("espeak_worker.py")
 _ERROR_KINDS: dict[str, type[GenerationError] | type[ConfigError]] = {
     "config": ConfigError, "transient": TransientError, "generation": PermanentError,
 }
+
+
+def _espeak_voice_names() -> tuple[set[str], set[str]]:
+    """The language codes (lower case) and voice variants of the bundled espeak-ng data."""
+    import espeakng_loader
+
+    data = Path(espeakng_loader.get_data_path())
+    languages = {f.name.lower() for f in (data / "lang").rglob("*") if f.is_file()}
+    variants = {f.name for f in (data / "voices" / "!v").iterdir() if f.is_file()}
+    return languages, variants
 
 
 def worker_command() -> list[str]:
@@ -173,6 +186,18 @@ class EspeakBackend(TTSBackend):
         if self._pool is None:
             self._pool = WorkerPool(worker_command(), self.workers, name="espeak")
         return self._pool
+
+    async def unknown_voices(self, voices: Collection[str]) -> dict[str, list[str]]:
+        """Voices (after the edge-name mapping of :func:`pick_voice`) with no language or variant file."""
+        languages, variants = await asyncio.to_thread(_espeak_voice_names)
+        unknown: dict[str, list[str]] = {}
+        for voice in voices:
+            name, _, variant = pick_voice(voice, "").partition("+")
+            if name.lower() not in languages:
+                unknown[voice] = difflib.get_close_matches(name.lower(), sorted(languages), n=3, cutoff=0.6)
+            elif variant and variant not in variants:
+                unknown[voice] = [f"{name}+{v}" for v in difflib.get_close_matches(variant, sorted(variants), n=3)]
+        return unknown
 
     async def synthesize(self, request: SpeechRequest, report: Reporter = null_report) -> SpeechResult:
         """Speak ``request.text`` into ``request.dest`` (MP3, 24 kHz mono) with one cue per sentence."""

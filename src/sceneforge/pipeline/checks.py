@@ -1,0 +1,112 @@
+"""What scenes name beyond their text, checked before any work: reference images, workflows, voices.
+
+Paths a scene gives (``reference_image``, a ``workflow`` file) are relative to its scene
+file (or the working folder for a state given in code); they are made absolute here, so
+``scenes.json`` written elsewhere still points at the same files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from ..backend import Backend
+from ..config import Settings
+from ..layout import TopicLayout
+from ..scenes import Scene, SceneFile
+from ..tts.base import TTSBackend
+from .context import RunContext
+from .steps import STEPS
+
+__all__ = ["resolve_scene_paths", "check_references", "check_requests", "check_voices"]
+
+_PATH_FIELDS = ("reference_image", "workflow", "motion_workflow")
+
+
+def _is_path(field: str, value: str) -> bool:
+    """A reference is always a path; a workflow is a path when it looks like one (else a bundled name)."""
+    return field == "reference_image" or "/" in value or "\\" in value or value.lower().endswith(".json")
+
+
+def _absolute(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def resolve_scene_paths(sf: SceneFile) -> None:
+    """Make every path a scene (or the topic) names absolute, relative to the scene file."""
+    base = sf.path.parent if sf.path is not None else Path.cwd()
+    for scene in sf.scenes:
+        for name in _PATH_FIELDS:
+            value = getattr(scene, name)
+            if isinstance(value, str) and value.strip() and _is_path(name, value):
+                setattr(scene, name, _absolute(value, base))
+    if sf.reference_image is not None:
+        sf.extra["reference_image"] = _absolute(sf.reference_image, base)
+
+
+def _reference_problem(path: str, limit_mb: float) -> str | None:
+    p = Path(path)
+    if not p.is_file():
+        return f"reference_image {path} does not exist"
+    size = p.stat().st_size
+    if size > limit_mb * 1024 * 1024:
+        return f"reference_image {path} is {size / 1048576:.1f} MB, over the {limit_mb:g} MB limit (reference_max_mb)"
+    try:
+        with Image.open(p) as im:
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return f"reference_image {path} is not an image Pillow can read"
+    return None
+
+
+def check_references(sf: SceneFile, settings: Settings) -> list[str]:
+    """Every reference image exists, is an image and is within the size limit."""
+    problems = []
+    if sf.reference_image is not None and (p := _reference_problem(sf.reference_image, settings.reference_max_mb)):
+        problems.append(f"{sf.topic}: {p}")
+    for n, scene in _selected(sf, settings):
+        if scene.reference_image and (p := _reference_problem(scene.reference_image, settings.reference_max_mb)):
+            problems.append(f"scene {n}: {p}")
+    return problems
+
+
+def _selected(sf: SceneFile, settings: Settings) -> list[tuple[int, Scene]]:
+    only = settings.only_scenes
+    return [(n, s) for n, s in enumerate(sf.scenes, 1) if only is None or n in only]
+
+
+def check_requests(sf: SceneFile, settings: Settings, backends: dict[str, Backend]) -> list[str]:
+    """Each image and motion backend's own checks of every selected scene's request."""
+    layout = TopicLayout.for_topic(settings.out_dir, sf.topic)
+    ctx = RunContext(settings=settings, layout=layout, topic=sf.topic, reference=sf.reference_image)
+    problems: list[str] = []
+    for stage in ("image", "motion"):
+        backend: Any = backends.get(stage)
+        if backend is None:
+            continue
+        step = STEPS[stage](ctx, backend)
+        for n, scene in _selected(sf, settings):
+            problems.extend(backend.check(step.request(n, scene)))
+    return problems
+
+
+async def check_voices(sf: SceneFile, settings: Settings, tts: TTSBackend) -> list[str]:
+    """Voices the narration engine does not have, by scene, with the nearest names it has."""
+    wanted: dict[str, list[int]] = {}
+    for n, scene in _selected(sf, settings):
+        voice = scene.voice or settings.voice  # only voices someone named: an engine's default is its own
+        if voice:
+            wanted.setdefault(voice, []).append(n)
+    if not wanted:
+        return []
+    unknown = await tts.unknown_voices(list(wanted))
+    problems = []
+    for voice, near in unknown.items():
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        for n in wanted[voice]:
+            where = "voice" if sf.scenes[n - 1].voice else "voice (the run's --voice)"
+            problems.append(f"scene {n}: {where} {voice!r} is not a {tts.name} voice{hint}")
+    return problems
