@@ -88,7 +88,7 @@ class Backend(ABC):
 
     def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
         """Everything that determines the asset ``request`` asks for."""
-        return {**request.key_fields(), **self.fingerprint()}
+        return {"request": request.key_fields(), "backend": self.fingerprint()}
 
     def forget(self, layout: TopicLayout, scene: int) -> None:
         """Drop resumable state about ``scene`` (a journaled server job).

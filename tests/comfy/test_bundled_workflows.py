@@ -32,10 +32,15 @@ def load(name: str) -> Workflow:
     return Workflow.load(name, kind=BUNDLED_KINDS[name])
 
 
+#: Guidance-distilled models (cfg 1) whose negative is zeroed out: no negative prompt to set.
+NO_NEGATIVE = {"flux-kontext"}
+
 EXPECTED_MODELS = {
     "sdxl": ["sd_xl_base_1.0.safetensors"],
     "sd15": ["v1-5-pruned-emaonly.safetensors"],
     "z-image-turbo": ["z_image_turbo_bf16.safetensors", "qwen_3_4b.safetensors", "ae.safetensors"],
+    "flux-kontext": ["flux1-dev-kontext_fp8_scaled.safetensors", "clip_l.safetensors",
+                     "t5xxl_fp8_e4m3fn_scaled.safetensors", "ae.safetensors"],
     "wan22-14b-i2v": [
         "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
         "wan_2.1_vae.safetensors",
@@ -99,7 +104,10 @@ def test_missing_models_is_empty_once_the_server_has_them(name: str):
 def test_prepared_graphs_still_validate(name: str):
     wf = load(name)
     if BUNDLED_KINDS[name] == "image":
-        g, _ = wf.prepare_image("a fox", negative="blur", seed=2**64 - 1, width=720, height=1280, filename_prefix="t/s1")
+        takes_negative = name not in NO_NEGATIVE
+        reference = "character.png" if wf.reference_target() is not None else None
+        g, _ = wf.prepare_image("a fox", negative="blur" if takes_negative else None, seed=2**64 - 1, width=720,
+                                height=1280, filename_prefix="t/s1", reference_name=reference)
     else:
         g, _ = wf.prepare_motion("the fox runs", "fox.png", seed=5, length=49, filename_prefix="t/s1/frame")
     assert validate_graph(g, object_info()) == []
@@ -295,3 +303,14 @@ def test_image_workflows_follow_the_reference_graph(name: str, ref_file: str):
         links = {k: v for k, v in ref_node["inputs"].items() if is_link(v)}
         assert {k: v for k, v in ours[nid]["inputs"].items() if is_link(v)} == links, nid
     assert ours["4"]["inputs"] == ref["4"]["inputs"], "same checkpoint file"
+
+
+def test_the_consistency_workflow_takes_a_reference_image():
+    wf = load("flux-kontext")
+    target = wf.reference_target()
+    assert target is not None and target.class_type == "LoadImage" and target.title == "reference"
+    g, _ = wf.prepare_image("the same woman in a cafe", seed=1, reference_name="sceneforge_abc.png")
+    assert g[target.node_id]["inputs"]["image"] == "sceneforge_abc.png"
+    assert validate_graph(g, object_info()) == []
+    inspected = {(i.what, i.node_id) for i in wf.inspect(kind="image")}
+    assert ("reference", target.node_id) in inspected

@@ -186,6 +186,11 @@ def test_prompt_and_negative_found_in_every_bundled_workflow(name: str):
     kind = BUNDLED_KINDS[name]
     wf = Workflow.load(name, kind=kind)
     by_title = {n["_meta"]["title"]: nid for nid, n in wf.graph.items()}
+    if name == "flux-kontext":  # guidance-distilled: the negative is zeroed out, the prompt goes to the encoder
+        assert targets(wf, "prompt", kind=kind) == [(by_title["CLIP Text Encode (Positive Prompt)"], "text")]
+        with pytest.raises(WorkflowError, match="negative input"):
+            wf.prepare_image("a red fox", negative="ugly", seed=1, reference_name="r.png")
+        return
     assert targets(wf, "prompt", kind=kind) == [(by_title["Positive Prompt"], "text")]
     assert targets(wf, "negative", kind=kind) == [(by_title["Negative Prompt"], "text")]
     if kind == "image":
@@ -363,7 +368,8 @@ def test_random_seed_comes_from_the_injected_rng(name: str):
     wf = Workflow.load(name, kind=kind)
     expected = random.Random(42).randrange(SEED_LIMIT)
     if kind == "image":
-        g, seed = wf.prepare_image("x", rng=random.Random(42))
+        reference = "r.png" if wf.reference_target() is not None else None
+        g, seed = wf.prepare_image("x", rng=random.Random(42), reference_name=reference)
     else:
         g, seed = wf.prepare_motion("x", "in.png", rng=random.Random(42))
     values = seed_values(g)
@@ -519,7 +525,9 @@ def test_prepare_does_not_mutate():
         wf = Workflow.load(name, kind=kind)
         before, digest = copy.deepcopy(wf.graph), wf.digest
         if kind == "image":
-            g, _ = wf.prepare_image("p", negative="n", seed=3, width=512, height=768, filename_prefix="x/y")
+            reference = "r.png" if wf.reference_target() is not None else None
+            g, _ = wf.prepare_image("p", negative=None if reference else "n", seed=3, width=512, height=768,
+                                    filename_prefix="x/y", reference_name=reference)
         else:
             g, _ = wf.prepare_motion("p", "i.png", negative="n", seed=3, width=480, height=832, length=49,
                                      filename_prefix="x/y")
@@ -561,3 +569,22 @@ def test_inspect_lists_every_injection():
     assert image_rows == {"prompt", "negative", "seed", "width", "height", "filename_prefix"}
     with pytest.raises(ConfigError):
         Workflow.load("sdxl").inspect(kind="video")
+
+
+def test_reference_node_needs_a_reference_and_others_refuse_one():
+    kontext, sdxl = Workflow.load("flux-kontext"), Workflow.load("sdxl")
+    with pytest.raises(WorkflowError, match="takes a reference image .*give the scene or the topic a reference_image"):
+        kontext.prepare_image("a cat", seed=1)
+    with pytest.raises(WorkflowError, match="has no reference image node"):
+        sdxl.prepare_image("a cat", seed=1, reference_name="r.png")
+    with pytest.raises(UnsafePathError):
+        kontext.prepare_image("a cat", seed=1, reference_name="../../r.png")
+    # --reference-node names the node by title or id
+    g = copy.deepcopy(kontext.graph)
+    g["142"]["_meta"]["title"] = "the character"
+    renamed = Workflow.from_graph(g)
+    assert renamed.reference_target() is None
+    target = renamed.reference_target("the character")
+    assert target is not None and target.node_id == "142"
+    out, _ = renamed.prepare_image("a cat", seed=1, reference_name="r.png", reference_node="142")
+    assert out["142"]["inputs"]["image"] == "r.png"

@@ -38,6 +38,7 @@ def run(
     comfy_url: Annotated[Optional[list[str]], typer.Option("--comfy-url", help="ComfyUI server URL (repeatable).")] = None,
     workflow: Annotated[Optional[str], typer.Option(help="Text-to-image workflow: bundled name or API-format file.")] = None,
     prompt_node: Annotated[Optional[str], typer.Option(help="Node (title or id) that takes the prompt.")] = None,
+    reference_node: Annotated[Optional[str], typer.Option(help="LoadImage node (title or id) for the reference image; default: the one titled 'reference'.")] = None,
     negative: Annotated[Optional[str], typer.Option(help="Negative prompt.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Fixed image seed (default: random, recorded).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Image width.")] = None,
@@ -60,7 +61,7 @@ def run(
     try:
         flags = overrides(
             out_dir=out, stages=stages, tts=tts, voice=voice, rate=rate, workflow=workflow,
-            prompt_node=prompt_node, negative=negative, seed=seed, width=width, height=height,
+            prompt_node=prompt_node, reference_node=reference_node, negative=negative, seed=seed, width=width, height=height,
             motion_enabled=motion, motion_workflow=motion_workflow, motion_prompt_node=motion_prompt_node,
             motion_image_node=motion_image_node, motion_length=motion_length, motion_fps=motion_fps,
             motion_seed=motion_seed, lock_wait=wait_lock,

@@ -22,7 +22,7 @@ def workflow_inspect(
     file: Annotated[str, typer.Argument(help="Bundled workflow name or API-format JSON file.")],
     kind: Annotated[Optional[str], typer.Option(help="image or motion (default: a bundled workflow's own kind, else image).")] = None,
     prompt_node: Annotated[Optional[str], typer.Option(help="Node (title or id) for the prompt.")] = None,
-    image_node: Annotated[Optional[str], typer.Option(help="LoadImage node (motion).")] = None,
+    image_node: Annotated[Optional[str], typer.Option(help="LoadImage node (motion), or the reference node (image).")] = None,
     debug: Annotated[bool, typer.Option("--debug")] = False,
 ) -> None:
     """Show what sceneforge will inject where in a workflow."""

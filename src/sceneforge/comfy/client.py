@@ -104,6 +104,7 @@ class ComfyClient(ComfyFiles):
         self._sleep = sleep
         self._clock = clock
         self._socket = SharedSocket(uuid.uuid4().hex, self.open_ws, clock)
+        self._uploads = {}
 
     # --- lifecycle ----------------------------------------------------------
     async def __aenter__(self) -> ComfyClient:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,27 +23,48 @@ from .errors_map import connection_error, status_error
 from .http import ComfyHTTP
 from .verify import INLINE_BYTES, verify_download
 
-__all__ = ["ComfyFiles"]
+__all__ = ["ComfyFiles", "UPLOAD_MEMORY"]
+
+#: How long a content-addressed upload is trusted to still be on the server (seconds). A server's
+#: input folder survives restarts; the limit only bounds how stale the memory may get.
+UPLOAD_MEMORY = 300.0
 
 
 class ComfyFiles(ComfyHTTP):
     """Uploads and downloads over the client's session."""
+
+    _uploads: dict[str, tuple[asyncio.Future[str], float]]  # content-addressed name -> (its upload, when)
 
     max_download_bytes: int = 1024 * 1024 * 1024
     download_timeout: float = 600.0
     verify_downloads: bool = True
 
     async def upload_image(
-        self, path: Path | str, *, name: str | None = None, subfolder: str = "", overwrite: bool = False
+        self, path: Path | str, *, name: str | None = None, subfolder: str = "", overwrite: bool = False,
+        content_addressed: bool = False,
     ) -> str:
         """Upload a local file to the server's ``input`` folder (multipart ``/upload/image``).
 
         Returns the value for ``LoadImage.image``: the server's final name (it may add
         `` (1)`` when a different file already has that name), prefixed with
-        ``subfolder/`` when a subfolder is used.
+        ``subfolder/`` when a subfolder is used. With ``content_addressed`` (``name`` is
+        derived from the bytes, as :func:`sceneforge.comfy.jobs.upload_name` makes it) a
+        name this client uploaded in the last :data:`UPLOAD_MEMORY` seconds is not sent
+        again: a reference image shared by twenty scenes goes up once.
         """
         path = Path(path)
         name = check_server_name(name or path.name, "upload name", allow_slash=False)
+        if not content_addressed:
+            return await self._upload(path, name, subfolder, overwrite)
+        key, now = f"{subfolder}/{name}", time.monotonic()
+        known = self._uploads.get(key)
+        if known is None or now - known[1] >= UPLOAD_MEMORY or (known[0].done() and known[0].exception()):
+            # Shared by the jobs that need the same bytes at the same time: one request goes out.
+            task = asyncio.ensure_future(self._upload(path, name, subfolder, overwrite))
+            known = self._uploads[key] = (task, now)
+        return await asyncio.shield(known[0])
+
+    async def _upload(self, path: Path, name: str, subfolder: str, overwrite: bool) -> str:
         if subfolder:
             check_server_name(subfolder, "upload subfolder", allow_slash=True)
         try:

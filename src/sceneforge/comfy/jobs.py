@@ -10,11 +10,13 @@ callable of the call.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..backend import Backend
+from ..cache import file_digest
 from ..errors import ConfigError, JobTimeoutError, ServerUnavailableError, TransientError
 from ..events import Reporter
 from .client import ComfyClient
@@ -25,11 +27,19 @@ from .result import JobResult
 if TYPE_CHECKING:
     from ..layout import TopicLayout
 
-__all__ = ["ComfyBackend", "job_events"]
+__all__ = ["ComfyBackend", "job_events", "upload_name"]
 
 log = logging.getLogger("sceneforge.comfy")
 
 T = TypeVar("T")
+
+
+def upload_name(image: Path) -> str:
+    """``sceneforge_<first 16 hex of sha256>.<ext>``: the same bytes always get the same name on the
+    server (identical images are stored once; two topics' images are never mistaken for each other)."""
+    ext = Path(image).suffix.lower()
+    ext = ext if re.fullmatch(r"\.[a-z0-9]{1,5}", ext) else ".png"
+    return f"sceneforge_{file_digest(Path(image))[:16]}{ext}"
 
 
 def job_events(report: Reporter, server: str) -> Callable[[str, dict[str, Any]], None]:

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import WorkflowError
 from .validate import is_link
 
-__all__ = ["GraphQueries", "Injection"]
+__all__ = ["GraphQueries", "Injection", "node_title"]
 
 # sampler class -> (positive input, negative input)
 _SAMPLERS = {
@@ -65,7 +65,7 @@ class Injection:
     value: Any
 
 
-def _title(node: Mapping[str, Any]) -> str:
+def node_title(node: Mapping[str, Any]) -> str:
     meta = node.get("_meta")
     title = meta.get("title") if isinstance(meta, Mapping) else None
     return title if isinstance(title, str) else ""
@@ -84,9 +84,9 @@ class GraphQueries:
         """Node id for ``ref``: an exact ``_meta.title``, then a node id, then a case-insensitive title."""
         ref = str(ref)
         for match in (
-            lambda nid, n: _title(n) == ref,
+            lambda nid, n: node_title(n) == ref,
             lambda nid, n: nid == ref,
-            lambda nid, n: _title(n).casefold() == ref.casefold(),
+            lambda nid, n: node_title(n).casefold() == ref.casefold(),
         ):
             hits = [nid for nid, n in self.graph.items() if match(nid, n)]
             if len(hits) == 1:
@@ -96,7 +96,7 @@ class GraphQueries:
                     f"{self.source}: {len(hits)} nodes are titled {ref!r} ({self._describe(hits)}); "
                     f"pass {flag} with one node id"
                 )
-        titled = [f"{nid} {_title(n)!r}" for nid, n in self.graph.items() if _title(n)]
+        titled = [f"{nid} {node_title(n)!r}" for nid, n in self.graph.items() if node_title(n)]
         raise WorkflowError(
             f"{self.source}: no node titled or numbered {ref!r} (for {flag}); nodes: "
             + (", ".join(titled) if titled else ", ".join(self.graph))
@@ -104,13 +104,13 @@ class GraphQueries:
 
     def _describe(self, ids: Any) -> str:
         return ", ".join(
-            f"{nid} ({self.graph[nid]['class_type']}" + (f" {_title(self.graph[nid])!r})" if _title(self.graph[nid]) else ")")
+            f"{nid} ({self.graph[nid]['class_type']}" + (f" {node_title(self.graph[nid])!r})" if node_title(self.graph[nid]) else ")")
             for nid in ids
         )
 
     def _inj(self, what: str, node_id: str, input_name: str) -> Injection:
         node = self.graph[node_id]
-        return Injection(what, node_id, node["class_type"], input_name, _title(node), node["inputs"].get(input_name))
+        return Injection(what, node_id, node["class_type"], input_name, node_title(node), node["inputs"].get(input_name))
 
     # ------------------------------------------------------------------ prompt detection
     def _text_inputs(self, node_id: str, prompt_input: str) -> tuple[str, ...] | None:

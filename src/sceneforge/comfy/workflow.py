@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import workflows as bundled
 from ..errors import ConfigError, WorkflowError
-from .trace import GraphQueries, Injection
+from .trace import GraphQueries, Injection, node_title
 from .validate import (
     SEED_LIMIT,
     SIZE_STEP,
@@ -222,6 +222,8 @@ class Workflow(GraphQueries):
         if kind == "motion":
             out += self._size_targets(("length",))
             out.append(self._image_target(image_node))
+        elif (reference := self.reference_target(image_node)) is not None:
+            out.append(reference)
         return out + self._prefix_targets()
 
     def prepare_image(
@@ -237,13 +239,19 @@ class Workflow(GraphQueries):
         prompt_input: str = "text",
         filename_prefix: str | None = None,
         negative_node: str | None = None,
+        reference_name: str | None = None,
+        reference_node: str | None = None,
     ) -> tuple[dict[str, Any], int]:
         """Return ``(graph, seed)``: a deep copy with the prompt (and negative, size, filename prefix when
-        given) injected and every seed set to ``seed``, or to one random value drawn from ``rng``."""
+        given) injected and every seed set to ``seed``, or to one random value drawn from ``rng``.
+
+        A workflow with a reference node (see :meth:`reference_target`) gets ``reference_name`` (the
+        uploaded reference image) there; it needs one, and a workflow without such a node refuses one.
+        """
         return self._prepare(
             "image", prompt, negative=negative, seed=seed, rng=rng, width=width, height=height, length=None,
             prompt_node=prompt_node, negative_node=negative_node, prompt_input=prompt_input,
-            filename_prefix=filename_prefix, image_name=None, image_node=None,
+            filename_prefix=filename_prefix, image_name=reference_name, image_node=reference_node,
         )
 
     def prepare_motion(
@@ -287,6 +295,21 @@ class Workflow(GraphQueries):
         writes += [(t, prompt) for t in pos] + [(t, negative) for t in neg]
         used = choose_seed(seed, rng)
         writes += [(t, used) for t in self._seed_targets()]
+        writes += self._size_writes(width, height, length)
+        if kind == "motion":
+            writes.append((self._image_target(image_node), check_server_path(image_name or "", "image name")))
+        else:
+            writes += self._reference_writes(image_name, image_node)
+        if filename_prefix is not None:
+            prefix = check_server_path(filename_prefix, "filename_prefix")
+            writes += [(t, prefix) for t in self._prefix_targets()]
+        graph = _copy_graph(self.graph)
+        for target, value in writes:
+            graph[target.node_id]["inputs"][target.input_name] = value
+        return graph, used
+
+    def _size_writes(self, width: int | None, height: int | None, length: int | None) -> list[tuple[Injection, Any]]:
+        writes: list[tuple[Injection, Any]] = []
         for what, value in (("width", width), ("height", height), ("length", length)):
             if value is None:
                 continue
@@ -298,15 +321,33 @@ class Workflow(GraphQueries):
             for t in targets:
                 check_size(what, value, t.node_id, t.class_type)
             writes += [(t, value) for t in targets]
-        if kind == "motion":
-            writes.append((self._image_target(image_node), check_server_path(image_name or "", "image name")))
-        if filename_prefix is not None:
-            prefix = check_server_path(filename_prefix, "filename_prefix")
-            writes += [(t, prefix) for t in self._prefix_targets()]
-        graph = _copy_graph(self.graph)
-        for target, value in writes:
-            graph[target.node_id]["inputs"][target.input_name] = value
-        return graph, used
+        return writes
+
+    def reference_target(self, reference_node: str | None = None) -> Injection | None:
+        """Where an image workflow takes its reference image: the node named ``reference_node``
+        (title or id), else the one LoadImage titled ``reference``; None when it takes none."""
+        if reference_node is not None:
+            node_id = self._find(reference_node, "--reference-node")
+            if "image" not in self.graph[node_id]["inputs"]:
+                raise WorkflowError(f"{self.source}: node {self._describe([node_id])} has no 'image' input; "
+                                    "--reference-node must name a LoadImage node")
+            return self._inj("reference", node_id, "image")
+        titled = [nid for nid, n in self.graph.items()
+                  if n["class_type"] in _IMAGE_LOADERS and node_title(n).casefold() == "reference"]
+        if len(titled) > 1:
+            raise WorkflowError(f"{self.source}: {len(titled)} LoadImage nodes are titled 'reference' "
+                                f"({self._describe(titled)}); pass --reference-node with one id")
+        return self._inj("reference", titled[0], "image") if titled else None
+
+    def _reference_writes(self, name: str | None, reference_node: str | None) -> list[tuple[Injection, Any]]:
+        target = self.reference_target(reference_node)
+        if target is None and name is not None:
+            raise WorkflowError(f"{self.source} has no reference image node (a LoadImage titled 'reference'); "
+                                "use a workflow that takes one, such as flux-kontext, or --reference-node")
+        if target is not None and name is None:
+            raise WorkflowError(f"{self.source} takes a reference image (node {self._describe([target.node_id])}); "
+                                "give the scene or the topic a reference_image")
+        return [] if target is None else [(target, check_server_path(name or "", "reference image name"))]
 
     def output_nodes(self, object_info: Mapping[str, Any] | None = None) -> list[str]:
         """Ids of the output nodes (whose results appear in ``/history``), in graph order. With

@@ -9,22 +9,24 @@ Retrying is the stage's job: this class only raises the right error (see
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import fingerprint
 from ..comfy.client import ComfyClient
-from ..comfy.jobs import ComfyBackend
+from ..comfy.jobs import ComfyBackend, upload_name
 from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
 from ..comfy.result import JobResult
+from ..comfy.validate import choose_seed
 from ..comfy.workflow import Workflow
-from ..errors import WorkflowError
+from ..errors import ConfigError, WorkflowError
 from ..events import Reporter, null_report
 from .base import ImageBackend, ImageRequest, ImageResult
 
 if TYPE_CHECKING:
-    from ..backend import BackendResources
+    from ..backend import BackendResources, KeyedRequest
     from ..config import Settings
 
 __all__ = ["ComfyImageBackend"]
@@ -53,6 +55,7 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
         negative: str | None = None,
         prompt_node: str | None = None,
         prompt_input: str = "text",
+        reference_node: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
         super().__init__(pool)
@@ -63,7 +66,9 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
         self.negative = negative
         self.prompt_node = prompt_node
         self.prompt_input = prompt_input
+        self.reference_node = reference_node
         self.rng = rng if rng is not None else random.Random()
+        self._variants: dict[str, ComfyImageBackend] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, resources: BackendResources) -> ComfyImageBackend:
@@ -77,6 +82,7 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
             negative=settings.negative,
             prompt_node=settings.prompt_node,
             prompt_input=settings.prompt_input,
+            reference_node=settings.reference_node,
         )
 
     def fingerprint(self) -> dict[str, Any]:
@@ -91,10 +97,48 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
             "negative": self.negative,
             "prompt_node": self.prompt_node,
             "prompt_input": self.prompt_input,
+            "reference_node": self.reference_node,
         }
+
+    def _for(self, request: ImageRequest) -> ComfyImageBackend:
+        """This backend, or the one for the scene's own workflow (same options, same pool)."""
+        if not request.workflow:
+            return self
+        if request.workflow not in self._variants:
+            variant = ComfyImageBackend(
+                Workflow.load(request.workflow, kind="image"), pool=self._pool_ref, seed=self.seed,
+                width=self.width, height=self.height, negative=self.negative, prompt_node=self.prompt_node,
+                prompt_input=self.prompt_input, reference_node=self.reference_node, rng=self.rng,
+            )
+            self._variants[request.workflow] = variant
+        return self._variants[request.workflow]
+
+    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
+        """The request's inputs and the options of the workflow it runs (its own, or the run's)."""
+        assert isinstance(request, ImageRequest)
+        return {"request": request.key_fields(), "backend": self._for(request).fingerprint()}
+
+    def check(self, request: ImageRequest) -> list[str]:
+        """The scene's workflow loads and fits its reference image (needs one, or refuses one)."""
+        try:
+            backend = self._for(request)
+            negative = request.negative if request.negative is not None else backend.negative
+            backend.workflow.prepare_image(
+                "check", negative=negative, seed=0, width=backend.width, height=backend.height,
+                prompt_node=backend.prompt_node, prompt_input=backend.prompt_input,
+                reference_name="sceneforge_check.png" if request.reference else None,
+                reference_node=backend.reference_node,
+            )
+        except (WorkflowError, ConfigError) as exc:
+            field = "workflow" if request.workflow else "the run's workflow"
+            return [f"scene {request.scene}: {field}: {exc}"]
+        return []
 
     async def generate(self, request: ImageRequest, report: Reporter = null_report) -> ImageResult:
         """Run the workflow for ``request.scene`` and write its first image to ``request.dest``."""
+        return await self._for(request)._generate(request, report)
+
+    async def _generate(self, request: ImageRequest, report: Reporter) -> ImageResult:
         scene, dest = request.scene, Path(request.dest)
         journal = self.journal(dest.parent, scene)
         key = fingerprint({**self.cache_key(request), "pinned_seed": request.seed})
@@ -105,19 +149,19 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
                 await self._save_first_still(*resumed, scene, dest)
                 return ImageResult(dest, {"image_seed": prior.get("seed")})
 
-        graph, seed = self.workflow.prepare_image(
-            request.prompt,
-            negative=request.negative if request.negative is not None else self.negative,
-            seed=request.seed if request.seed is not None else self.seed,
-            rng=self.rng,
-            width=self.width,
-            height=self.height,
-            prompt_node=self.prompt_node,
-            prompt_input=self.prompt_input,
-            filename_prefix=f"sceneforge/scene_{scene}",
-        )
+        seed = choose_seed(request.seed if request.seed is not None else self.seed, self.rng)
+        reference = await asyncio.to_thread(upload_name, request.reference) if request.reference else None
 
         async def job(client: ComfyClient) -> None:
+            uploaded = await client.upload_image(request.reference, name=reference, content_addressed=True) if request.reference else None
+            graph, _ = self.workflow.prepare_image(
+                request.prompt,
+                negative=request.negative if request.negative is not None else self.negative,
+                seed=seed, width=self.width, height=self.height,
+                prompt_node=self.prompt_node, prompt_input=self.prompt_input,
+                filename_prefix=f"sceneforge/scene_{scene}",
+                reference_name=uploaded, reference_node=self.reference_node,
+            )
             result = await self.run_graph(client, graph, journal=journal, key=key, seed=seed, report=report)
             await self._save_first_still(client, result, scene, dest)
 

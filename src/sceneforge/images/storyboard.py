@@ -12,7 +12,7 @@ import asyncio
 import colorsys
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -22,6 +22,9 @@ from ..events import Reporter, null_report
 from ..fsutil import atomic_path
 from ..preview.fonts import ellipsize, load_font, wrap_text
 from .base import ImageBackend, ImageRequest, ImageResult
+
+if TYPE_CHECKING:
+    from ..backend import KeyedRequest
 
 __all__ = ["StoryboardOptions", "StoryboardBackend", "render_card", "DRAW_VERSION", "text_box"]
 
@@ -91,7 +94,8 @@ def _fit_prompt(prompt: str, box_w: int, box_h: int, start: int, smallest: int):
 
 
 def render_card(
-    scene: int, prompt: str, width: int = _DEFAULT_W, height: int = _DEFAULT_H, *, background_key: str | None = None
+    scene: int, prompt: str, width: int = _DEFAULT_W, height: int = _DEFAULT_H, *, background_key: str | None = None,
+    note: str = "",
 ) -> Image.Image:
     """Draw the storyboard card for one scene and return it as an RGB image.
 
@@ -122,8 +126,11 @@ def render_card(
         draw.text((left + pad, y), line, font=font, fill=colour)
         y += line_h
 
-    # An honest label: this is a draft, not a generated picture.
+    # The scene's own choices (its narrator, a pinned seed), then an honest label: this is a draft.
     label = load_font(max(6, round(24 * unit)))
+    if note:
+        draw.text((width / 2, height * 0.905), ellipsize(note, label, width * 0.9), font=label,
+                  fill=(255, 255, 255, 220), anchor="mm")
     draw.text((width / 2, height * 0.94), _LABEL, font=label, fill=(255, 255, 255, 170), anchor="mm")
     draw.rectangle((0, 0, width - 1, height - 1), outline=(255, 255, 255, 60), width=max(1, round(4 * unit)))
     return img
@@ -140,8 +147,15 @@ def card_size(width: int | None, height: int | None) -> tuple[int, int]:
     return _DEFAULT_W, _DEFAULT_H
 
 
-def _render_to(scene: int, prompt: str, width: int, height: int, dest: Path) -> None:
-    img = render_card(scene, prompt, width, height)
+def card_note(request: ImageRequest) -> str:
+    """What a card says under the prompt: the scene's voice and pinned seed, when it has them."""
+    parts = ([f"voice {request.voice}"] if request.voice else []) + (
+        [f"seed {request.seed}"] if request.seed is not None else [])
+    return " · ".join(parts)
+
+
+def _render_to(scene: int, prompt: str, width: int, height: int, dest: Path, note: str = "") -> None:
+    img = render_card(scene, prompt, width, height, note=note)
     with atomic_path(dest) as tmp:
         img.save(tmp, format="PNG")  # the temp name ends in .part: name the format
 
@@ -171,5 +185,12 @@ class StoryboardBackend(ImageBackend):
     async def generate(self, request: ImageRequest, report: Reporter = null_report) -> ImageResult:
         """Draw the card into ``request.dest`` (atomically), off the event loop."""
         dest = Path(request.dest)
-        await asyncio.to_thread(_render_to, request.scene, request.prompt, self.options.width, self.options.height, dest)
-        return ImageResult(dest, {})
+        await asyncio.to_thread(_render_to, request.scene, request.prompt, self.options.width, self.options.height,
+                                dest, card_note(request))
+        fields = {"image_seed": request.seed} if request.seed is not None else {}
+        return ImageResult(dest, fields)
+
+    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
+        """A card shows its scene number, prompt, voice and pinned seed: each is part of its key."""
+        assert isinstance(request, ImageRequest)
+        return {**super().cache_key(request), "scene": request.scene, "note": card_note(request)}

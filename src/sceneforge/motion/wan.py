@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cache import file_digest, fingerprint
+from ..cache import fingerprint
 from ..comfy.client import ComfyClient
-from ..comfy.jobs import ComfyBackend
+from ..comfy.jobs import ComfyBackend, upload_name
 from ..comfy.journal import JobJournal
 from ..comfy.pool import PRIORITY_MOTION, ComfyPool
 from ..comfy.result import JobResult
@@ -50,7 +49,7 @@ from .base import MotionBackend, MotionRequest, MotionResult
 from .frames import VIDEO_EXTS, discard, extract_frames, pick_frames, pick_video, to_png
 
 if TYPE_CHECKING:
-    from ..backend import BackendResources
+    from ..backend import BackendResources, KeyedRequest
     from ..config import Settings
 
 __all__ = ["MotionGenerator", "DEFAULT_FPS", "upload_name", "extract_frames"]
@@ -63,13 +62,6 @@ _FPS_INPUTS = {"CreateVideo": "fps", "SaveWEBM": "fps", "SaveAnimatedWEBP": "fps
                "VHS_VideoCombine": "frame_rate"}
 #: A clip's weight in the pool, in image jobs: about one image per this many frames.
 _FRAMES_PER_IMAGE_JOB = 8
-
-
-def upload_name(image: Path) -> str:
-    """``sceneforge_<first 16 hex of sha256>.<ext>``: the same bytes always get the same name."""
-    ext = Path(image).suffix.lower()
-    ext = ext if re.fullmatch(r"\.[a-z0-9]{1,5}", ext) else ".png"
-    return f"sceneforge_{file_digest(Path(image))[:16]}{ext}"
 
 
 def _set_fps(graph: dict[str, Any], fps: float) -> None:
@@ -140,6 +132,11 @@ class MotionGenerator(ComfyBackend, MotionBackend):
         self.fps = float(fps if fps is not None else workflow.fps() or DEFAULT_FPS)
         # A dry run: the prompt/image nodes are found and the size suits the latent node, or this raises.
         self._fill("check", "sceneforge_check.png", self.seed if self.seed is not None else 0)
+        self._options: dict[str, Any] = {
+            "seed": seed, "width": width, "height": height, "length": length, "fps": fps, "prompt_node": prompt_node,
+            "image_node": image_node, "rng": self.rng, "ffmpeg": ffmpeg, "job_timeout": job_timeout,
+        }
+        self._variants: dict[str, MotionGenerator] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, resources: BackendResources) -> MotionGenerator:
@@ -177,6 +174,28 @@ class MotionGenerator(ComfyBackend, MotionBackend):
             "image_node": self.image_node,
         }
 
+    def _for(self, request: MotionRequest) -> MotionGenerator:
+        """This backend, or the one for the scene's own motion workflow (same options, same pool)."""
+        if not request.workflow:
+            return self
+        if request.workflow not in self._variants:
+            workflow = Workflow.load(request.workflow, kind="motion")
+            self._variants[request.workflow] = MotionGenerator(workflow, pool=self._pool_ref, **self._options)
+        return self._variants[request.workflow]
+
+    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
+        """The request's inputs and the options of the workflow it runs (its own, or the run's)."""
+        assert isinstance(request, MotionRequest)
+        return {"request": request.key_fields(), "backend": self._for(request).fingerprint()}
+
+    def check(self, request: MotionRequest) -> list[str]:
+        """The scene's own motion workflow loads and takes the run's length, size and nodes."""
+        try:
+            self._for(request)
+        except (WorkflowError, ConfigError) as exc:
+            return [f"scene {request.scene}: motion_workflow: {exc}"]
+        return []
+
     @property
     def weight(self) -> float:
         """A clip's share of a server in the pool's balancing, in image jobs (81 frames: about 11)."""
@@ -206,6 +225,9 @@ class MotionGenerator(ComfyBackend, MotionBackend):
 
     async def generate(self, request: MotionRequest, report: Reporter = null_report) -> MotionResult:
         """Write ``frame_0001.png``... (and ``motion.<ext>`` when the workflow saves a video) into the work folder."""
+        return await self._for(request)._generate(request, report)
+
+    async def _generate(self, request: MotionRequest, report: Reporter) -> MotionResult:
         scene, image, work_dir = request.scene, Path(request.image), Path(request.work_dir)
         if not image.is_file():
             raise AssetMissingError(f"scene {scene}: image_path {image} does not exist; run the image stage first")
@@ -220,7 +242,7 @@ class MotionGenerator(ComfyBackend, MotionBackend):
 
         async def job(client: ComfyClient) -> tuple[list[Path], Path | None]:
             discard(written)  # files of an attempt on a server that stopped answering (the pool moved the job)
-            uploaded = await client.upload_image(image, name=name)
+            uploaded = await client.upload_image(image, name=name, content_addressed=True)
             graph, _ = self._fill(request.prompt, uploaded, seed, scene)
             result = await self.run_graph(client, graph, journal=journal, key=key, seed=seed, report=report,
                                           timeout=self.job_timeout)

@@ -96,11 +96,12 @@ async def _check_scene_inputs(sfs: list[SceneFile], settings: Settings) -> None:
     problems: list[str] = []
     try:
         for sf in sfs:
-            problems += check_references(sf, settings)
-            problems += check_requests(sf, settings, backends)
+            found = check_references(sf, settings) + check_requests(sf, settings, backends)
             tts = backends.get("audio")
             if isinstance(tts, TTSBackend):
-                problems += await check_voices(sf, settings, tts)
+                found += await check_voices(sf, settings, tts)
+            prefix = f"{sf.path}: " if sf.path is not None else ""  # which file, as validation says it
+            problems += [prefix + p for p in found]
     finally:
         for backend in backends.values():
             await backend.aclose()

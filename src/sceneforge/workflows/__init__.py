@@ -5,6 +5,12 @@ Text-to-image (``kind="image"``):
 * ``sdxl`` - SDXL base 1.0, 768x1344 (9:16-ish), 25 steps dpmpp_2m/karras.
 * ``sd15`` - Stable Diffusion 1.5, 512x912 (9:16 with the 512 side SD1.5 was trained on).
 * ``z-image-turbo`` - Z-Image Turbo, 720x1280, 9 steps, cfg 1, euler/simple, ModelSamplingAuraFlow shift 3.
+* ``flux-kontext`` - FLUX.1 Kontext dev with a reference image (a ``LoadImage`` titled ``reference``) for a
+  character kept across scenes: the official template's graph (FluxKontextImageScale, VAEEncode,
+  ReferenceLatent, FluxGuidance 2.5, KSampler 20 steps cfg 1 euler/simple) with an EmptySD3LatentImage
+  (720x1280) as the latent, as the template's own note suggests for a new picture. Model files:
+  ``diffusion_models/flux1-dev-kontext_fp8_scaled.safetensors``, ``text_encoders/clip_l.safetensors``,
+  ``text_encoders/t5xxl_fp8_e4m3fn_scaled.safetensors``, ``vae/ae.safetensors`` (about 20 GB of VRAM).
 
 Wan2.2 image-to-video (``kind="motion"``), each saving PNG frames with a SaveImage node besides its video:
 
@@ -26,6 +32,7 @@ BUNDLED_KINDS: dict[str, str] = {
     "sdxl": "image",
     "sd15": "image",
     "z-image-turbo": "image",
+    "flux-kontext": "image",
     "wan22-14b-i2v": "motion",
     "wan22-14b-i2v-4step": "motion",
     "wan22-5b-ti2v": "motion",
