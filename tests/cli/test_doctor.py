@@ -198,3 +198,15 @@ def test_gpu_device_vram_in_gib() -> None:
     assert "NVIDIA GeForce RTX 4090 : cudaMallocAsync (cuda): VRAM 24.0 GiB total, 20.5 GiB free" in text
     assert "queue: 1 running, 3 pending" in text
     assert report.problems == 0
+
+
+def test_the_consistency_workflow_names_each_missing_model_file(srv: FakeComfyServer) -> None:
+    srv.models["vae"] = ["ae.safetensors"]
+    r = doctor("--comfy-url", srv.url, "--workflow", "flux-kontext")
+    assert r.exit_code == 1, r.output
+    for name, folder in (("flux1-dev-kontext_fp8_scaled.safetensors", "diffusion_models"),
+                         ("clip_l.safetensors", "text_encoders"),
+                         ("t5xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders")):
+        assert f"{name}  (in models/{folder}/)" in r.output
+    assert "ae.safetensors  (in" not in r.output
+    assert "image workflow flux-kontext: 3 model file(s) missing" in r.output
