@@ -208,6 +208,8 @@ class ComfyRoutes:
         return web.json_response(dict(items))
 
     async def _get_history_one(self, request: web.Request) -> web.Response:
+        if self.take_fault("history_500"):
+            return web.Response(status=500, text=_TROUBLE)
         pid = request.match_info["prompt_id"]
         entry = self.history.get(pid)
         self.history_requests.append((pid, entry is not None))

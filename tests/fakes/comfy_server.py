@@ -55,6 +55,7 @@ FAULTS = frozenset({
     "evil_filenames",      # output refs carry "../" names and absolute subfolders
     "upload_400",          # /upload/image answers 400
     "history_late",        # history is stored only after executing(null) (params: delay)
+    "history_500",         # GET /history/<id> answers 500 (the health check still answers)
     # Hostile servers (issue #11); see comfy_hostile.py. Every one stops by itself after a bound.
     "json_endless",        # a GET answers 200 with a JSON body that never ends (params: path)
     "json_huge",           # a GET answers 200 with a huge, well-formed JSON body (params: path, size)

@@ -241,7 +241,14 @@ class ComfyPool(Generic[C]):
         weight: float = 1.0,
         on_failover: Callable[[PooledServer[C], BaseException], None] | None = None,
     ) -> T:
-        """Run ``job(client)`` on a leased server; move it to another server if that one dies."""
+        """Run ``job(client)`` on a leased server; move it to another server if that one dies.
+
+        A job moves at most twice per server in the pool; after that the server's error is
+        raised (retryable: the scene's own retry budget decides). A server that answers its
+        health check but keeps failing this job (a broken ``/history``) must not keep the
+        job moving, and resubmitting, for ever.
+        """
+        moves = 0
         while True:
             async with self.lease(priority=priority, weight=weight) as srv:
                 try:
@@ -250,7 +257,8 @@ class ComfyPool(Generic[C]):
                     if not is_server_down(exc):
                         raise
                     self._mark_down(srv, exc)
-                    if self._outage_over_grace():
+                    moves += 1
+                    if self._outage_over_grace() or moves > 2 * len(self.servers):
                         raise
                     if on_failover is not None:
                         on_failover(srv, exc)
