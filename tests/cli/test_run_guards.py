@@ -54,3 +54,25 @@ def test_a_seed_a_server_would_refuse_is_refused_before_anything_is_written(tmp_
                                  "--seed", str(2**64)])
     assert r.exit_code == 2 and "seed" in r.output
     assert not out.exists()
+
+
+async def test_the_folder_is_checked_again_under_the_lock(tmp_path: Path):
+    """A run that planned while the folder was free, then waited, is still refused (and so is a killed run's)."""
+    import pytest
+
+    from sceneforge.config import Settings
+    from sceneforge.errors import TopicConflictError
+    from sceneforge.pipeline import Engine, plan_run
+
+    s = Settings(out_dir=tmp_path, offline=True, stages=("audio",))
+    c = plan_run([{"topic": "C tips", "scenes": SCENES}], s)
+    cpp = plan_run([{"topic": "C++ tips", "scenes": SCENES}], s)  # both planned: the folder was free
+    async with Engine(s) as engine:
+        await engine.run_topic(cpp.topics[0])
+        with pytest.raises(TopicConflictError, match="'C tips'.*'C\\+\\+ tips'"):
+            await engine.run_topic(c.topics[0])
+    assert json.loads((tmp_path / "c-tips" / "scenes.json").read_text())["topic"] == "C++ tips"
+    # The marker is written before any asset: a run killed before scenes.json still owns its folder.
+    (tmp_path / "c-tips" / "scenes.json").unlink()
+    with pytest.raises(TopicConflictError):
+        plan_run([{"topic": "C tips", "scenes": SCENES}], s)

@@ -28,6 +28,7 @@ from ..motion.base import motion_registry
 from ..scenes import SceneFile
 from ..tts.base import tts_registry
 from .context import RunContext, Sleep, forget_input_assets
+from .folder import claim_topic_folder
 from .schedule import run_chains
 from .steps import STEPS, Step, motion_input_problem
 
@@ -139,6 +140,7 @@ class Engine:
                          reference=sf.reference_image)
         backends = self.backends(settings)
         async with atopic_lock(layout, wait=settings.lock_wait):
+            claim_topic_folder(sf.topic, layout)  # again under the lock: another topic may have taken it meanwhile
             remove_stale_parts(layout.root)
             ctx.event("run_started", total=len(sf.scenes), stages=[s for s in STAGES if settings.wants(s)])
             restore = other_stages == "restore"

@@ -11,7 +11,6 @@ backends' own options (a workflow that does not load, a motion length that is no
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +18,16 @@ from typing import Any
 
 from ..backend import Backend, BackendResources
 from ..config import STAGES, Settings
-from ..errors import ConfigError, SceneValidationError, TopicConflictError
+from ..errors import ConfigError, SceneValidationError
 from ..layout import TopicLayout, slugify
 from ..scenes import SceneFile, load_scene_file, parse_state
 from ..tts.base import TTSBackend
 from .checks import check_references, check_requests, check_voices, resolve_scene_paths
 from .engine import build_backend
+from .folder import check_topic_folder
 from .sync import run_sync
 
-__all__ = ["RunPlan", "plan_run", "aplan_run", "parse_source", "DEFAULT_TOPIC", "check_topic_folder"]
+__all__ = ["RunPlan", "plan_run", "aplan_run", "parse_source", "DEFAULT_TOPIC"]
 
 DEFAULT_TOPIC = "untitled"
 
@@ -53,21 +53,6 @@ def parse_source(source: Source, settings: Settings, *, topic: str | None = None
         return load_scene_file(source, topic=topic, need_script=need_script, need_prompt=need_prompt)
     return parse_state(source, topic=topic, default_topic=DEFAULT_TOPIC, need_script=need_script,
                        need_prompt=need_prompt)
-
-
-def check_topic_folder(sf: SceneFile, settings: Settings) -> None:
-    """Refuse a topic whose folder already holds another topic's ``scenes.json``."""
-    layout = TopicLayout.for_topic(settings.out_dir, sf.topic)
-    try:
-        existing = json.loads(layout.scenes_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return  # no (readable) scenes.json: nothing to protect
-    other = existing.get("topic") if isinstance(existing, dict) else None
-    if isinstance(other, str) and other != sf.topic:
-        raise TopicConflictError(
-            f"topic {sf.topic!r} would use the folder {layout.root}, which holds the topic {other!r}; "
-            "give this one another name with --topic (or the file's \"topic\")"
-        )
 
 
 def _check_out_dir(settings: Settings) -> None:
@@ -141,7 +126,7 @@ async def aplan_run(sources: Sequence[Source], settings: Settings, *, topic: str
     if dup:
         raise ConfigError(f"two scene files share the topic folder {dup[0]!r}; give them different topics")
     for sf in sfs:
-        check_topic_folder(sf, settings)
+        check_topic_folder(sf.topic, TopicLayout.for_topic(settings.out_dir, sf.topic))
         resolve_scene_paths(sf)
     _check_scenes_selected(sfs, settings)
     await _check_scene_inputs(sfs, settings)
