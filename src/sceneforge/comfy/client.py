@@ -104,6 +104,9 @@ class ComfyClient(ComfyFiles):
         self._sleep = sleep
         self._clock = clock
         self._socket = SharedSocket(uuid.uuid4().hex, self.open_ws, clock)
+        #: Set by a service shutting down: a job abandoned by cancellation then stays on the
+        #: server (its journal entry lets the next run re-attach) instead of being deleted.
+        self.keep_abandoned_jobs = False
 
     # --- lifecycle ----------------------------------------------------------
     async def __aenter__(self) -> ComfyClient:
@@ -193,6 +196,12 @@ class ComfyClient(ComfyFiles):
         """Remove ``prompt_id`` from the queue and interrupt it if it already runs."""
         await self._post_ok("queue", {"delete": [prompt_id]}, what="remove a job from the queue")
         await self.interrupt(prompt_id)
+
+    async def _abandon(self, prompt_id: str, on_event: OnEvent | None) -> None:
+        """A job's waiter was cancelled: cancel the job on the server too, unless jobs are kept."""
+        if not self.keep_abandoned_jobs:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self.cancel_quietly(prompt_id, on_event=on_event))
 
     async def cancel_quietly(self, prompt_id: str, *, on_event: OnEvent | None = None) -> bool:
         """:meth:`cancel`, never raising (used on the way out of a failed or abandoned job).
@@ -321,8 +330,7 @@ class ComfyClient(ComfyFiles):
         except asyncio.CancelledError:
             # Abandoned (Ctrl-C, pipeline shutdown), possibly mid-POST: do not leave the
             # GPU working for nobody. Cancelling an id the server never queued is a no-op.
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(self.cancel_quietly(prompt_id, on_event=on_event))
+            await self._abandon(prompt_id, on_event)
             raise
         finally:
             socket.unregister(channel)
@@ -367,6 +375,9 @@ class ComfyClient(ComfyFiles):
                 return await follow(tracker, channel, self, socket, on_event)
             except JobInterruptedError:
                 return None  # interrupted (e.g. cancelled when an earlier attempt timed out): run it afresh
+            except asyncio.CancelledError:
+                await self._abandon(prompt_id, on_event)  # a re-attached job is ours now: cancel it like one
+                raise
         finally:
             socket.unregister(channel)
             if not own:
