@@ -192,7 +192,7 @@ class JobQueue:
                 if (event.stage, event.scene) not in finished:
                     finished.add((event.stage, event.scene))
                     record.progress["done"] += 1
-            self._event(record, event.to_dict())
+            self._event(record, {"data": {}, **event.to_dict()})  # every event has data, even empty
 
         return sink
 
