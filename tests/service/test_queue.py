@@ -153,3 +153,48 @@ async def test_a_service_killed_mid_job_marks_it_interrupted_and_resumes_it(star
     assert state["status"] == "done" and all("audio" in s["urls"] for s in state["scenes"])
     assert statuses(await svc.stream("killed")) == ["interrupted", "queued", "running", "done"]
     assert not (root / "image_scene_1.png").exists()  # its own options (audio only) were kept
+
+
+async def test_a_re_roll_interrupted_mid_job_re_attaches_instead_of_rolling_twice(start, comfy, tmp_path: Path):
+    settings = with_comfy(tmp_path, comfy)
+    first = await start(settings)
+    await first.submit(topic("reroll", 2))
+    await first.wait("reroll")
+    comfy.job_time = 0.3
+    await first.call("POST", "/api/topics/reroll/scenes/1/regenerate", body={"stage": "image"})
+    queued = await first.stream("reroll", until_idle=False, stop=lambda e: e["kind"] == "job_queued"
+                                and e["data"].get("prompt_id") not in {j["prompt_id"] for j in comfy.jobs[:2]})
+    rolled = queued[-1]["data"]["prompt_id"]
+    await first.stop()
+
+    second = await start(settings)
+    state = await second.wait("reroll")
+    assert state["status"] == "done"
+    assert rendered(comfy) == {"reroll prompt 1": 2, "reroll prompt 2": 1}  # the first roll, and the re-roll once
+    assert [j["prompt_id"] for j in comfy.jobs][-1] == rolled
+    status, takes = await second.call("GET", "/api/topics/reroll/scenes/1/takes")
+    assert [t["current"] for t in takes["image"]] == [False, True]
+    new_seed = next(n["inputs"]["seed"] for n in comfy.jobs[-1]["graph"].values() if "seed" in n["inputs"])
+    assert takes["image"][1]["seed"] == state["scenes"][0]["image_seed"] == new_seed
+
+
+def test_a_resumed_re_roll_is_forced_again_only_while_the_old_take_is_current(tmp_path: Path):
+    from service_helpers import offline
+
+    from sceneforge.pipeline import generate_assets
+    from sceneforge.service.models import JobSpec
+    from sceneforge.service.runner import job_run_settings, take_marker
+    from sceneforge.service.store import TopicStore
+
+    settings = offline(tmp_path)
+    generate_assets(topic("marks", 1), settings)
+    layout = TopicStore(settings.out_dir).layout("marks")
+    marker = take_marker(layout, "image", 1)
+    assert marker is not None
+    asked = JobSpec("regenerate", 1, "image", marker)
+    assert job_run_settings(settings, {}, asked, layout, resumed=False).force
+    assert job_run_settings(settings, {}, asked, layout, resumed=True).force  # the old take still current
+    moved_on = JobSpec("regenerate", 1, "image", "an-older-take")
+    assert not job_run_settings(settings, {}, moved_on, layout, resumed=True).force
+    rerolled = job_run_settings(settings, {}, moved_on, layout, resumed=False)
+    assert rerolled.force and rerolled.only_scenes == frozenset({1}) and rerolled.stages == ("image",)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -42,11 +44,17 @@ class ServiceServer(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        if not self.signals:
+        """Ctrl-C and SIGTERM start the clean shutdown; after it the process exits 0 (uvicorn's own
+        handling would raise the signal again once shut down, ending the process by the signal)."""
+        if not self.signals or threading.current_thread() is not threading.main_thread():
             yield
             return
-        with super().capture_signals():
+        before = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
             yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self.service.stop_jobs()
