@@ -235,3 +235,14 @@ def test_state_files_are_plain_json(tmp_path: Path):
                                                           "take_before": "t1"}
     loaded = store.load("x")
     assert loaded is not None and loaded.status is JobStatus.RUNNING and loaded.job == rec.job
+
+
+async def test_urls_follow_the_files_on_disk(start):
+    svc = await start()
+    await svc.submit(topic("disk", 1))
+    state = await svc.wait("disk")
+    assert "image" in state["scenes"][0]["urls"]
+    assert (await svc.call("GET", "/api/topics/disk"))[1] == state  # the same answer (from the cache) ...
+    (svc.out / "disk" / "image_scene_1.png").unlink()
+    _, after = await svc.call("GET", "/api/topics/disk")
+    assert "image" not in after["scenes"][0]["urls"] and "audio" in after["scenes"][0]["urls"]  # ... until it changed

@@ -198,3 +198,22 @@ def test_a_resumed_re_roll_is_forced_again_only_while_the_old_take_is_current(tm
     assert not job_run_settings(settings, {}, moved_on, layout, resumed=True).force
     rerolled = job_run_settings(settings, {}, moved_on, layout, resumed=False)
     assert rerolled.force and rerolled.only_scenes == frozenset({1}) and rerolled.stages == ("image",)
+
+
+async def test_the_command_line_is_refused_a_topic_the_service_is_running(start, comfy, tmp_path: Path):
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from sceneforge.cli import app
+
+    comfy.fault("hang")
+    svc = await start(with_comfy(tmp_path, comfy))
+    await svc.submit(topic("busy", 1))
+    await svc.stream("busy", until_idle=False, stop=is_queued_job)
+    scene_file = tmp_path / "busy.json"
+    scene_file.write_text(json.dumps(topic("busy", 1)))
+    result = await asyncio.to_thread(CliRunner().invoke, app, [
+        "run", str(scene_file), "--out", str(svc.out), "--tts", "fake", "--comfy-url", comfy.url])
+    assert result.exit_code == 1 and "another sceneforge run is writing" in result.output
+    await svc.call("POST", "/api/topics/busy/cancel")

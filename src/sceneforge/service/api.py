@@ -11,7 +11,7 @@ import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
 
@@ -123,11 +123,11 @@ async def submit_topic(request: Request) -> JSONResponse:
 
 
 @router.get("/topics/{slug}", response_model=TopicState, tags=["topics"], responses=_ERRORS)
-async def get_topic(slug: str, request: Request) -> JSONResponse:
+async def get_topic(slug: str, request: Request) -> Response:
     """The topic: status, error, progress and its scenes with the URLs of their files."""
     service = _service(request)
     record = service.jobs.get(slug)
-    return JSONResponse(topic_view(record, service.store.layout(slug)))
+    return Response(topic_view(record, service.store.layout(slug)), media_type="application/json")
 
 
 @router.delete("/topics/{slug}", tags=["topics"], responses=_ERRORS)

@@ -23,11 +23,12 @@ from ..takes import Take
 from .files import file_url
 from .store import TopicRecord
 
-__all__ = ["topic_view", "scene_view", "takes_view", "read_state", "scene_count"]
+__all__ = ["topic_view", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CACHE_SIZE = 64
 _states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
+_encoded: dict[str, tuple[tuple[str, int, int, int], bytes]] = {}
 
 
 def read_state(layout: TopicLayout) -> dict[str, Any]:
@@ -58,12 +59,11 @@ def scene_count(layout: TopicLayout) -> int:
     return len(read_state(layout)["scenes"])
 
 
-def _frames(prefix: str, folder: str, names: list[Any]) -> list[str]:
-    out = []
-    for path in names:
-        name = os.path.basename(str(path))
-        out.append(prefix + folder + (name if _SAFE_NAME.fullmatch(name) else quote(name)))
-    return out
+def _frames(prefix: str, paths: list[Any]) -> list[str]:
+    names = [str(p).rpartition(os.sep)[2] for p in paths]
+    if _SAFE_NAME.fullmatch("".join(names)):  # the engine's frame_0001.png ...: nothing to quote
+        return [prefix + name for name in names]
+    return [prefix + quote(name) for name in names]
 
 
 def scene_view(layout: TopicLayout, n: int, raw: dict[str, Any]) -> dict[str, Any]:
@@ -82,15 +82,36 @@ def scene_view(layout: TopicLayout, n: int, raw: dict[str, Any]) -> dict[str, An
             urls["motion_video"] = file_url(slug, name)
     frames = raw.get("motion_frames_path")
     if isinstance(frames, list) and frames and os.path.isdir(root / f"motion_scene_{n}"):
-        urls["motion_frames"] = _frames(f"/files/{quote(slug, safe='')}/", f"motion_scene_{n}/", frames)
+        urls["motion_frames"] = _frames(f"/files/{quote(slug, safe='')}/motion_scene_{n}/", frames)
     return {**raw, "n": n, "urls": urls}
 
 
-def topic_view(record: TopicRecord, layout: TopicLayout) -> dict[str, Any]:
-    """``GET /api/topics/{slug}``: the topic's record and its scenes."""
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def scenes_json(layout: TopicLayout) -> bytes:
+    """The topic's scenes with their URLs, encoded; cached while neither ``scenes.json`` nor the topic
+    folder changed (the engine puts every asset in place by a rename in that folder, which changes
+    its mtime, so a file appearing or going away is seen)."""
     state = read_state(layout)
+    st_scenes, st_root = os.stat(layout.scenes_json), os.stat(layout.root)
+    key = (str(layout.root), st_scenes.st_mtime_ns, st_scenes.st_size, st_root.st_mtime_ns)
+    cached = _encoded.get(key[0])
+    if cached is not None and cached[0] == key:
+        return cached[1]
     scenes = [scene_view(layout, n, raw if isinstance(raw, dict) else {}) for n, raw in enumerate(state["scenes"], 1)]
-    return {**record.to_json(), "last_event_id": record.last_event_id, "scenes": scenes}
+    data = _dumps(scenes)
+    _encoded[key[0]] = (key, data)
+    while len(_encoded) > _CACHE_SIZE:
+        _encoded.pop(next(iter(_encoded)))
+    return data
+
+
+def topic_view(record: TopicRecord, layout: TopicLayout) -> bytes:
+    """``GET /api/topics/{slug}`` as JSON bytes: the topic's record and its scenes."""
+    head = _dumps({**record.to_json(), "last_event_id": record.last_event_id})
+    return head[:-1] + b',"scenes":' + scenes_json(layout) + b"}"
 
 
 def _take_urls(layout: TopicLayout, take: Take) -> list[str]:
