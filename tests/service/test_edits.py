@@ -52,6 +52,27 @@ async def test_an_edit_of_an_unknown_field_is_kept_and_remakes_nothing(start, tm
     assert saved["scenes"][0]["note"] == "check the colours"
 
 
+async def test_a_scene_sent_back_as_the_api_showed_it_changes_only_what_changed(start, tmp_path: Path):
+    svc = await start(offline(tmp_path, tts="fake", offline=False, image_backend="storyboard"))
+    await svc.submit(topic("echo", 2))
+    state = await svc.wait("echo")
+    calls = dict(FakeTTS.calls)
+    scene = {**state["scenes"][0], "script": "Echoed back."}  # with its n, urls and asset fields
+    status, _ = await svc.call("PATCH", "/api/topics/echo/scenes/1", body=scene)
+    assert status == 202
+    after = await svc.wait("echo")
+    saved = json.loads((svc.out / "echo" / "scenes.json").read_text())["scenes"][0]
+    assert "n" not in saved and "urls" not in saved and saved["script"] == "Echoed back."
+    assert after["scenes"][0]["n"] == 1 and FakeTTS.calls["Echoed back."] == 1
+    assert {k: v for k, v in FakeTTS.calls.items() if k != "Echoed back."} == calls
+    status, answer = await svc.call("PATCH", "/api/topics/echo/scenes/1", body={"audio_duration": 99.0})
+    assert status == 422 and answer["problems"] == ["scene 1: audio_duration is made by sceneforge and cannot be edited"]
+    await svc.submit({"topic": "echo", "scenes": after["scenes"]})  # the whole state, sent back
+    again = await svc.wait("echo")
+    assert [s["script"] for s in again["scenes"]] == ["Echoed back.", "echo line 2."]
+    assert "n" not in json.loads((svc.out / "echo" / "scenes.json").read_text())["scenes"][1]
+
+
 async def test_regenerate_with_a_seed_records_it_keeps_the_old_take_and_restores_it(start, comfy, tmp_path: Path):
     svc = await start(with_comfy(tmp_path, comfy))
     await svc.submit(topic("roll", 2))

@@ -29,9 +29,12 @@ from .models import JobSpec
 from .options import check_options, job_settings
 from .runner import take_marker
 from .store import TopicRecord
-from .views import scene_count
+from .views import read_state, scene_count
 
-__all__ = ["TopicActions"]
+__all__ = ["TopicActions", "VIEW_FIELDS"]
+
+#: What the API adds to a scene (``GET /api/topics/{slug}``); a scene sent back with them is taken without.
+VIEW_FIELDS = ("n", "urls")
 
 
 def _save_state(layout: TopicLayout, sf: SceneFile) -> None:
@@ -84,6 +87,7 @@ class TopicActions:
         for scene in sf.scenes:
             for names in STAGE_FIELDS.values():
                 drop_fields(scene, *names)
+            drop_fields(scene, *VIEW_FIELDS)
         return sf, options
 
     async def submit(self, data: Any) -> TopicRecord:
@@ -104,8 +108,14 @@ class TopicActions:
         record = self.check_scene(slug, n)
         if not changes:
             raise ConfigError("nothing to change: give scene fields such as script or image_prompt")
+        # A scene sent back as the API showed it: its view fields and unchanged values (asset fields
+        # included, which an edit may not set) are no change.
+        current = read_state(self.layout(slug))["scenes"][n - 1]
+        changes = {k: v for k, v in changes.items()
+                   if k not in VIEW_FIELDS and not (isinstance(current, dict) and k in current and current[k] == v)}
         async with self.jobs.claim(slug):
-            await asyncio.to_thread(edit_scene, self.layout(slug), n, changes)
+            if changes:
+                await asyncio.to_thread(edit_scene, self.layout(slug), n, changes)
             self.jobs.note(record, "scene_edited", {"fields": sorted(changes)}, scene=n)
             self.jobs.enqueue(record, JobSpec("run"))
         return record

@@ -114,9 +114,12 @@ class JobQueue:
 
     def all(self) -> list[TopicRecord]:
         """Every topic, the most recently changed first (folders made meanwhile included)."""
-        for record in self.store.scan():
-            self.records.setdefault(record.slug, record)
-        for slug in [s for s in self.records if not self.store.exists(s) and s not in self._claimed]:
+        present = set(self.store.slugs())
+        for slug in present - set(self.records):
+            record = self.store.load(slug)  # made by the command line meanwhile
+            if record is not None:
+                self.records[slug] = record
+        for slug in [s for s in self.records if s not in present and s not in self._claimed]:
             del self.records[slug]  # its folder was removed behind the service's back
         return sorted(self.records.values(), key=lambda r: r.updated_at, reverse=True)
 

@@ -105,14 +105,21 @@ class TopicStore:
     def exists(self, slug: str) -> bool:
         return valid_slug(slug) and self.layout(slug).scenes_json.is_file()
 
-    def scan(self) -> Iterator[TopicRecord]:
+    def slugs(self) -> list[str]:
         """Every topic folder under ``--out`` (one with a ``scenes.json``), made by the service or not."""
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            for entry in sorted(os.scandir(self.out_dir), key=lambda e: e.name):
-                if entry.is_dir() and valid_slug(entry.name) and os.path.isfile(os.path.join(entry.path, "scenes.json")):
-                    record = self.load(entry.name)
-                    if record is not None:
-                        yield record
+        try:
+            entries = list(os.scandir(self.out_dir))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(e.name for e in entries if e.is_dir() and valid_slug(e.name)
+                      and os.path.isfile(os.path.join(e.path, "scenes.json")))
+
+    def scan(self) -> Iterator[TopicRecord]:
+        """The record of every topic under ``--out``."""
+        for slug in self.slugs():
+            record = self.load(slug)
+            if record is not None:
+                yield record
 
     def load(self, slug: str) -> TopicRecord | None:
         """The topic's record; one made up for a topic the command line made (status ``done``)."""
