@@ -65,8 +65,11 @@ async def test_bad_options_are_422_naming_each_option_and_nothing_is_written(sta
         "seed": -1, "colour": "red", "workflow": "/etc/passwd", "stages": ["audio", "sound"]}})
     assert status == 422
     problems = body["problems"]
+    assert len(problems) == 4 and body["detail"] == "4 problems in the input"
     assert any(p.startswith("options.colour: unknown option") for p in problems)
     assert any(p.startswith("options.workflow: '/etc/passwd' is not a bundled image workflow") for p in problems)
+    assert "options.seed: Input should be greater than or equal to 0" in problems
+    assert any(p.startswith("options.stages: unknown stage(s) sound") for p in problems)
     status, body = await svc.call("POST", "/api/topics", body={**topic("bad-opts", 1), "options": {"seed": -1}})
     assert status == 422 and body["problems"] == ["options.seed: Input should be greater than or equal to 0"]
     status, body = await svc.call("POST", "/api/topics", body={**topic("bad-opts", 1),

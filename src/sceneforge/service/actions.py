@@ -81,8 +81,8 @@ class TopicActions:
         if not isinstance(data, (dict, list)):
             # Never a path: plan_run would read a string as a scene file on this machine.
             parse_state(data, default_topic=DEFAULT_TOPIC)  # raises the line `sceneforge run` prints for it
+        settings = job_settings(self.base, options)  # every problem of the options at once
         options = check_options(options)
-        settings = job_settings(self.base, options)
         sf = plan_run([data], settings).topics[0]
         for scene in sf.scenes:
             for names in STAGE_FIELDS.values():

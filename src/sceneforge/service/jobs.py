@@ -195,7 +195,10 @@ class JobQueue:
                 if (event.stage, event.scene) not in finished:
                     finished.add((event.stage, event.scene))
                     record.progress["done"] += 1
-            self._event(record, {"data": {}, **event.to_dict()})  # every event has data, even empty
+            raw = event.to_dict()
+            raw.setdefault("data", {})  # every event has data, even empty (to_dict drops an empty one)
+            raw["time"] = raw.pop("time")
+            self._event(record, raw)
 
         return sink
 

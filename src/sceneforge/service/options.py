@@ -63,45 +63,55 @@ def webhook_url(options: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def check_options(options: Any) -> dict[str, Any]:
-    """The options as a plain dict; ConfigError listing unknown names and malformed values."""
+def _sort(options: Any) -> tuple[dict[str, Any], list[str]]:
+    """The options that may be used, and one line per one that may not."""
     if options is None:
-        return {}
+        return {}, []
     if not isinstance(options, Mapping):
-        raise ConfigError(f"options must be an object, got {type(options).__name__}")
-    problems = []
+        return {}, [f"options must be an object, got {type(options).__name__}"]
+    good, problems = {}, []
     for name, value in options.items():
+        problem = None
         if name not in OPTIONS and name not in _SERVICE_ONLY:
-            problems.append(f"options.{name}: unknown option; choose from {', '.join([*OPTIONS, *_SERVICE_ONLY])}")
+            problem = f"options.{name}: unknown option; choose from {', '.join([*OPTIONS, *_SERVICE_ONLY])}"
         elif name in ("workflow", "motion_workflow") and value is not None:
             problem = _workflow_problem(name, value, "image" if name == "workflow" else "motion")
-            if problem:
-                problems.append(problem)
         elif name == "webhook_url" and value is not None and (
                 not isinstance(value, str) or not value.startswith(("http://", "https://")) or len(value) > 2000):
-            problems.append("options.webhook_url: must be an http:// or https:// URL")
+            problem = "options.webhook_url: must be an http:// or https:// URL"
+        if problem:
+            problems.append(problem)
+        else:
+            good[name] = value
+    return good, problems
+
+
+def check_options(options: Any) -> dict[str, Any]:
+    """The options as a plain dict; ConfigError listing unknown names and malformed values."""
+    good, problems = _sort(options)
     if problems:
         raise ConfigError("\n".join(problems))
-    return dict(options)
+    return good
 
 
 def job_settings(base: Settings, options: Mapping[str, Any]) -> Settings:
-    """``base`` with the job's options applied, validated like any settings.
+    """``base`` with the job's options applied, validated like any settings; every problem at once.
 
     Asking for the motion stage asks for motion, as on the command line.
     """
-    options = check_options(options)
-    update = {OPTIONS[k]: v for k, v in options.items() if k in OPTIONS and v is not None}
+    good, problems = _sort(options)
+    update = {OPTIONS[k]: v for k, v in good.items() if k in OPTIONS and v is not None}
     stages = update.get("stages")
     names = stages.split(",") if isinstance(stages, str) else stages if isinstance(stages, list) else []
     if "motion" in [str(s).strip() for s in names] and "motion_enabled" not in update:
         update["motion_enabled"] = True
+    settings = base
     try:
-        return Settings.model_validate({**base.model_dump(), **update})
+        settings = Settings.model_validate({**base.model_dump(), **update})
     except ValidationError as exc:
-        lines = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else ""
-            name = _FIELD_TO_OPTION.get(field, field)
-            lines.append(f"options.{name}: {err['msg'].removeprefix('Value error, ')}")
-        raise ConfigError("\n".join(lines)) from None
+            problems.append(f"options.{_FIELD_TO_OPTION.get(field, field)}: {err['msg'].removeprefix('Value error, ')}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return settings
