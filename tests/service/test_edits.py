@@ -160,3 +160,18 @@ async def test_a_preview_of_a_topic_without_narration_fails_with_the_reason(star
     await svc.call("POST", "/api/topics/mute/preview")
     state = await svc.wait("mute")
     assert state["status"] == "failed" and "scene 1" in state["error"] and "audio" in state["error"]
+
+
+async def test_cancelling_a_preview_stops_the_encode_and_leaves_nothing_half_written(start, tmp_path: Path):
+    svc = await start()
+    long_line = "This narration goes on for a while, so that the preview has many frames to encode. " * 3
+    await svc.submit({"topic": "long", "scenes": [{"script": long_line, "image_prompt": f"p{i}"} for i in range(3)]})
+    done = await svc.wait("long")
+    await svc.call("POST", "/api/topics/long/preview")
+    await svc.stream("long", after=done["last_event_id"], until_idle=False,
+                     stop=lambda e: e["kind"] == "status" and e["data"]["status"] == "running")
+    assert await svc.call("POST", "/api/topics/long/cancel") == (200, {"slug": "long", "status": "cancelled"})
+    root = svc.out / "long"
+    assert not (root / "preview.mp4").exists() and not list(root.glob(".*.part"))
+    await svc.call("PATCH", "/api/topics/long/scenes/1", body={"script": "Short now."})  # the lock was let go
+    assert (await svc.wait("long"))["status"] == "done"

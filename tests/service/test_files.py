@@ -57,6 +57,8 @@ async def test_range_requests_get_206_and_exactly_those_bytes(svc):
             assert await resp.read() == data[start:end + 1]
     async with svc.http.get(url) as resp:
         assert resp.status == 200 and resp.headers["Accept-Ranges"] == "bytes"
+    async with svc.http.head(url) as resp:  # players ask the size first
+        assert resp.status == 200 and int(resp.headers["Content-Length"]) == len(data) and not await resp.read()
     async with svc.http.get(url, headers={"Range": f"bytes={len(data) + 10}-"}) as resp:
         assert resp.status == 416
 
