@@ -95,6 +95,8 @@ class JobQueue:
         settled = [asyncio.ensure_future(done.wait()) for _, done in running]
         if settled:
             await asyncio.wait(settled, timeout=timeout)  # the workers write "interrupted"
+            for waiter in settled:
+                waiter.cancel()
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
