@@ -116,6 +116,16 @@ class Settings(BaseModel):
     image_retry: RetryPolicy = IMAGE_RETRY
     motion_retry: RetryPolicy = MOTION_RETRY
 
+    # the service (``sceneforge serve``)
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(8765, ge=0, le=65535)
+    serve_concurrency: int = Field(2, ge=1, le=64)  # topics running at once (one job per topic)
+    serve_max_queued: int = Field(100, ge=1, le=100_000)  # jobs waiting; more are refused (429)
+    serve_max_body: int = Field(5 * 1024 * 1024, ge=1024)  # bytes of one request body (413 above)
+    serve_cors_origins: tuple[str, ...] = ()  # none: no CORS headers at all
+    serve_token: SecretStr | None = None  # SCENEFORGE_SERVE_TOKEN: required off loopback; never printed
+    webhook_secret: SecretStr | None = None  # SCENEFORGE_WEBHOOK_SECRET: signs webhook bodies (HMAC-SHA256)
+
     @field_validator("stages", mode="before")
     @classmethod
     def _stages(cls, v: Any) -> tuple[str, ...]:
@@ -128,6 +138,13 @@ class Settings(BaseModel):
         if not v:
             raise ValueError("at least one stage is needed")
         return tuple(s for s in STAGES if s in v)  # the order is always audio, image, motion
+
+    @field_validator("serve_cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> tuple[str, ...]:
+        if isinstance(v, str):
+            v = [o.strip() for o in v.split(",") if o.strip()]
+        return tuple(v)
 
     @field_validator("seed", "motion_seed")
     @classmethod
@@ -180,6 +197,9 @@ class Settings(BaseModel):
         if self.openai_api_key is not None:
             d["openai_api_key"] = "***"
         d["comfy_headers"] = {k: "***" for k in self.comfy_headers}
+        for name in ("serve_token", "webhook_secret"):
+            if getattr(self, name) is not None:
+                d[name] = "***"
         d["comfy_urls"] = [_redact_url(u) for u in self.comfy_urls]
         return d
 

@@ -19,7 +19,7 @@ from .errors import SceneValidationError, UnsafePathError
 from .input_checks import has_visible_text, json_problem, shown, unicode_problem
 from .layout import slugify
 
-__all__ = ["Scene", "SceneFile", "load_scene_file", "parse_state", "validate_scenes", "scenes_to_dicts"]
+__all__ = ["Scene", "SceneFile", "load_scene_file", "decode_scene_json", "parse_state", "validate_scenes", "scenes_to_dicts"]
 
 
 class Scene(BaseModel):
@@ -291,6 +291,29 @@ def parse_state(
     return SceneFile(topic=chosen, scenes=scenes, extra=extra)
 
 
+def decode_scene_json(raw: bytes, label: str = "") -> Any:
+    """Decode a scene file's bytes (UTF-8, a BOM allowed) as JSON; one clear line when that fails.
+
+    Shared by files (:func:`load_scene_file`) and request bodies (the service), so both
+    say the same thing about the same bytes.
+    """
+    prefix = f"{label}: " if label else ""
+    if not raw.strip():
+        raise SceneValidationError(f"{prefix}file is empty")
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise SceneValidationError(f"{prefix}not a UTF-8 text file (is it binary?)") from None
+    except json.JSONDecodeError as exc:
+        raise SceneValidationError(f"{prefix}not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError:  # the only other one: an integer longer than Python converts
+        raise SceneValidationError(
+            f"{prefix}not usable JSON: a number has more than {sys.get_int_max_str_digits()} digits"
+        ) from None
+    except RecursionError:
+        raise SceneValidationError(f"{prefix}not usable JSON: arrays or objects are nested too deeply") from None
+
+
 def load_scene_file(
     path: Path | str,
     *,
@@ -309,20 +332,7 @@ def load_scene_file(
         raw = path.read_bytes()
     except OSError as exc:
         raise SceneValidationError(f"{label}: cannot read: {exc.strerror}") from None
-    if not raw.strip():
-        raise SceneValidationError(f"{label}: file is empty")
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise SceneValidationError(f"{label}: not a UTF-8 text file (is it binary?)") from None
-    except json.JSONDecodeError as exc:
-        raise SceneValidationError(f"{label}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except ValueError:  # the only other one: an integer longer than Python converts
-        raise SceneValidationError(
-            f"{label}: not usable JSON: a number has more than {sys.get_int_max_str_digits()} digits"
-        ) from None
-    except RecursionError:
-        raise SceneValidationError(f"{label}: not usable JSON: arrays or objects are nested too deeply") from None
+    data = decode_scene_json(raw, label)
     sf = parse_state(
         data, topic=topic, default_topic=path.stem, need_script=need_script, need_prompt=need_prompt, label=label
     )

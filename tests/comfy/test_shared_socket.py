@@ -72,6 +72,20 @@ async def test_resume_under_another_client_id_uses_a_socket_of_that_id_and_close
     assert [ok for p, ok in comfy_server.history_requests if p == pid] == [False, True]
 
 
+async def test_jobs_of_one_earlier_client_id_resumed_at_once_share_its_socket(comfy_server):
+    """ComfyUI drops a clientId when any of its sockets closes: a socket per resumed job would leave
+    the later jobs deaf once the first one ended (they were then found only by the idle fallback)."""
+    comfy_server.job_time = 0.1
+    old_id, pids = "an-earlier-process", [str(uuid.uuid4()) for _ in range(3)]
+    async with ComfyClient(comfy_server.url) as first:
+        for i, pid in enumerate(pids):
+            await first.submit(graph(10 + i), client_id=old_id, prompt_id=pid)
+    async with ComfyClient(comfy_server.url, poll_interval=1000, ws_idle_timeout=60) as c:
+        results = await asyncio.wait_for(asyncio.gather(*(c.resume(pid, old_id) for pid in pids)), 10)
+    assert [len(r.images()) for r in results if r is not None] == [3, 3, 3]
+    assert [w["client_id"] for w in comfy_server.ws_connects] == [old_id]  # one socket for the three
+
+
 async def test_resume_under_its_own_client_id_uses_the_shared_socket(comfy_server):
     comfy_server.job_time = 0.05
     async with ComfyClient(comfy_server.url, poll_interval=1000) as c:

@@ -1,6 +1,6 @@
 """The ``sceneforge`` command line: a thin client of the library.
 
-Commands: ``run``, ``preview``, ``doctor``, ``takes``, ``workflow inspect``. Each parses its
+Commands: ``run``, ``serve``, ``preview``, ``doctor``, ``takes``, ``workflow inspect``. Each parses its
 flags into settings, calls the library, and turns errors into one clear message
 and an exit code (0 done, 2 bad input or usage, 1 generation failed).
 """
@@ -18,6 +18,7 @@ from . import common
 from .common import fail, overrides
 from .preview import preview
 from .run import run
+from .serve import serve
 from .takes import takes_app
 from .workflow import workflow_app
 
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(run)
+app.command()(serve)
 app.command("preview")(preview)
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(takes_app, name="takes")

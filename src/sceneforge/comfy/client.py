@@ -105,6 +105,10 @@ class ComfyClient(ComfyFiles):
         self._clock = clock
         self._socket = SharedSocket(uuid.uuid4().hex, self.open_ws, clock)
         self._uploads = {}
+        #: Set by a service shutting down: a job abandoned by cancellation then stays on the
+        #: server (its journal entry lets the next run re-attach) instead of being deleted.
+        self.keep_abandoned_jobs = False
+        self._foreign: dict[str, tuple[SharedSocket, int]] = {}  # earlier clientIds being resumed: socket, users
 
     # --- lifecycle ----------------------------------------------------------
     async def __aenter__(self) -> ComfyClient:
@@ -194,6 +198,25 @@ class ComfyClient(ComfyFiles):
         """Remove ``prompt_id`` from the queue and interrupt it if it already runs."""
         await self._post_ok("queue", {"delete": [prompt_id]}, what="remove a job from the queue")
         await self.interrupt(prompt_id)
+
+    def _foreign_socket(self, client_id: str) -> SharedSocket:
+        socket, users = self._foreign.get(client_id) or (SharedSocket(client_id, self.open_ws, self._clock), 0)
+        self._foreign[client_id] = (socket, users + 1)
+        return socket
+
+    async def _release_foreign(self, client_id: str) -> None:
+        socket, users = self._foreign[client_id]
+        if users > 1:
+            self._foreign[client_id] = (socket, users - 1)
+            return
+        del self._foreign[client_id]
+        await socket.aclose()
+
+    async def _abandon(self, prompt_id: str, on_event: OnEvent | None) -> None:
+        """A job's waiter was cancelled: cancel the job on the server too, unless jobs are kept."""
+        if not self.keep_abandoned_jobs:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self.cancel_quietly(prompt_id, on_event=on_event))
 
     async def cancel_quietly(self, prompt_id: str, *, on_event: OnEvent | None = None) -> bool:
         """:meth:`cancel`, never raising (used on the way out of a failed or abandoned job).
@@ -322,8 +345,7 @@ class ComfyClient(ComfyFiles):
         except asyncio.CancelledError:
             # Abandoned (Ctrl-C, pipeline shutdown), possibly mid-POST: do not leave the
             # GPU working for nobody. Cancelling an id the server never queued is a no-op.
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(self.cancel_quietly(prompt_id, on_event=on_event))
+            await self._abandon(prompt_id, on_event)
             raise
         finally:
             socket.unregister(channel)
@@ -339,8 +361,9 @@ class ComfyClient(ComfyFiles):
 
         A job submitted under this client's own clientId is followed on the shared
         socket. One submitted under another clientId (an earlier process) gets a
-        socket of its own under that id, opened before the first look at history
-        and closed at the end: ComfyUI sends a prompt's messages only to its
+        socket under that id (one for all the jobs of that id being resumed: ComfyUI
+        drops an id when any of its sockets closes), opened before the first look at
+        history and closed after the last: ComfyUI sends a prompt's messages only to its
         clientId's socket, and this way the job's end is seen at once and its
         progress reported, instead of polling. Taking the id over is safe because
         its owner is gone: a journaled job's run held the topic's output lock, so
@@ -348,7 +371,7 @@ class ComfyClient(ComfyFiles):
         socket of a clientId wins).
         """
         own = client_id == self._socket.client_id
-        socket = self._socket if own else SharedSocket(client_id, self.open_ws, self._clock)
+        socket = self._socket if own else self._foreign_socket(client_id)
         channel = socket.register(prompt_id)
         try:
             await socket.ensure_open()  # before the first look, so no message can be missed
@@ -368,7 +391,10 @@ class ComfyClient(ComfyFiles):
                 return await follow(tracker, channel, self, socket, on_event)
             except JobInterruptedError:
                 return None  # interrupted (e.g. cancelled when an earlier attempt timed out): run it afresh
+            except asyncio.CancelledError:
+                await self._abandon(prompt_id, on_event)  # a re-attached job is ours now: cancel it like one
+                raise
         finally:
             socket.unregister(channel)
             if not own:
-                await socket.aclose()
+                await self._release_foreign(client_id)

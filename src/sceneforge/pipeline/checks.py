@@ -35,9 +35,10 @@ def _absolute(value: str, base: Path) -> str:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
-def resolve_scene_paths(sf: SceneFile) -> None:
-    """Make every path a scene (or the topic) names absolute, relative to the scene file."""
-    base = sf.path.parent if sf.path is not None else Path.cwd()
+def resolve_scene_paths(sf: SceneFile, base: Path | None = None) -> None:
+    """Make every path a scene (or the topic) names absolute, relative to the scene file
+    (or ``base``, else the working folder, for a state given in code)."""
+    base = sf.path.parent if sf.path is not None else (base or Path.cwd())
     for scene in sf.scenes:
         for name in _PATH_FIELDS:
             value = getattr(scene, name)

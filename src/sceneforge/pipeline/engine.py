@@ -108,7 +108,9 @@ class Engine:
     def backends(self, settings: Settings | None = None) -> StageBackends:
         """The backends of the stages ``settings`` runs (built once per distinct settings)."""
         settings = settings or self.settings
-        key = settings.model_dump_json()
+        # Which scenes a run selects and whether it forces them never change a backend: a long-lived
+        # engine (the service) re-rolling scene after scene keeps one set of backends, not one per re-roll.
+        key = settings.model_dump_json(exclude={"only_scenes", "force"})
         if key not in self._backends:
             self._ensure_pool(settings)
             wanted = [s for s in STAGES if settings.wants(s)]

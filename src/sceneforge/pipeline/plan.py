@@ -94,7 +94,8 @@ async def _check_scene_inputs(sfs: list[SceneFile], settings: Settings) -> None:
         raise SceneValidationError(problems)
 
 
-def plan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None = None) -> RunPlan:
+def plan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None = None,
+             base: Path | None = None) -> RunPlan:
     """Validate every source and the run as a whole; raise before anything is written.
 
     Raises :class:`SceneValidationError` listing every problem of every source (scenes,
@@ -102,11 +103,16 @@ def plan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None
     :class:`TopicConflictError`) for a run that cannot be made as asked, and the
     backends' own errors for options they refuse. :func:`aplan_run` is the async form.
     """
-    return run_sync(aplan_run(sources, settings, topic=topic))
+    return run_sync(aplan_run(sources, settings, topic=topic, base=base))
 
 
-async def aplan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None = None) -> RunPlan:
-    """Async form of :func:`plan_run` (asking an online engine for its voices does not block a loop)."""
+async def aplan_run(sources: Sequence[Source], settings: Settings, *, topic: str | None = None,
+                    base: Path | None = None) -> RunPlan:
+    """Async form of :func:`plan_run` (asking an online engine for its voices does not block a loop).
+
+    ``base`` is the folder relative paths in states (not files) are read from (default: the
+    working folder); a scene file's own folder is always its base.
+    """
     if not sources:
         raise ConfigError("no scene file or state to run")
     if topic is not None and len(sources) > 1:
@@ -127,7 +133,7 @@ async def aplan_run(sources: Sequence[Source], settings: Settings, *, topic: str
         raise ConfigError(f"two scene files share the topic folder {dup[0]!r}; give them different topics")
     for sf in sfs:
         check_topic_folder(sf.topic, TopicLayout.for_topic(settings.out_dir, sf.topic))
-        resolve_scene_paths(sf)
+        resolve_scene_paths(sf, base)
     _check_scenes_selected(sfs, settings)
     await _check_scene_inputs(sfs, settings)
     return RunPlan(sfs, settings)

@@ -1,0 +1,188 @@
+"""What a request does to a topic: submit it, edit a scene, re-roll an asset, go back to a take,
+preview it, delete it. Each holds the topic (:meth:`JobQueue.claim`) while it changes files, and
+calls the library for the change itself (:mod:`sceneforge.pipeline.topics`).
+
+The topic's ``scenes.json`` is its state: a submission writes the checked scenes there
+(asset fields dropped: a caller's paths are never taken as assets nor read), an edit or
+a seed pin rewrites it, and every job reads it when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from typing import Any
+
+from ..config import Settings
+from ..errors import AssetMissingError, ConfigError, SceneValidationError, UnsafePathError
+from ..layout import TopicLayout, slugify
+from ..lock import topic_lock
+from ..pipeline import DEFAULT_TOPIC, aplan_run, write_scenes_json
+from ..pipeline.context import STAGE_FIELDS, drop_fields
+from ..pipeline.topics import edit_scene, list_takes, load_topic, pin_seed, reroll_settings, restore_take
+from ..scenes import SceneFile, parse_state
+from ..takes import Take
+from .jobs import JobQueue
+from .models import JobSpec
+from .options import check_options, job_settings
+from .references import confine_edit, confine_scene_paths, save_reference
+from .runner import take_marker
+from .store import TopicRecord
+from .views import read_state, scene_count
+
+__all__ = ["TopicActions", "VIEW_FIELDS"]
+
+#: What the API adds to a scene (``GET /api/topics/{slug}``); a scene sent back with them is taken without.
+VIEW_FIELDS = ("n", "urls")
+
+
+def _slug_of(data: Any) -> str:
+    """The folder a submission's relative paths are read from (its topic's, when the topic names one)."""
+    topic = data.get("topic") if isinstance(data, dict) else None
+    try:
+        return slugify(topic if isinstance(topic, str) else DEFAULT_TOPIC)
+    except UnsafePathError:
+        return slugify(DEFAULT_TOPIC)  # the plan says what is wrong with the topic
+
+
+def _save_state(layout: TopicLayout, sf: SceneFile) -> None:
+    with topic_lock(layout):
+        write_scenes_json(sf, layout)
+
+
+def _pin_and_save(layout: TopicLayout, n: int, stage: str, seed: int | None) -> str | None:
+    with topic_lock(layout, wait=30):
+        sf = load_topic(layout)
+        pin_seed(sf, n, stage, seed)
+        write_scenes_json(sf, layout)
+    return take_marker(layout, stage, n)
+
+
+class TopicActions:
+    """The changes the API makes to topics, on top of the job queue."""
+
+    def __init__(self, jobs: JobQueue) -> None:
+        self.jobs = jobs
+        self.store = jobs.store
+
+    @property
+    def base(self) -> Settings:
+        return self.jobs.base
+
+    def layout(self, slug: str) -> TopicLayout:
+        return self.store.layout(slug)
+
+    def check_scene(self, slug: str, n: int) -> TopicRecord:
+        """The topic's record; AssetMissingError (404) for an unknown topic or scene."""
+        record = self.jobs.get(slug)
+        count = scene_count(self.layout(slug))
+        if not 1 <= n <= count:
+            raise AssetMissingError(f"topic {slug!r} has scenes 1 to {count}, not {n}")
+        return record
+
+    async def plan(self, data: Any) -> tuple[SceneFile, dict[str, Any]]:
+        """Check a submission (scenes and ``options``) like ``sceneforge run`` checks a file; nothing is written."""
+        options: Any = None
+        if isinstance(data, dict) and "options" in data:
+            data = dict(data)
+            options = data.pop("options")
+        if not isinstance(data, (dict, list)):
+            # Never a path: plan_run would read a string as a scene file on this machine.
+            parse_state(data, default_topic=DEFAULT_TOPIC)  # raises the line `sceneforge run` prints for it
+        data, problems = confine_scene_paths(data)  # references uploaded, workflows bundled: never read here
+        settings = job_settings(self.base, options)  # every problem of the options at once
+        options = check_options(options)
+        try:
+            sf = (await aplan_run([data], settings, base=self.layout(_slug_of(data)).root)).topics[0]
+        except SceneValidationError as exc:
+            raise SceneValidationError(problems + exc.problems) from None
+        if problems:
+            raise SceneValidationError(problems)
+        for scene in sf.scenes:
+            for names in STAGE_FIELDS.values():
+                drop_fields(scene, *names)
+            drop_fields(scene, *VIEW_FIELDS)
+        return sf, options
+
+    async def submit(self, data: Any) -> TopicRecord:
+        """A new topic, or new scenes for one: checked, saved, its run queued."""
+        sf, options = await self.plan(data)
+        slug = slugify(sf.topic)
+        async with self.jobs.claim(slug):
+            layout = self.layout(slug)
+            await asyncio.to_thread(_save_state, layout, sf)
+            record = self.jobs.records.get(slug) or TopicRecord(slug, sf.topic,
+                                                                last_event_id=self.store.last_event_id(slug))
+            record.topic, record.options = sf.topic, options
+            self.jobs.enqueue(record, JobSpec("run"))
+        return record
+
+    async def edit(self, slug: str, n: int, changes: dict[str, Any]) -> TopicRecord:
+        """Change a scene and queue a run: the cache remakes exactly what the change invalidates."""
+        record = self.check_scene(slug, n)
+        if not changes:
+            raise ConfigError("nothing to change: give scene fields such as script or image_prompt")
+        # A scene sent back as the API showed it: its view fields and unchanged values (asset fields
+        # included, which an edit may not set) are no change.
+        current = read_state(self.layout(slug))["scenes"][n - 1]
+        changes = {k: v for k, v in changes.items()
+                   if k not in VIEW_FIELDS and not (isinstance(current, dict) and k in current and current[k] == v)}
+        changes = confine_edit(n, changes)
+        async with self.jobs.claim(slug):
+            if changes:
+                await asyncio.to_thread(edit_scene, self.layout(slug), n, changes)
+            self.jobs.note(record, "scene_edited", {"fields": sorted(changes)}, scene=n)
+            self.jobs.enqueue(record, JobSpec("run"))
+        return record
+
+    async def regenerate(self, slug: str, n: int, stage: str, seed: int | None) -> TopicRecord:
+        """A new take of one asset (its motion too after an image), with ``seed`` pinned or a new random one."""
+        record = self.check_scene(slug, n)
+        reroll_settings(job_settings(self.base, record.options), n, stage)  # refuses what cannot be re-rolled
+        async with self.jobs.claim(slug):
+            before = await asyncio.to_thread(_pin_and_save, self.layout(slug), n, stage, seed)
+            self.jobs.enqueue(record, JobSpec("regenerate", n, stage, before))
+        return record
+
+    async def takes(self, slug: str, n: int) -> dict[str, list[Take]]:
+        self.check_scene(slug, n)
+        return await asyncio.to_thread(list_takes, self.layout(slug), n)
+
+    async def restore(self, slug: str, n: int, stage: str, take_id: str) -> TopicRecord:
+        """Make an earlier take current again (no job: the files are put back as they were)."""
+        record = self.check_scene(slug, n)
+        takes = await self.takes(slug, n)
+        if stage not in takes or not any(t.id == take_id for t in takes[stage]):
+            raise AssetMissingError(f"scene {n} has no {stage} take {take_id!r}")
+        async with self.jobs.claim(slug, queue_room=False):
+            await asyncio.to_thread(restore_take, self.layout(slug), n, stage, take_id)
+            self.jobs.note(record, "take_restored", {"take": take_id}, scene=n, stage=stage)
+        return record
+
+    async def add_reference(self, slug: str, data: bytes) -> str:
+        """Keep an uploaded reference image in the topic's folder (also before the topic is submitted,
+        so its first submission can name it); the value for ``reference_image``."""
+        if slug not in self.jobs.records and slugify(slug) != slug:
+            raise AssetMissingError(f"no topic {slug!r}, and it is not a topic folder name (try {slugify(slug)!r})")
+        return await asyncio.to_thread(save_reference, self.layout(slug), data,
+                                       int(self.base.reference_max_mb * 1024 * 1024))
+
+    async def preview(self, slug: str) -> TopicRecord:
+        record = self.jobs.get(slug)
+        async with self.jobs.claim(slug):
+            self.jobs.enqueue(record, JobSpec("preview"))
+        return record
+
+    async def delete(self, slug: str) -> None:
+        """Remove the topic's folder (refused while it has a job, or a command-line run holds it)."""
+        record = self.jobs.get(slug)
+        async with self.jobs.claim(slug, queue_room=False):
+            layout = self.layout(slug)
+            trash = self.store.out_dir / f".deleted-{slug}-{secrets.token_hex(4)}"
+            with topic_lock(layout):
+                os.rename(layout.root, trash)  # gone at once for every reader; removed below
+            self.jobs.forget(record)
+        await asyncio.to_thread(shutil.rmtree, trash, True)
+

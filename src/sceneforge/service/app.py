@@ -1,0 +1,137 @@
+"""The FastAPI application: routes, error answers, security middlewares, the API page, static files.
+
+Every error is sceneforge's own and answers with a JSON ``detail`` (plus
+``problems``, one line each, where the input was wrong):
+
+=====================================================  ======
+bad scenes or options (every problem listed)            422
+a body that is not JSON                                 400
+unknown topic, scene, take or file                      404
+the topic has a job, another run holds it, or it
+belongs to another topic                                409
+the queue is full, or the service is stopping           429
+=====================================================  ======
+
+``GET /`` and anything else not matched is left to ``service/static/`` (the review
+page), when that folder exists. CORS is off unless ``serve_cors_origins`` lists
+origins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..errors import (
+    AssetMissingError,
+    ConfigError,
+    OutputLockedError,
+    SceneforgeError,
+    SceneValidationError,
+    ServerUnavailableError,
+    TopicConflictError,
+    UnsafePathError,
+    WorkflowError,
+    error_text,
+)
+from . import api, files
+from .api import NotJson
+from .auth import BearerAuth, BodyLimit
+from .docs import mount_docs
+from .service import Service
+
+__all__ = ["create_app", "error_response", "STATIC_DIR"]
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+def _status(exc: SceneforgeError) -> int:
+    if isinstance(exc, NotJson):
+        return 400
+    if isinstance(exc, (TopicConflictError, OutputLockedError)):
+        return 409
+    if isinstance(exc, (SceneValidationError, ConfigError, WorkflowError, UnsafePathError)):
+        return 422
+    if isinstance(exc, AssetMissingError):
+        return 404
+    if isinstance(exc, ServerUnavailableError):
+        return 429
+    return 500
+
+
+def error_response(exc: SceneforgeError) -> JSONResponse:
+    """The JSON answer for one of sceneforge's errors."""
+    status = _status(exc)
+    if isinstance(exc, SceneValidationError):
+        problems = list(exc.problems)
+    else:
+        problems = error_text(exc).splitlines()
+    detail = problems[0] if len(problems) == 1 else f"{len(problems)} problems in the input"
+    body: dict[str, Any] = {"detail": detail}
+    if status in (400, 422):
+        body["problems"] = problems
+    headers = {"Retry-After": "5"} if status == 429 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _sceneforge_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SceneforgeError)
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        msg = next(str(e.get("ctx", {}).get("error", "")) for e in errors if e.get("type") == "json_invalid")
+        return JSONResponse({"detail": f"not valid JSON: {msg}".rstrip(": ")}, status_code=400)
+    problems = []
+    for e in errors:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{loc}: {e.get('msg', 'invalid')}")
+    detail = problems[0] if len(problems) == 1 else f"{len(problems)} problems in the input"
+    return JSONResponse({"detail": detail, "problems": problems}, status_code=422)
+
+
+def create_app(service: Service) -> FastAPI:
+    """The application for ``service``; its lifespan starts and stops the service."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title="sceneforge", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json",
+                  description="Narration, images and motion for planned video scenes: queue topics, edit and "
+                              "re-roll single scenes, keep takes, follow progress live. See docs/service.md.")
+    app.state.service = service
+    app.add_exception_handler(SceneforgeError, _sceneforge_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(api.router)
+    app.include_router(files.router)
+    mount_docs(app)
+    settings = service.settings
+    # Added innermost first: CORS (outermost) answers preflights before the token is asked for.
+    app.add_middleware(BodyLimit, limit=settings.serve_max_body)
+    if settings.serve_token is not None:
+        app.add_middleware(BearerAuth, token=settings.serve_token.get_secret_value())
+    if settings.serve_cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.serve_cors_origins),
+                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
+    if STATIC_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    return app

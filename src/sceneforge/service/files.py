@@ -1,0 +1,89 @@
+"""``GET /files/{slug}/{path}``: a topic's assets, and never anything else.
+
+A path is served only when, resolved (symbolic links followed), it is a regular
+file inside the topic's folder, and none of its parts is hidden (``.`` first), with
+one exception: the take snapshots under ``.sceneforge/takes/`` (a take's ``url``
+points there). The rest of ``.sceneforge/`` (cache records, the run lock, the job
+journal, the service's own state) and every temporary ``.*.part`` file answer 404,
+as does anything outside the folder. Starlette's :class:`FileResponse` answers
+``Range`` requests (206), so audio and video seek.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
+
+from .store import valid_slug
+
+__all__ = ["router", "safe_file", "file_url", "CONTENT_TYPES"]
+
+CONTENT_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".srt": "application/x-subrip",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".json": "application/json",
+}
+
+router = APIRouter()
+
+
+def file_url(slug: str, relpath: str) -> str:
+    """The ``/files`` URL of a file of a topic (``relpath`` relative to the topic folder, ``/``-separated)."""
+    return f"/files/{quote(slug, safe='')}/{quote(relpath)}"
+
+
+def _allowed(parts: tuple[str, ...]) -> bool:
+    if not parts or any(p in ("", ".", "..") or "\x00" in p or "\\" in p for p in parts):
+        return False
+    hidden = [i for i, p in enumerate(parts) if p.startswith(".")]
+    if not hidden:
+        return True
+    # the only hidden part allowed: .sceneforge/takes/<stage>/scene_N/<id>/<file>
+    return hidden == [0] and parts[0] == ".sceneforge" and len(parts) == 6 and parts[1] == "takes"
+
+
+def safe_file(out_dir: Path, slug: str, path: str) -> Path | None:
+    """The file ``path`` names in topic ``slug``, or None when it must not be served."""
+    if not valid_slug(slug) or slug in (".", ".."):
+        return None
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or not _allowed(rel.parts):
+        return None
+    root = (out_dir / slug).resolve()
+    try:
+        target = (root / Path(*rel.parts)).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not target.is_relative_to(root) or not target.is_file():
+        return None
+    if not _allowed(target.relative_to(root).parts):  # a link inside the folder that leads to a hidden file
+        return None
+    return target
+
+
+@router.get("/files/{slug}/{path:path}", tags=["files"], summary="A topic's file (HTTP Range supported)",
+            responses={206: {"description": "Partial content"}, 404: {"description": "No such file"}})
+async def get_file(slug: str, path: str, request: Request) -> FileResponse:
+    """Serve one asset of a topic: narration, subtitles, images, motion frames or video, previews, takes."""
+    out_dir: Path = request.app.state.service.out_dir
+    target = safe_file(out_dir, slug, path)
+    if target is None:
+        raise HTTPException(404, detail=f"no file {path!r} in topic {slug!r}")
+    media = CONTENT_TYPES.get(target.suffix.lower(), "application/octet-stream")
+    stat = os.stat(target)
+    return FileResponse(target, media_type=media, stat_result=stat,
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+
+
+router.add_api_route("/files/{slug}/{path:path}", get_file, methods=["HEAD"], include_in_schema=False)  # sizes for players

@@ -1,0 +1,284 @@
+"""The job queue: one job per topic at a time, several topics at once, state kept on disk.
+
+A bounded FIFO of topics waits for ``serve_concurrency`` workers. A worker marks
+the topic ``running``, runs its job (:func:`.runner.run_job`) as a task of its own
+and settles the outcome: ``done``, ``failed`` (with the error's text), ``cancelled``
+(:meth:`JobQueue.cancel`) or ``interrupted`` (the service stopped). Every topic of
+the service shares the one :class:`Engine`, so every topic's ComfyUI jobs go to
+the same server pool and a second topic keeps the GPUs fed while the first waits
+on narration or downloads.
+
+Every status change and every engine event is given the topic's next event id,
+appended to its events file and broadcast (:mod:`.events`); ``status.json`` is
+rewritten on each status change. A starting service reads every topic under
+``--out``, marks the ones it finds queued or running ``interrupted`` (the service
+before it stopped without saying so) and queues every interrupted one again: the
+ComfyUI job journal then re-attaches to their jobs instead of rendering them twice.
+
+Cancelling a running job cancels its task: the ComfyUI client deletes the job from
+the server's queue and interrupts it. Stopping the service also cancels the tasks,
+but first tells the pool's clients to keep their jobs (journaled, they finish on
+the GPU and the next start re-attaches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..config import Settings
+from ..errors import AssetMissingError, OutputLockedError, ServerUnavailableError, error_text
+from ..events import Event
+from ..pipeline import Engine
+from .events import EventHub
+from .models import ACTIVE, RESUMABLE, JobSpec, JobStatus
+from .runner import run_job
+from .store import TopicRecord, TopicStore
+from .webhooks import WebhookSender
+
+__all__ = ["JobQueue"]
+
+log = logging.getLogger("sceneforge.service")
+_FINISHED_KINDS = frozenset({"scene_done", "scene_cached", "scene_failed"})
+
+
+class JobQueue:
+    """Topics, their jobs and their events (use :meth:`start` and :meth:`shutdown`)."""
+
+    def __init__(self, *, base: Settings, engine: Engine, store: TopicStore, hub: EventHub,
+                 webhooks: WebhookSender, clock: Callable[[], float] | None = None) -> None:
+        self.base = base
+        self.engine = engine
+        self.store = store
+        self.hub = hub
+        self.webhooks = webhooks
+        self.clock = clock or store.clock
+        self.records: dict[str, TopicRecord] = {}
+        self.closing = False
+        self._queue: deque[tuple[str, bool]] = deque()
+        self._ready = asyncio.Event()
+        self._claimed: set[str] = set()
+        self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}  # task, settled
+        self._finished: dict[str, set[tuple[str, int]]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ life
+    async def start(self) -> None:
+        """Learn every topic under ``--out``, queue the unfinished ones again, start the workers."""
+        for record in self.store.scan():
+            self.records[record.slug] = record
+        unfinished = sorted((r for r in self.records.values() if r.status in RESUMABLE), key=lambda r: r.updated_at)
+        for record in unfinished:
+            if record.status is not JobStatus.INTERRUPTED:
+                self._set_status(record, JobStatus.INTERRUPTED)  # the service before stopped mid-job
+            if len(self._queue) < self.base.serve_max_queued:
+                self._enqueue(record, record.job, resumed=True)
+        self._workers = [asyncio.ensure_future(self._worker()) for _ in range(self.base.serve_concurrency)]
+
+    async def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop: queued and running jobs become ``interrupted``; ComfyUI jobs stay on their servers."""
+        self.closing = True
+        pool = self.engine.resources.pool
+        for server in getattr(pool, "servers", ()):
+            server.client.keep_abandoned_jobs = True
+        while self._queue:
+            slug, _ = self._queue.popleft()
+            if slug in self.records:
+                self._set_status(self.records[slug], JobStatus.INTERRUPTED)
+        running = list(self._running.values())
+        for task, _ in running:
+            task.cancel()
+        settled = [asyncio.ensure_future(done.wait()) for _, done in running]
+        if settled:
+            await asyncio.wait(settled, timeout=timeout)  # the workers write "interrupted"
+            for waiter in settled:
+                waiter.cancel()
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        await self.webhooks.aclose()
+
+    # ------------------------------------------------------------------ lookups
+    def get(self, slug: str) -> TopicRecord:
+        """The topic's record (one made by the command line meanwhile is adopted); AssetMissingError if none."""
+        record = self.records.get(slug)
+        if record is None and self.store.exists(slug):
+            record = self.store.load(slug)
+            if record is not None:
+                self.records[slug] = record
+        if record is None:
+            raise AssetMissingError(f"no topic {slug!r}")
+        return record
+
+    def all(self) -> list[TopicRecord]:
+        """Every topic, the most recently changed first (folders made meanwhile included)."""
+        present = set(self.store.slugs())
+        for slug in present - set(self.records):
+            record = self.store.load(slug)  # made by the command line meanwhile
+            if record is not None:
+                self.records[slug] = record
+        for slug in [s for s in self.records if s not in present and s not in self._claimed]:
+            del self.records[slug]  # its folder was removed behind the service's back
+        return sorted(self.records.values(), key=lambda r: r.updated_at, reverse=True)
+
+    def busy(self, slug: str) -> bool:
+        record = self.records.get(slug)
+        return slug in self._claimed or (record is not None and record.status in ACTIVE)
+
+    # ------------------------------------------------------------------ claiming and queueing
+    @contextlib.asynccontextmanager
+    async def claim(self, slug: str, *, queue_room: bool = True) -> AsyncIterator[None]:
+        """Hold a topic while a request changes it: 409 for a topic with a job, 429 when the queue is full."""
+        if self.closing:
+            raise ServerUnavailableError("the service is stopping")
+        if self.busy(slug):
+            record = self.records.get(slug)
+            what = record.status.value if record is not None and record.status in ACTIVE else "being changed"
+            raise OutputLockedError(f"topic {slug!r} is {what}; wait for its job to end or cancel it")
+        if queue_room and len(self._queue) >= self.base.serve_max_queued:
+            raise ServerUnavailableError(f"the queue is full ({len(self._queue)} jobs waiting); try again later")
+        self._claimed.add(slug)
+        try:
+            yield
+        finally:
+            self._claimed.discard(slug)
+
+    def enqueue(self, record: TopicRecord, job: JobSpec) -> None:
+        """Queue a job for a claimed topic."""
+        self.records[record.slug] = record
+        self._enqueue(record, job, resumed=False)
+
+    def _enqueue(self, record: TopicRecord, job: JobSpec, *, resumed: bool) -> None:
+        record.job = job
+        record.error = None
+        self._set_status(record, JobStatus.QUEUED)
+        self._queue.append((record.slug, resumed))
+        self._ready.set()
+
+    def forget(self, record: TopicRecord) -> None:
+        """The topic was deleted: its listeners hear so (not kept: the folder is gone), its record goes."""
+        record.last_event_id += 1
+        self.hub.publish(record.slug, {"id": record.last_event_id, "slug": record.slug, "kind": "deleted",
+                                       "topic": record.topic, "data": {}, "time": self.clock()})
+        self.records.pop(record.slug, None)
+        self.hub.close_topic(record.slug)
+
+    # ------------------------------------------------------------------ events and status
+    def _event(self, record: TopicRecord, event: dict[str, Any]) -> None:
+        record.last_event_id += 1
+        event = {"id": record.last_event_id, "slug": record.slug, **event}
+        try:
+            self.store.append_event(record.slug, event)
+        except OSError as exc:  # a full disk loses history, never the live stream or the job
+            log.warning("cannot keep an event of %s: %s", record.slug, exc)
+        self.hub.publish(record.slug, event)
+
+    def note(self, record: TopicRecord, kind: str, data: dict[str, Any], *, scene: int | None = None,
+             stage: str | None = None) -> None:
+        """An event of the service itself (``status``, ``scene_edited`` ...)."""
+        event: dict[str, Any] = {"kind": kind, "topic": record.topic}
+        if stage is not None:
+            event["stage"] = stage
+        if scene is not None:
+            event["scene"] = scene
+        self._event(record, {**event, "data": data, "time": self.clock()})
+
+    def _engine_sink(self, record: TopicRecord) -> Callable[[Event], None]:
+        finished = self._finished.setdefault(record.slug, set())
+
+        def sink(event: Event) -> None:
+            if event.kind == "stage_started":
+                record.progress["total"] += int(event.data.get("total") or 0)
+            elif event.kind in _FINISHED_KINDS and event.stage and event.scene is not None:
+                if (event.stage, event.scene) not in finished:
+                    finished.add((event.stage, event.scene))
+                    record.progress["done"] += 1
+            raw = event.to_dict()
+            raw.setdefault("data", {})  # every event has data, even empty (to_dict drops an empty one)
+            raw["time"] = raw.pop("time")
+            self._event(record, raw)
+
+        return sink
+
+    def _set_status(self, record: TopicRecord, status: JobStatus, error: str | None = None) -> None:
+        record.status = status
+        record.error = error
+        record.updated_at = self.store.now()
+        record.created_at = record.created_at or record.updated_at
+        try:
+            self.store.save(record)
+        except OSError as exc:
+            log.warning("cannot save the status of %s: %s", record.slug, exc)
+        self.note(record, "status", {"status": status.value, "error": error, "job": record.job.to_json(),
+                                     "progress": dict(record.progress)})
+
+    # ------------------------------------------------------------------ workers
+    async def _next(self) -> tuple[str, bool]:
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._queue.popleft()
+
+    async def _worker(self) -> None:
+        while True:
+            slug, resumed = await self._next()
+            record = self.records.get(slug)
+            if record is None or record.status is not JobStatus.QUEUED:
+                continue
+            record.progress = {"done": 0, "total": 0}
+            self._finished[slug] = set()
+            self._set_status(record, JobStatus.RUNNING)
+            self.store.compact_events(slug)
+            task = asyncio.ensure_future(self._run(record, resumed))
+            settled = asyncio.Event()
+            self._running[slug] = (task, settled)
+            try:
+                await asyncio.wait({task})
+                self._settle(record, task)
+            finally:
+                self._running.pop(slug, None)
+                self._finished.pop(slug, None)
+                settled.set()
+
+    async def _run(self, record: TopicRecord, resumed: bool) -> None:
+        def note(kind: str, data: dict[str, Any]) -> None:
+            self.note(record, kind, data)
+
+        await run_job(self.engine, self.base, self.store.layout(record.slug), record.options, record.job,
+                      emit=self._engine_sink(record), note=note, resumed=resumed)
+
+    def _settle(self, record: TopicRecord, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            status, error = (JobStatus.INTERRUPTED if self.closing else JobStatus.CANCELLED), None
+        elif task.exception() is not None:
+            status, error = JobStatus.FAILED, error_text(task.exception())  # type: ignore[arg-type]
+        else:
+            status, error = JobStatus.DONE, None
+        self._set_status(record, status, error)
+        url = record.options.get("webhook_url")
+        if isinstance(url, str) and status is not JobStatus.INTERRUPTED:
+            self.webhooks.send(url, {"slug": record.slug, "status": status.value, "error": error})
+
+    # ------------------------------------------------------------------ cancel
+    async def cancel(self, slug: str, timeout: float = 30.0) -> TopicRecord:
+        """Cancel the topic's queued or running job; the running one's ComfyUI jobs are deleted on the server."""
+        record = self.get(slug)
+        if record.status is JobStatus.QUEUED:
+            self._queue = deque(item for item in self._queue if item[0] != slug)
+            self._set_status(record, JobStatus.CANCELLED)
+            url = record.options.get("webhook_url")
+            if isinstance(url, str):
+                self.webhooks.send(url, {"slug": slug, "status": "cancelled", "error": None})
+            return record
+        running = self._running.get(slug)
+        if running is None:
+            raise OutputLockedError(f"topic {slug!r} is {record.status.value}: there is no job to cancel")
+        task, settled = running
+        task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(settled.wait(), timeout)  # the worker settles: "cancelled"
+        return record

@@ -1,0 +1,158 @@
+"""The service's vocabulary: job status, what a job does, and the JSON shapes of requests and answers.
+
+:class:`JobStatus` is a string enum in the style of arq's: a topic's last job is
+``queued``, ``running``, ``done``, ``failed``, ``cancelled`` or ``interrupted`` (the
+service stopped while it was queued or running; a restarted service resumes it).
+The pydantic models describe the API for ``/openapi.json``; the answers for
+topics are built as plain dicts (:mod:`.views`), so a 200-scene topic is not
+validated twice on its way out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import MAX_SEED
+
+__all__ = [
+    "JobStatus", "ACTIVE", "RESUMABLE", "JobSpec", "JobKind", "RegenerateRequest", "SceneEdit", "Health",
+    "Accepted", "Progress", "TopicSummary", "TopicState", "TakeOut", "TakesOut", "Problems", "Detail",
+]
+
+
+class JobStatus(StrEnum):
+    """Where a topic's last job is."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+#: A job in these states holds its topic: no other job, edit or delete until it ends.
+ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+#: What a starting service finds unfinished (and resumes).
+RESUMABLE = ACTIVE | {JobStatus.INTERRUPTED}
+
+JobKind = Literal["run", "regenerate", "preview"]
+
+
+@dataclass
+class JobSpec:
+    """What a topic's job does. Stored with the topic, so a restarted service can run it again.
+
+    ``run``: the topic's stages under its options (the cache decides what is remade).
+    ``regenerate``: a new take of ``stage`` for ``scene`` (``take_before`` is the take that
+    was current when it was asked for: a resumed re-roll that already replaced it is not
+    forced again, so it re-attaches to its journaled job instead of running a second one).
+    ``preview``: ``preview.mp4`` and ``contact_sheet.png``.
+    """
+
+    kind: JobKind = "run"
+    scene: int | None = None
+    stage: str | None = None
+    take_before: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> JobSpec:
+        if not isinstance(raw, dict) or raw.get("kind") not in ("run", "regenerate", "preview"):
+            return cls()
+        scene = raw.get("scene")
+        return cls(raw["kind"], scene if isinstance(scene, int) else None,
+                   raw.get("stage") if isinstance(raw.get("stage"), str) else None,
+                   raw.get("take_before") if isinstance(raw.get("take_before"), str) else None)
+
+
+# --------------------------------------------------------------------------- requests
+
+class RegenerateRequest(BaseModel):
+    """A new take of one asset of one scene."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Literal["audio", "image", "motion"]
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Pin this seed; none: a new random seed.")
+
+
+class SceneEdit(BaseModel):
+    """Scene fields to change (``null`` removes one). Other fields, unknown to sceneforge, are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    script: str | None = None
+    image_prompt: str | None = None
+    motion_prompt: str | None = None
+    negative_prompt: str | None = None
+    voice: str | None = None
+    rate: float | None = None
+    seed: int | None = None
+    motion_seed: int | None = None
+
+
+# --------------------------------------------------------------------------- answers (for the OpenAPI document)
+
+class Detail(BaseModel):
+    detail: str
+
+
+class Problems(BaseModel):
+    detail: str
+    problems: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class Accepted(BaseModel):
+    slug: str
+    status: JobStatus
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+
+
+class TopicSummary(BaseModel):
+    slug: str
+    topic: str
+    status: JobStatus
+    updated_at: str
+    progress: Progress
+    error: str | None = None
+
+
+class TopicState(TopicSummary):
+    created_at: str
+    job: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    last_event_id: int = 0
+    scenes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description='Each scene as in scenes.json, plus "n" (1-based) and "urls" of its files that exist.')
+
+
+class TakeOut(BaseModel):
+    id: str
+    seed: int | None
+    url: str | None
+    urls: list[str]
+    created_at: str
+    current: bool
+
+
+class TakesOut(BaseModel):
+    audio: list[TakeOut]
+    image: list[TakeOut]
+    motion: list[TakeOut]

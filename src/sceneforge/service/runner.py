@@ -1,0 +1,101 @@
+"""Running one topic's job with the library: a run, a re-roll, or a preview.
+
+Nothing here decides what to remake: a job is always :meth:`Engine.run_topic` over
+the topic's ``scenes.json`` (so after an edit the cache remakes exactly what the edit
+invalidates), with the topic's own options, or for a re-roll with
+:func:`reroll_settings` (that scene and stage, forced). A preview renders in a
+thread under the topic's lock, and stops between frames when the job is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..cache import WorkflowCache
+from ..config import Settings
+from ..errors import ConfigError, JobInterruptedError
+from ..events import EventSink
+from ..layout import TopicLayout
+from ..lock import topic_lock
+from ..pipeline import Engine, aplan_run
+from ..pipeline.topics import load_topic, reroll_settings
+from .files import file_url
+from .models import JobSpec
+from .options import job_settings
+
+__all__ = ["run_job", "take_marker", "Note"]
+
+#: Tell the topic's listeners something the service did: ``note(kind, data)``.
+Note = Callable[[str, dict[str, Any]], None]
+
+
+def take_marker(layout: TopicLayout, stage: str, scene: int) -> str | None:
+    """What identifies the asset scene ``scene`` has now for ``stage`` (its take, else its record); None: none."""
+    hit = WorkflowCache(layout).current(stage, scene)
+    if hit is None:
+        return None
+    take = hit.meta.get("take")
+    return take if isinstance(take, str) else f"record:{hit.fingerprint}"
+
+
+def job_run_settings(base: Settings, options: dict[str, Any], job: JobSpec, layout: TopicLayout, *,
+                     resumed: bool) -> Settings:
+    """The settings a job runs with.
+
+    A resumed re-roll is forced again only while the asset it was to replace is still
+    current: once that was replaced, the re-roll's own job is journaled (or done), and a
+    forced run would forget the journal and render it a second time.
+    """
+    settings = job_settings(base, options)
+    if job.kind != "regenerate":
+        return settings
+    if job.scene is None or job.stage is None:
+        raise ConfigError("a re-roll job without its scene and stage")
+    settings = reroll_settings(settings, job.scene, job.stage)
+    if resumed and take_marker(layout, job.stage, job.scene) != job.take_before:
+        settings = settings.model_copy(update={"force": False})
+    return settings
+
+
+async def run_job(engine: Engine, base: Settings, layout: TopicLayout, options: dict[str, Any], job: JobSpec, *,
+                  emit: EventSink, note: Note, resumed: bool = False) -> None:
+    """Run ``job`` on the topic in ``layout``; raises what the run raised."""
+    if job.kind == "preview":
+        await run_preview(layout, note)
+        return
+    settings = job_run_settings(base, options, job, layout, resumed=resumed)
+    sf = await asyncio.to_thread(load_topic, layout)
+    plan = await aplan_run([sf.state()], settings, base=layout.root)  # the stages' own checks (a prompt ...)
+    await engine.run_topic(plan.topics[0], settings=settings, emit=emit)
+
+
+def _render(layout: TopicLayout, stop: threading.Event) -> dict[str, Any]:
+    from ..preview import make_contact_sheet, make_preview  # imported here: numpy, Pillow and ffmpeg are heavy
+
+    def on_progress(done: int, total: int) -> None:
+        if stop.is_set():
+            raise JobInterruptedError("the preview was cancelled")
+
+    with topic_lock(layout, wait=30):
+        result = make_preview(layout.root, on_progress=on_progress)
+        sheet = make_contact_sheet(layout.root)
+    urls = {"preview": file_url(layout.slug, result.path.name), "contact_sheet": file_url(layout.slug, sheet.name)}
+    return {"urls": urls, "duration": round(result.duration, 3)}
+
+
+async def run_preview(layout: TopicLayout, note: Note) -> None:
+    """Render ``preview.mp4`` and ``contact_sheet.png`` in a thread; a cancel stops the encode between frames."""
+    stop = threading.Event()
+    task = asyncio.ensure_future(asyncio.to_thread(_render, layout, stop))
+    try:
+        made = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        stop.set()
+        with contextlib.suppress(BaseException):
+            await task  # the thread ends at its next frame; the lock and the temporary file go with it
+        raise
+    note("preview_done", made)

@@ -1,0 +1,206 @@
+"""The service's durable state, kept with each topic: its status and its events.
+
+::
+
+    <out>/<slug>/.sceneforge/service/status.json    the topic's last job: status, error, options, job, times
+    <out>/<slug>/.sceneforge/service/events.jsonl   every event, one JSON object a line, ids increasing
+
+The topic folder is the unit: deleting or moving it takes its service state along,
+and a restarted service learns every topic from the folders under ``--out``
+(:meth:`TopicStore.scan`). ``status.json`` is replaced atomically; the events file
+is appended to (a line cut by a crash is skipped when read) and compacted to its
+newer half when it grows past :data:`MAX_EVENTS_BYTES`, at the start of a job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UnsafePathError
+from ..fsutil import atomic_write_bytes
+from ..layout import TopicLayout
+from .models import JobSpec, JobStatus
+
+__all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES", "valid_slug"]
+
+MAX_EVENTS_BYTES = 8 * 1024 * 1024
+_TAIL = 64 * 1024
+
+
+def iso_time(t: float) -> str:
+    """``2025-06-11T09:30:00.123Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def valid_slug(slug: str) -> bool:
+    """A name that can only be a folder right under ``--out`` (what :func:`slugify` makes)."""
+    return bool(slug) and "/" not in slug and "\\" not in slug and "\x00" not in slug and not slug.startswith(".")
+
+
+@dataclass
+class TopicRecord:
+    """One topic as the service knows it (``status.json``)."""
+
+    slug: str
+    topic: str
+    status: JobStatus = JobStatus.DONE
+    error: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    progress: dict[str, int] = field(default_factory=lambda: {"done": 0, "total": 0})
+    options: dict[str, Any] = field(default_factory=dict)
+    job: JobSpec = field(default_factory=JobSpec)
+    last_event_id: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"slug": self.slug, "topic": self.topic, "status": self.status.value, "error": self.error,
+                "created_at": self.created_at, "updated_at": self.updated_at, "progress": dict(self.progress),
+                "options": self.options, "job": self.job.to_json()}
+
+    def summary(self) -> dict[str, Any]:
+        """The short form ``GET /api/topics`` lists."""
+        return {"slug": self.slug, "topic": self.topic, "status": self.status.value, "updated_at": self.updated_at,
+                "progress": dict(self.progress), "error": self.error}
+
+    @classmethod
+    def from_json(cls, slug: str, raw: dict[str, Any], topic: str) -> TopicRecord:
+        try:
+            status = JobStatus(str(raw.get("status")))
+        except ValueError:
+            status = JobStatus.INTERRUPTED  # unreadable status: treat as unfinished, never as done
+        progress: dict[str, Any] = raw["progress"] if isinstance(raw.get("progress"), dict) else {}
+        options: dict[str, Any] = raw["options"] if isinstance(raw.get("options"), dict) else {}
+        error = raw.get("error") if isinstance(raw.get("error"), str) else None
+        return cls(slug, topic, status, error, str(raw.get("created_at") or ""), str(raw.get("updated_at") or ""),
+                   {"done": int(progress.get("done") or 0), "total": int(progress.get("total") or 0)},
+                   options, JobSpec.from_json(raw.get("job")))
+
+
+class TopicStore:
+    """Status and events of the topics under one output folder."""
+
+    def __init__(self, out_dir: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+        self.out_dir = Path(out_dir)
+        self.clock = clock
+
+    def now(self) -> str:
+        return iso_time(self.clock())
+
+    def layout(self, slug: str) -> TopicLayout:
+        if not valid_slug(slug):
+            raise UnsafePathError(f"{slug!r} is not a topic name")
+        return TopicLayout(self.out_dir, slug)
+
+    def _dir(self, slug: str) -> Path:
+        return self.layout(slug).state_dir / "service"
+
+    # ------------------------------------------------------------------ topics
+    def exists(self, slug: str) -> bool:
+        return valid_slug(slug) and self.layout(slug).scenes_json.is_file()
+
+    def slugs(self) -> list[str]:
+        """Every topic folder under ``--out`` (one with a ``scenes.json``), made by the service or not."""
+        try:
+            entries = list(os.scandir(self.out_dir))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(e.name for e in entries if e.is_dir() and valid_slug(e.name)
+                      and os.path.isfile(os.path.join(e.path, "scenes.json")))
+
+    def scan(self) -> Iterator[TopicRecord]:
+        """The record of every topic under ``--out``."""
+        for slug in self.slugs():
+            record = self.load(slug)
+            if record is not None:
+                yield record
+
+    def load(self, slug: str) -> TopicRecord | None:
+        """The topic's record; one made up for a topic the command line made (status ``done``)."""
+        layout = self.layout(slug)
+        try:
+            state = json.loads(layout.scenes_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        topic: str = state["topic"] if isinstance(state, dict) and isinstance(state.get("topic"), str) else slug
+        try:
+            raw = json.loads((self._dir(slug) / "status.json").read_text(encoding="utf-8"))
+            record = TopicRecord.from_json(slug, raw if isinstance(raw, dict) else {}, topic)
+        except (OSError, ValueError):
+            made = iso_time(layout.scenes_json.stat().st_mtime)
+            record = TopicRecord(slug, topic, created_at=made, updated_at=made)
+        record.last_event_id = self.last_event_id(slug)
+        return record
+
+    def save(self, record: TopicRecord) -> None:
+        """Write ``status.json`` (atomically)."""
+        data = json.dumps(record.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
+        atomic_write_bytes(self._dir(record.slug) / "status.json", data)
+
+    # ------------------------------------------------------------------ events
+    def append_event(self, slug: str, event: dict[str, Any]) -> None:
+        """Add one event (it carries its ``id``) to the topic's events file."""
+        path = self._dir(slug) / "events.jsonl"
+        line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
+        try:
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+
+    def read_events(self, slug: str, after: int = 0) -> list[dict[str, Any]]:
+        """The kept events with an id above ``after``, in order."""
+        try:
+            text = (self._dir(slug) / "events.jsonl").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        out = []
+        for line in text.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            if isinstance(event, dict) and isinstance(event.get("id"), int) and event["id"] > after:
+                out.append(event)
+        return out
+
+    def last_event_id(self, slug: str) -> int:
+        """The highest id in the events file (read from its tail), 0 when there is none."""
+        try:
+            with (self._dir(slug) / "events.jsonl").open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - _TAIL))
+                lines = fh.read().splitlines()
+        except OSError:
+            return 0
+        for line in reversed(lines):
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict) and isinstance(event.get("id"), int):
+                    return int(event["id"])
+        return 0
+
+    def compact_events(self, slug: str, limit: int = MAX_EVENTS_BYTES) -> None:
+        """Keep the newer half of an events file that grew past ``limit`` bytes (ids are kept)."""
+        path = self._dir(slug) / "events.jsonl"
+        try:
+            if path.stat().st_size <= limit:
+                return
+            lines = path.read_bytes().splitlines(keepends=True)
+        except OSError:
+            return
+        kept, size = [], 0
+        for line in reversed(lines):
+            size += len(line)
+            if size > limit // 2:
+                break
+            kept.append(line)
+        atomic_write_bytes(path, b"".join(reversed(kept)) or b"\n")

@@ -1,0 +1,136 @@
+"""The JSON the API answers with for a topic and its takes (plain dicts, built fast).
+
+A scene is shown as ``scenes.json`` has it, plus ``n`` (numbered from 1) and ``urls``:
+``/files/...`` links to its ``audio``, ``subtitle``, ``image``, ``motion_frames`` (a
+list) and ``motion_video``, each present only when the file exists. Asset names come
+from the topic's layout (the engine names every file so), never from a path in the
+state, so a state can point the service at nothing outside the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import AssetMissingError, ConfigError
+from ..layout import TopicLayout
+from ..takes import Take
+from .files import file_url
+from .store import TopicRecord
+
+__all__ = ["topic_view", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_CACHE_SIZE = 64
+_states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
+_encoded: dict[str, tuple[tuple[str, int, int, int], bytes]] = {}
+
+
+def read_state(layout: TopicLayout) -> dict[str, Any]:
+    """The topic's ``scenes.json`` (parsed once per version of the file: a few topics are kept)."""
+    path = layout.scenes_json
+    key = str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AssetMissingError(f"topic {layout.slug!r} has no scenes.json") from None
+    cached = _states.get(key)
+    if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
+        _states.move_to_end(key)
+        return cached[2]
+    try:
+        state = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("scenes"), list):
+        raise ConfigError(f"{path} is not a sceneforge state")
+    _states[key] = (st.st_mtime_ns, st.st_size, state)
+    while len(_states) > _CACHE_SIZE:
+        _states.popitem(last=False)
+    return state
+
+
+def scene_count(layout: TopicLayout) -> int:
+    return len(read_state(layout)["scenes"])
+
+
+def _frames(prefix: str, paths: list[Any]) -> list[str]:
+    names = [str(p).rpartition(os.sep)[2] for p in paths]
+    if _SAFE_NAME.fullmatch("".join(names)):  # the engine's frame_0001.png ...: nothing to quote
+        return [prefix + name for name in names]
+    return [prefix + quote(name) for name in names]
+
+
+def scene_view(layout: TopicLayout, n: int, raw: dict[str, Any]) -> dict[str, Any]:
+    """One scene with ``n`` and the URLs of its files that exist."""
+    root, slug = layout.root, layout.slug
+    urls: dict[str, Any] = {}
+    for key, field, name in (("audio", "audio_path", f"audio_scene_{n}.mp3"),
+                             ("subtitle", "subtitle_path", f"audio_scene_{n}.srt"),
+                             ("image", "image_path", f"image_scene_{n}.png")):
+        if raw.get(field) and os.path.isfile(root / name):
+            urls[key] = file_url(slug, name)
+    video = raw.get("motion_video_path")
+    if isinstance(video, str) and video:
+        name = os.path.basename(video)
+        if name.startswith(f"motion_scene_{n}.") and os.path.isfile(root / name):
+            urls["motion_video"] = file_url(slug, name)
+    frames = raw.get("motion_frames_path")
+    if isinstance(frames, list) and frames and os.path.isdir(root / f"motion_scene_{n}"):
+        urls["motion_frames"] = _frames(f"/files/{quote(slug, safe='')}/motion_scene_{n}/", frames)
+    return {**raw, "n": n, "urls": urls}
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def scenes_json(layout: TopicLayout) -> bytes:
+    """The topic's scenes with their URLs, encoded; cached while neither ``scenes.json`` nor the topic
+    folder changed (the engine puts every asset in place by a rename in that folder, which changes
+    its mtime, so a file appearing or going away is seen)."""
+    state = read_state(layout)
+    st_scenes, st_root = os.stat(layout.scenes_json), os.stat(layout.root)
+    key = (str(layout.root), st_scenes.st_mtime_ns, st_scenes.st_size, st_root.st_mtime_ns)
+    cached = _encoded.get(key[0])
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    scenes = [scene_view(layout, n, raw if isinstance(raw, dict) else {}) for n, raw in enumerate(state["scenes"], 1)]
+    data = _dumps(scenes)
+    _encoded[key[0]] = (key, data)
+    while len(_encoded) > _CACHE_SIZE:
+        _encoded.pop(next(iter(_encoded)))
+    return data
+
+
+def topic_view(record: TopicRecord, layout: TopicLayout) -> bytes:
+    """``GET /api/topics/{slug}`` as JSON bytes: the topic's record and its scenes."""
+    head = _dumps({**record.to_json(), "last_event_id": record.last_event_id})
+    return head[:-1] + b',"scenes":' + scenes_json(layout) + b"}"
+
+
+def _take_urls(layout: TopicLayout, take: Take) -> list[str]:
+    if take.current:
+        return [file_url(layout.slug, name) for name in take.files]
+    folder = f".sceneforge/takes/{take.stage}/scene_{take.scene}/{take.id}"
+    return [file_url(layout.slug, f"{folder}/{i:04d}{Path(name).suffix}") for i, name in enumerate(take.files)]
+
+
+def take_view(layout: TopicLayout, take: Take) -> dict[str, Any]:
+    """One take: ``url`` is the file to play or show (a motion take's video, else its first frame)."""
+    urls = _take_urls(layout, take)
+    main = next((u for u, name in zip(urls, take.files) if name.endswith((".mp4", ".webm"))), None)
+    if main is None:
+        main = next((u for u, name in zip(urls, take.files) if not name.endswith(".srt")), urls[0] if urls else None)
+    return {"id": take.id, "seed": take.seed, "url": main, "urls": urls, "created_at": take.created_at,
+            "current": take.current}
+
+
+def takes_view(layout: TopicLayout, by_stage: dict[str, list[Take]]) -> dict[str, Any]:
+    """``GET .../takes``: every stage's takes, oldest first."""
+    return {stage: [take_view(layout, t) for t in takes] for stage, takes in by_stage.items()}

@@ -1,0 +1,40 @@
+"""Fixtures of the service tests: ``start`` (a running service) and ``comfy`` (the fake ComfyUI server)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from service_helpers import Svc, offline, start_service
+
+from fakes.comfy_server import FakeComfyServer
+from sceneforge.config import Settings
+
+StartService = Callable[..., Awaitable[Svc]]
+
+
+@pytest.fixture
+async def start(tmp_path: Path) -> AsyncIterator[StartService]:
+    """``await start(settings=None, **kw)``: a running service (stopped at the end of the test)."""
+    running: list[Svc] = []
+
+    async def make(settings: Settings | None = None, **kw: Any) -> Svc:
+        svc = await start_service(settings or offline(tmp_path), **kw)
+        running.append(svc)
+        return svc
+
+    yield make
+    for svc in running:
+        await svc.stop()
+
+
+@pytest.fixture
+async def comfy() -> AsyncIterator[FakeComfyServer]:
+    """The fake ComfyUI server (any model accepted, 0 s jobs unless a test sets ``job_time``)."""
+    async with FakeComfyServer(job_time=0.0) as srv:
+        srv.accept_any_model = True
+        yield srv
+
+

@@ -1,0 +1,177 @@
+"""Per-scene work through the API: an edit remakes exactly what it invalidates, a re-roll makes a new take
+(its seed recorded), an old take comes back, and a preview renders in the background."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from service_helpers import kinds, mtimes, offline, statuses, topic, with_comfy
+
+from fakes.backends import FakeTTS
+
+
+def changed(before: dict[str, int], after: dict[str, int]) -> set[str]:
+    return {k for k in after if after[k] != before.get(k)} | (set(before) - set(after))
+
+
+async def test_an_edit_remakes_only_what_it_invalidates(start, tmp_path: Path):
+    svc = await start(offline(tmp_path, stages=("audio", "image", "motion"), motion_enabled=True, motion_length=5))
+    await svc.submit(topic("edit me", 3))
+    await svc.wait("edit-me")
+    root = svc.out / "edit-me"
+    before = mtimes(root)
+    assert len(before) == 3 * (2 + 1 + 5)  # mp3 + srt, png, 5 frames per scene
+
+    status, body = await svc.call("PATCH", "/api/topics/edit-me/scenes/2", body={"script": "A brand new line."})
+    assert (status, body) == (202, {"slug": "edit-me", "status": "queued"})
+    state = await svc.wait("edit-me")
+    assert state["status"] == "done" and state["scenes"][1]["script"] == "A brand new line."
+    assert changed(before, mtimes(root)) == {"audio_scene_2.mp3", "audio_scene_2.srt"}
+
+    before = mtimes(root)
+    await svc.call("PATCH", "/api/topics/edit-me/scenes/3", body={"image_prompt": "a red lighthouse"})
+    events = await svc.stream("edit-me", after=state["last_event_id"])
+    assert changed(before, mtimes(root)) == {"image_scene_3.png", *(f"motion_scene_3/frame_000{i}.png"
+                                                                    for i in range(1, 6))}
+    assert kinds(events)[:2] == ["scene_edited", "status:queued"] and events[0]["scene"] == 3
+    assert {(e["stage"], e["scene"]) for e in events if e["kind"] == "scene_done"} == {("image", 3), ("motion", 3)}
+
+
+async def test_an_edit_of_an_unknown_field_is_kept_and_remakes_nothing(start, tmp_path: Path):
+    svc = await start(offline(tmp_path, tts="fake", offline=False, image_backend="storyboard"))
+    await svc.submit(topic("notes", 2))
+    await svc.wait("notes")
+    calls = sum(FakeTTS.calls.values())
+    before = mtimes(svc.out / "notes")
+    await svc.call("PATCH", "/api/topics/notes/scenes/1", body={"note": "check the colours"})
+    state = await svc.wait("notes")
+    assert state["scenes"][0]["note"] == "check the colours"
+    assert mtimes(svc.out / "notes") == before and sum(FakeTTS.calls.values()) == calls
+    saved = json.loads((svc.out / "notes" / "scenes.json").read_text())
+    assert saved["scenes"][0]["note"] == "check the colours"
+
+
+async def test_a_scene_sent_back_as_the_api_showed_it_changes_only_what_changed(start, tmp_path: Path):
+    svc = await start(offline(tmp_path, tts="fake", offline=False, image_backend="storyboard"))
+    await svc.submit(topic("echo", 2))
+    state = await svc.wait("echo")
+    calls = dict(FakeTTS.calls)
+    scene = {**state["scenes"][0], "script": "Echoed back."}  # with its n, urls and asset fields
+    status, _ = await svc.call("PATCH", "/api/topics/echo/scenes/1", body=scene)
+    assert status == 202
+    after = await svc.wait("echo")
+    saved = json.loads((svc.out / "echo" / "scenes.json").read_text())["scenes"][0]
+    assert "n" not in saved and "urls" not in saved and saved["script"] == "Echoed back."
+    assert after["scenes"][0]["n"] == 1 and FakeTTS.calls["Echoed back."] == 1
+    assert {k: v for k, v in FakeTTS.calls.items() if k != "Echoed back."} == calls
+    status, answer = await svc.call("PATCH", "/api/topics/echo/scenes/1", body={"audio_duration": 99.0})
+    assert status == 422 and answer["problems"] == ["scene 1: audio_duration is made by sceneforge and cannot be edited"]
+    await svc.submit({"topic": "echo", "scenes": after["scenes"]})  # the whole state, sent back
+    again = await svc.wait("echo")
+    assert [s["script"] for s in again["scenes"]] == ["Echoed back.", "echo line 2."]
+    assert "n" not in json.loads((svc.out / "echo" / "scenes.json").read_text())["scenes"][1]
+
+
+async def test_regenerate_with_a_seed_records_it_keeps_the_old_take_and_restores_it(start, comfy, tmp_path: Path):
+    svc = await start(with_comfy(tmp_path, comfy))
+    await svc.submit(topic("roll", 2))
+    first = await svc.wait("roll")
+    old_seed, other_seed = first["scenes"][0]["image_seed"], first["scenes"][1]["image_seed"]
+    _, old_png = await svc.call("GET", first["scenes"][0]["urls"]["image"])
+    jobs = len(comfy.jobs)
+
+    status, body = await svc.call("POST", "/api/topics/roll/scenes/1/regenerate", body={"stage": "image", "seed": 1234})
+    assert (status, body) == (202, {"slug": "roll", "status": "queued"})
+    state = await svc.wait("roll")
+    scene = state["scenes"][0]
+    assert state["status"] == "done" and scene["image_seed"] == 1234 and scene["seed"] == 1234
+    assert state["scenes"][1]["image_seed"] == other_seed  # the other scene is untouched
+    assert len(comfy.jobs) == jobs + 1
+    assert [n["inputs"]["seed"] for n in comfy.jobs[-1]["graph"].values() if "seed" in n["inputs"]] == [1234]
+    _, new_png = await svc.call("GET", scene["urls"]["image"])
+    assert new_png != old_png
+
+    status, takes = await svc.call("GET", "/api/topics/roll/scenes/1/takes")
+    assert status == 200 and len(takes["audio"]) == 1 and takes["motion"] == []
+    old, new = takes["image"]
+    assert (old["seed"], old["current"], new["seed"], new["current"]) == (old_seed, False, 1234, True)
+    assert old["url"].startswith("/files/roll/.sceneforge/takes/image/scene_1/") and new["url"] == scene["urls"]["image"]
+    assert await svc.call("GET", old["url"]) == (200, old_png)
+
+    status, takes = await svc.call("POST", f"/api/topics/roll/scenes/1/takes/image/{old['id']}/restore")
+    assert status == 200 and [t["current"] for t in takes["image"]] == [True, False]
+    status, state = await svc.call("GET", "/api/topics/roll")
+    assert state["scenes"][0]["image_seed"] == old_seed and state["status"] == "done"
+    assert (svc.out / "roll" / "image_scene_1.png").read_bytes() == old_png
+    assert len(comfy.jobs) == jobs + 1  # a restore renders nothing
+    events = await svc.stream("roll", after=state["last_event_id"] - 1)
+    assert events[-1]["kind"] == "take_restored" and events[-1]["data"] == {"take": old["id"]}
+
+
+async def test_regenerate_without_a_seed_unpins_and_rolls_a_new_one(start, comfy, tmp_path: Path):
+    svc = await start(with_comfy(tmp_path, comfy))
+    await svc.submit({"topic": "pinned", "scenes": [{"script": "one.", "image_prompt": "p", "seed": 77}]})
+    first = await svc.wait("pinned")
+    assert first["scenes"][0]["image_seed"] == 77
+    await svc.call("POST", "/api/topics/pinned/scenes/1/regenerate", body={"stage": "image"})
+    state = await svc.wait("pinned")
+    assert "seed" not in state["scenes"][0] and state["scenes"][0]["image_seed"] != 77
+    assert state["scenes"][0]["audio_duration"] == first["scenes"][0]["audio_duration"]
+
+
+async def test_regenerating_an_image_remakes_its_motion_and_audio_stands(start, comfy, tmp_path: Path):
+    svc = await start(with_comfy(tmp_path, comfy, stages=("audio", "image", "motion"), motion_enabled=True))
+    await svc.submit(topic("clip", 2))
+    await svc.wait("clip")
+    audio_calls = dict(FakeTTS.calls)
+    before = mtimes(svc.out / "clip")
+    await svc.call("POST", "/api/topics/clip/scenes/2/regenerate", body={"stage": "image"})
+    state = await svc.wait("clip")
+    assert state["status"] == "done" and FakeTTS.calls == audio_calls
+    remade = {k.split("/")[0] for k in changed(before, mtimes(svc.out / "clip"))}
+    assert remade == {"image_scene_2.png", "motion_scene_2", "motion_scene_2.mp4"}  # the Wan graph saves a video too
+    status, takes = await svc.call("GET", "/api/topics/clip/scenes/2/takes")
+    assert [len(takes[s]) for s in ("audio", "image", "motion")] == [1, 2, 2]
+    assert len(takes["motion"][0]["urls"]) >= 5 and takes["motion"][1]["current"]
+
+
+async def test_preview_renders_in_the_background_and_says_where(start, tmp_path: Path):
+    svc = await start()
+    await svc.submit({"topic": "show", "scenes": [{"script": "Hi.", "image_prompt": "a cat"}]})
+    done = await svc.wait("show")
+    status, body = await svc.call("POST", "/api/topics/show/preview")
+    assert (status, body) == (202, {"slug": "show", "status": "queued"})
+    events = await svc.stream("show", after=done["last_event_id"])
+    assert statuses(events) == ["queued", "running", "done"]
+    made = next(e for e in events if e["kind"] == "preview_done")["data"]
+    assert made["urls"] == {"preview": "/files/show/preview.mp4", "contact_sheet": "/files/show/contact_sheet.png"}
+    async with svc.http.get(svc.url + made["urls"]["preview"]) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"] == "video/mp4"
+        assert (await resp.read())[4:8] == b"ftyp"
+    status, png = await svc.call("GET", made["urls"]["contact_sheet"])
+    assert status == 200 and png.startswith(b"\x89PNG")
+
+
+async def test_a_preview_of_a_topic_without_narration_fails_with_the_reason(start, tmp_path: Path):
+    svc = await start()
+    await svc.submit({**topic("mute", 1), "options": {"stages": ["image"]}})
+    await svc.wait("mute")
+    await svc.call("POST", "/api/topics/mute/preview")
+    state = await svc.wait("mute")
+    assert state["status"] == "failed" and "scene 1" in state["error"] and "audio" in state["error"]
+
+
+async def test_cancelling_a_preview_stops_the_encode_and_leaves_nothing_half_written(start, tmp_path: Path):
+    svc = await start()
+    long_line = "This narration goes on for a while, so that the preview has many frames to encode. " * 3
+    await svc.submit({"topic": "long", "scenes": [{"script": long_line, "image_prompt": f"p{i}"} for i in range(3)]})
+    done = await svc.wait("long")
+    await svc.call("POST", "/api/topics/long/preview")
+    await svc.stream("long", after=done["last_event_id"], until_idle=False,
+                     stop=lambda e: e["kind"] == "status" and e["data"]["status"] == "running")
+    assert await svc.call("POST", "/api/topics/long/cancel") == (200, {"slug": "long", "status": "cancelled"})
+    root = svc.out / "long"
+    assert not (root / "preview.mp4").exists() and not list(root.glob(".*.part"))
+    await svc.call("PATCH", "/api/topics/long/scenes/1", body={"script": "Short now."})  # the lock was let go
+    assert (await svc.wait("long"))["status"] == "done"
