@@ -13,7 +13,7 @@ from sceneforge.cli import app
 from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, SceneValidationError
 from sceneforge.layout import TopicLayout
-from sceneforge.pipeline import Engine, plan_run
+from sceneforge.pipeline import Engine, aplan_run
 from sceneforge.pipeline.topics import edit_scene, list_takes, load_topic, pin_seed, reroll_settings, restore_take
 from sceneforge.takes import KEEP_TAKES, TakeStore
 
@@ -26,7 +26,7 @@ def settings(tmp: Path, **kw) -> Settings:
 
 
 async def run(s: Settings, layout: TopicLayout | None = None) -> None:
-    sf = load_topic(layout) if layout else plan_run([STATE], s).topics[0]
+    sf = load_topic(layout) if layout else (await aplan_run([STATE], s)).topics[0]
     async with Engine(s) as engine:
         await engine.run_topic(sf, settings=s)
 

@@ -62,11 +62,11 @@ async def test_the_folder_is_checked_again_under_the_lock(tmp_path: Path):
 
     from sceneforge.config import Settings
     from sceneforge.errors import TopicConflictError
-    from sceneforge.pipeline import Engine, plan_run
+    from sceneforge.pipeline import Engine, aplan_run
 
     s = Settings(out_dir=tmp_path, offline=True, stages=("audio",))
-    c = plan_run([{"topic": "C tips", "scenes": SCENES}], s)
-    cpp = plan_run([{"topic": "C++ tips", "scenes": SCENES}], s)  # both planned: the folder was free
+    c = await aplan_run([{"topic": "C tips", "scenes": SCENES}], s)
+    cpp = await aplan_run([{"topic": "C++ tips", "scenes": SCENES}], s)  # both planned: the folder was free
     async with Engine(s) as engine:
         await engine.run_topic(cpp.topics[0])
         with pytest.raises(TopicConflictError, match="'C tips'.*'C\\+\\+ tips'"):
@@ -75,4 +75,4 @@ async def test_the_folder_is_checked_again_under_the_lock(tmp_path: Path):
     # The marker is written before any asset: a run killed before scenes.json still owns its folder.
     (tmp_path / "c-tips" / "scenes.json").unlink()
     with pytest.raises(TopicConflictError):
-        plan_run([{"topic": "C tips", "scenes": SCENES}], s)
+        await aplan_run([{"topic": "C tips", "scenes": SCENES}], s)

@@ -33,7 +33,7 @@ from sceneforge.errors import (
     error_text,
 )
 from sceneforge.events import Event
-from sceneforge.pipeline import Engine, plan_run
+from sceneforge.pipeline import Engine, aplan_run
 from sceneforge.pipeline.nodes import aaudio_generator
 
 pytestmark = pytest.mark.timeout(60)
@@ -150,7 +150,7 @@ async def run(settings: Settings, state: dict, *, ws_idle: float | None = None,
               on_event=None) -> tuple[Any, BaseException | None, list[Event], list[float]]:
     """Run the pipeline as ``sceneforge run`` does (scenes.json written, even on failure), with the
     retry waits recorded instead of slept; return (scene file, error, events, waits)."""
-    sf = plan_run([state], settings).topics[0]
+    sf = (await aplan_run([state], settings)).topics[0]
     waits = Waits()
     engine = Engine(settings, sleep=waits)
     engine.backends()

@@ -13,7 +13,7 @@ from sceneforge.comfy.client import ComfyClient
 from sceneforge.comfy.pool import ComfyPool
 from sceneforge.config import Settings
 from sceneforge.errors import ServerUnavailableError, error_text
-from sceneforge.pipeline import Engine, plan_run
+from sceneforge.pipeline import Engine, aplan_run
 
 
 async def test_a_history_that_always_fails_ends_the_run_with_the_server_named(tmp_path: Path):
@@ -32,7 +32,7 @@ async def test_a_history_that_always_fails_ends_the_run_with_the_server_named(tm
         settings = Settings(out_dir=tmp_path, stages=("image",), comfy_urls=(srv.url,), workflow="sdxl", width=64,
                             height=64, comfy_poll_interval=0.01)
         pool = ComfyPool([ComfyClient(srv.url, poll_interval=0.01)], sleep=probe_sleep)
-        plan = plan_run([{"topic": "t", "scenes": [{"script": "a", "image_prompt": "a red door"}]}], settings)
+        plan = await aplan_run([{"topic": "t", "scenes": [{"script": "a", "image_prompt": "a red door"}]}], settings)
         async with Engine(settings, sleep=retry_sleep, resources=BackendResources(pool)) as engine:
             with pytest.raises(ServerUnavailableError) as ei:
                 await asyncio.wait_for(engine.run_topic(plan.topics[0]), 60)

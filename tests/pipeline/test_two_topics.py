@@ -11,7 +11,7 @@ from fakes.comfy_server import FakeComfyServer
 from sceneforge.cli import app
 from sceneforge.config import Settings
 from sceneforge.events import Event
-from sceneforge.pipeline import plan_run, run_many
+from sceneforge.pipeline import aplan_run, run_many
 
 SCENE_KINDS = {"scene_started", "scene_cached", "scene_retried", "scene_done", "scene_failed", "job_queued",
                "job_progress"}
@@ -47,7 +47,7 @@ async def test_two_topics_at_once_every_event_carries_its_topic(servers, tmp_pat
     events: list[Event] = []
     settings = Settings(out_dir=tmp_path, tts="fake", comfy_urls=tuple(s.url for s in servers), workflow="sdxl",
                         stages=("audio", "image"))
-    results = await run_many(plan_run([topic("alpha"), topic("beta")], settings), emit=events.append)
+    results = await run_many(await aplan_run([topic("alpha"), topic("beta")], settings), emit=events.append)
     assert [exc for _, exc in results] == [None, None]
     assert check_attribution(events, servers) == 6
     # both topics really ran at the same time: their jobs interleave on the servers

@@ -5,7 +5,7 @@ For every ComfyUI server in ``settings.comfy_urls`` it reports whether the serve
 (``/queue``), and whether the image workflow (and, with ``check_motion``, the motion workflow) would be
 accepted there: node types it lacks, missing required inputs, out-of-range values
 (:func:`~sceneforge.comfy.validate.validate_graph`) and model files it does not have
-(:func:`~sceneforge.comfy.validate.missing_models`), each named with the models folder it belongs in.
+(:func:`~sceneforge.comfy.models.missing_models`), each named with the models folder it belongs in.
 It also checks, briefly, that the narration engine can start (espeak: the library loads).
 
 Every line is marked ✓ or ✗ and the report ends with ``all good`` or ``N problems``. Servers are only
@@ -25,8 +25,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..comfy.client import ComfyClient
+from ..comfy.models import missing_models
 from ..comfy.servers import clients_from_settings
-from ..comfy.validate import MODEL_EXTENSIONS, missing_models, validate_graph
+from ..comfy.validate import MODEL_EXTENSIONS, validate_graph
 from ..comfy.workflow import Workflow
 from ..config import Settings, redact_url
 

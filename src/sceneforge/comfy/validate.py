@@ -4,10 +4,10 @@ For the graph against a server's ``/object_info``, two questions are kept apart 
 
 * :func:`validate_graph` - is the graph *structurally* acceptable (node types exist, required inputs are
   there, numbers are in range, combo values are allowed, links point at real outputs)?
-* :func:`missing_models` - which model *files* does the graph name that the server does not have?
+* :func:`~sceneforge.comfy.models.missing_models` - which model *files* does the graph name that the server does not have?
 
 Model-file combos (``ckpt_name``, ``unet_name``, ``vae_name`` ...) are only judged by
-:func:`missing_models`, so a server without the files reports each file once, by name, instead of as a
+:func:`~sceneforge.comfy.models.missing_models`, so a server without the files reports each file once, by name, instead of as a
 "value not in list" problem. On the recorded server these lists are empty (``[]``) or hold only
 ``pixel_space``; ComfyUI rejects such graphs with ``value_not_in_list`` (PROTOCOL.md section 6, case A).
 """
@@ -23,7 +23,6 @@ from ..errors import ConfigError, UnsafePathError, WorkflowError
 
 __all__ = [
     "validate_graph",
-    "missing_models",
     "is_link",
     "check_api_graph",
     "check_motion_length",
@@ -34,6 +33,9 @@ __all__ = [
     "SEED_LIMIT",
     "MODEL_INPUT_NAMES",
     "MODEL_EXTENSIONS",
+    "input_specs",
+    "combo_choices",
+    "is_model_input",
 ]
 
 #: Random seeds are drawn below this. ComfyUI allows up to 2**64-1, but 32 bits survive every JSON
@@ -176,7 +178,7 @@ def _label(node_id: str, class_type: str) -> str:
     return f"node {node_id} ({class_type})"
 
 
-def _input_specs(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def input_specs(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     inp = spec.get("input") or {}
     return dict(inp.get("required") or {}), dict(inp.get("optional") or {})
 
@@ -185,7 +187,7 @@ def _options(ispec: Any) -> dict[str, Any]:
     return ispec[1] if isinstance(ispec, (list, tuple)) and len(ispec) > 1 and isinstance(ispec[1], dict) else {}
 
 
-def _combo_choices(ispec: Any) -> list[Any] | None:
+def combo_choices(ispec: Any) -> list[Any] | None:
     """The allowed values of a combo input (V1 ``[[...], {...}]`` or V3 ``["COMBO", {"options": [...]}]``),
     or None when the input is not a combo."""
     if not isinstance(ispec, (list, tuple)) or not ispec:
@@ -205,8 +207,8 @@ def _is_upload(ispec: Any) -> bool:
     return any(k.endswith("_upload") and v for k, v in _options(ispec).items())
 
 
-def _is_model_input(name: str, value: Any, ispec: Any) -> bool:
-    if _is_upload(ispec) or _combo_choices(ispec) is None:
+def is_model_input(name: str, value: Any, ispec: Any) -> bool:
+    if _is_upload(ispec) or combo_choices(ispec) is None:
         return False
     base = name.rsplit(".", 1)[-1]
     return base in MODEL_INPUT_NAMES or (isinstance(value, str) and value.lower().endswith(MODEL_EXTENSIONS))
@@ -262,9 +264,9 @@ def _check_literal(label: str, name: str, value: Any, ispec: Any) -> list[str]:
         if isinstance(hi, (int, float)) and num > hi:
             return [f"{label}: input {name!r} is {value!r}, above the maximum {hi}"]
         return []
-    choices = _combo_choices(ispec)
+    choices = combo_choices(ispec)
     if choices is not None:
-        if choices and not _is_model_input(name, value, ispec) and not _is_upload(ispec) and value not in choices:
+        if choices and not is_model_input(name, value, ispec) and not _is_upload(ispec) and value not in choices:
             shown = ", ".join(map(repr, choices[:12])) + (" ..." if len(choices) > 12 else "")
             return [f"{label}: input {name!r} is {value!r}, not one of {shown}"]
     return []
@@ -327,7 +329,7 @@ def validate_graph(graph: Mapping[str, Any], object_info: Mapping[str, Any]) -> 
     inputs, INT/FLOAT values out of their min/max, combo values not in a non-empty list, links to missing
     nodes or to an output index the source does not have, link type mismatches, and a graph without any
     output node. An empty list means the server should accept the graph, apart from model files (see
-    :func:`missing_models`) and the uploaded input image, which are deliberately not judged here.
+    :func:`~sceneforge.comfy.models.missing_models`) and the uploaded input image, which are deliberately not judged here.
     """
     if not isinstance(graph, Mapping) or not graph:
         return ["the workflow has no nodes"]
@@ -352,7 +354,7 @@ def validate_graph(graph: Mapping[str, Any], object_info: Mapping[str, Any]) -> 
         if not isinstance(inputs, Mapping):
             problems.append(f"{label}: 'inputs' must be an object")
             continue
-        required, optional = _input_specs(spec)
+        required, optional = input_specs(spec)
         for name, ispec in required.items():
             # V3 autogrow inputs arrive as dotted names ("values.a"), so any "name.*" counts as present.
             if name not in inputs and not any(k.startswith(name + ".") for k in inputs):
@@ -369,30 +371,3 @@ def validate_graph(graph: Mapping[str, Any], object_info: Mapping[str, Any]) -> 
     if not has_output and not unjudged:
         problems.append("the workflow has no output node (SaveImage, SaveVideo, ...); the server would reject it")
     return problems
-
-
-def missing_models(graph: Mapping[str, Any], object_info: Mapping[str, Any]) -> list[str]:
-    """Model file names the graph's loader nodes use that the server's combo lists lack.
-
-    Reads every literal combo input that names a model file (``ckpt_name``, ``unet_name``, ``clip_name``,
-    ``vae_name``, ``lora_name`` ..., or any value ending in ``.safetensors``/``.ckpt``/...) and returns the
-    values missing from the server's list, deduplicated, in graph order. Nodes of unknown types are
-    skipped (:func:`validate_graph` reports them).
-    """
-    missing: list[str] = []
-    for node in graph.values() if isinstance(graph, Mapping) else ():
-        if not isinstance(node, Mapping):
-            continue
-        class_type = node.get("class_type")
-        spec = object_info.get(class_type) if isinstance(class_type, str) else None
-        inputs = node.get("inputs")
-        if not spec or not isinstance(inputs, Mapping):
-            continue
-        required, optional = _input_specs(spec)
-        for name, value in inputs.items():
-            ispec = required.get(name) or optional.get(name)
-            if not isinstance(value, str) or ispec is None or not _is_model_input(name, value, ispec):
-                continue
-            if value not in (_combo_choices(ispec) or []) and value not in missing:
-                missing.append(value)
-    return missing

@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import workflows as bundled
 from ..errors import ConfigError, WorkflowError
+from .models import missing_models
 from .trace import GraphQueries, Injection, node_title
 from .validate import (
     SEED_LIMIT,
@@ -38,7 +39,6 @@ from .validate import (
     check_size,
     choose_seed,
     is_link,
-    missing_models,
     validate_graph,
 )
 
@@ -322,6 +322,14 @@ class Workflow(GraphQueries):
                 check_size(what, value, t.node_id, t.class_type)
             writes += [(t, value) for t in targets]
         return writes
+
+    def takes_negative(self, prompt_node: str | None = None, prompt_input: str = "text") -> bool:
+        """Whether a negative prompt has a text encoder to go to (not a zeroed-out negative)."""
+        try:
+            self._prompt_and_negative("image", prompt_node, None, prompt_input, True)
+        except WorkflowError:
+            return False
+        return True
 
     def reference_target(self, reference_node: str | None = None) -> Injection | None:
         """Where an image workflow takes its reference image: the node named ``reference_node``

@@ -118,17 +118,34 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
         assert isinstance(request, ImageRequest)
         return {"request": request.key_fields(), "backend": self._for(request).fingerprint()}
 
+    def _negative(self, request: ImageRequest) -> str | None:
+        """The scene's negative prompt, else the run's when this workflow takes one (a guidance-distilled
+        model zeroes its negative: the run's default does not apply to it; a scene's own still fails)."""
+        if request.negative is not None:
+            return request.negative
+        return self.negative if self.negative is not None and self.workflow.takes_negative(
+            self.prompt_node, self.prompt_input) else None
+
+    def prepare(self, request: ImageRequest, seed: int, reference_name: str | None) -> dict[str, Any]:
+        """The graph for ``request`` with ``seed`` and the uploaded reference's name."""
+        graph, _ = self.workflow.prepare_image(
+            request.prompt, negative=self._negative(request), seed=seed, width=self.width, height=self.height,
+            prompt_node=self.prompt_node, prompt_input=self.prompt_input,
+            filename_prefix=f"sceneforge/scene_{request.scene}", reference_name=reference_name,
+            reference_node=self.reference_node,
+        )
+        return graph
+
+    def sample_graph(self, request: ImageRequest) -> tuple[str, dict[str, Any]]:
+        """``(workflow label, graph)`` as this request would submit it (to check against a server)."""
+        backend = self._for(request)
+        graph = backend.prepare(request, 0, "sceneforge_check.png" if request.reference else None)
+        return ("workflow" if request.workflow else "the run's workflow") + f" {backend.workflow.source}", graph
+
     def check(self, request: ImageRequest) -> list[str]:
         """The scene's workflow loads and fits its reference image (needs one, or refuses one)."""
         try:
-            backend = self._for(request)
-            negative = request.negative if request.negative is not None else backend.negative
-            backend.workflow.prepare_image(
-                "check", negative=negative, seed=0, width=backend.width, height=backend.height,
-                prompt_node=backend.prompt_node, prompt_input=backend.prompt_input,
-                reference_name="sceneforge_check.png" if request.reference else None,
-                reference_node=backend.reference_node,
-            )
+            self.sample_graph(request)
         except (WorkflowError, ConfigError) as exc:
             field = "workflow" if request.workflow else "the run's workflow"
             return [f"scene {request.scene}: {field}: {exc}"]
@@ -153,15 +170,10 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
         reference = await asyncio.to_thread(upload_name, request.reference) if request.reference else None
 
         async def job(client: ComfyClient) -> None:
-            uploaded = await client.upload_image(request.reference, name=reference, content_addressed=True) if request.reference else None
-            graph, _ = self.workflow.prepare_image(
-                request.prompt,
-                negative=request.negative if request.negative is not None else self.negative,
-                seed=seed, width=self.width, height=self.height,
-                prompt_node=self.prompt_node, prompt_input=self.prompt_input,
-                filename_prefix=f"sceneforge/scene_{scene}",
-                reference_name=uploaded, reference_node=self.reference_node,
-            )
+            uploaded = None
+            if request.reference:
+                uploaded = await client.upload_image(request.reference, name=reference, content_addressed=True)
+            graph = self.prepare(request, seed, uploaded)
             result = await self.run_graph(client, graph, journal=journal, key=key, seed=seed, report=report)
             await self._save_first_still(client, result, scene, dest)
 

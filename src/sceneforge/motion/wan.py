@@ -188,6 +188,13 @@ class MotionGenerator(ComfyBackend, MotionBackend):
         assert isinstance(request, MotionRequest)
         return {"request": request.key_fields(), "backend": self._for(request).fingerprint()}
 
+    def sample_graph(self, request: MotionRequest) -> tuple[str, dict[str, Any]]:
+        """``(workflow label, graph)`` as this request would submit it (to check against a server)."""
+        backend = self._for(request)
+        graph, _ = backend._fill("check", "sceneforge_check.png", 0, request.scene)
+        return ("motion_workflow" if request.workflow else "the run's motion workflow") + \
+            f" {backend.workflow.source}", graph
+
     def check(self, request: MotionRequest) -> list[str]:
         """The scene's own motion workflow loads and takes the run's length, size and nodes."""
         try:

@@ -13,14 +13,16 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from ..backend import Backend
+from ..comfy.preflight import preflight
 from ..config import Settings
+from ..errors import ConfigError, WorkflowError
 from ..layout import TopicLayout
 from ..scenes import Scene, SceneFile
 from ..tts.base import TTSBackend
 from .context import RunContext
 from .steps import STEPS
 
-__all__ = ["resolve_scene_paths", "check_references", "check_requests", "check_voices"]
+__all__ = ["resolve_scene_paths", "check_references", "check_requests", "check_voices", "check_on_servers"]
 
 _PATH_FIELDS = ("reference_image", "workflow", "motion_workflow")
 
@@ -111,3 +113,31 @@ async def check_voices(sf: SceneFile, settings: Settings, tts: TTSBackend) -> li
             where = "voice" if sf.scenes[n - 1].voice else "voice (the run's --voice)"
             problems.append(f"scene {n}: {where} {voice!r} is not a {tts.name} voice{hint}")
     return problems
+
+
+def _scenes_text(numbers: list[int]) -> str:
+    return f"scene {numbers[0]}" if len(numbers) == 1 else "scenes " + ", ".join(map(str, numbers))
+
+
+async def check_on_servers(sf: SceneFile, settings: Settings, backends: dict[str, Backend]) -> list[str]:
+    """Every workflow the selected scenes will submit, checked against the servers' ``/object_info``."""
+    layout = TopicLayout.for_topic(settings.out_dir, sf.topic)
+    ctx = RunContext(settings=settings, layout=layout, topic=sf.topic, reference=sf.reference_image)
+    graphs: dict[str, dict[str, Any]] = {}
+    users: dict[str, list[int]] = {}
+    for stage in ("image", "motion"):
+        backend: Any = backends.get(stage)
+        if backend is None or not hasattr(backend, "sample_graph"):
+            continue  # not a ComfyUI backend
+        step = STEPS[stage](ctx, backend)
+        for n, scene in _selected(sf, settings):
+            try:
+                label, graph = backend.sample_graph(step.request(n, scene))
+            except (WorkflowError, ConfigError):
+                continue  # the request's own check already said why
+            graphs.setdefault(label, graph)
+            users.setdefault(label, []).append(n)
+    if not graphs:
+        return []
+    refused = await preflight(settings, graphs)
+    return [f"{_scenes_text(users[label])}: {label}: {line}" for label, lines in refused.items() for line in lines]

@@ -22,7 +22,7 @@ from ..errors import ConfigError, SceneValidationError
 from ..layout import TopicLayout, slugify
 from ..scenes import SceneFile, load_scene_file, parse_state
 from ..tts.base import TTSBackend
-from .checks import check_references, check_requests, check_voices, resolve_scene_paths
+from .checks import check_on_servers, check_references, check_requests, check_voices, resolve_scene_paths
 from .engine import build_backend
 from .folder import check_topic_folder
 from .sync import run_sync
@@ -85,6 +85,8 @@ async def _check_scene_inputs(sfs: list[SceneFile], settings: Settings) -> None:
             tts = backends.get("audio")
             if isinstance(tts, TTSBackend):
                 found += await check_voices(sf, settings, tts)
+            if not found:  # a workflow that does not even load is not worth asking a server about
+                found += await check_on_servers(sf, settings, backends)
             prefix = f"{sf.path}: " if sf.path is not None else ""  # which file, as validation says it
             problems += [prefix + p for p in found]
     finally:
