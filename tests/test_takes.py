@@ -111,3 +111,37 @@ def test_cli_lists_and_restores_takes(tmp_path: Path):
     assert ok.exit_code == 0, ok.output
     store = TakeStore(WorkflowCache(TopicLayout(tmp_path / "out", "takes")))
     assert store.current("image", 2).id == image[0]["id"]
+
+
+async def test_a_restored_asset_is_a_copy_and_a_damaged_take_is_refused(tmp_path: Path):
+    s = settings(tmp_path)
+    await run(s)
+    layout = TopicLayout(tmp_path, "takes")
+    edit_scene(layout, 1, {"image_prompt": "a green door"})
+    await run(s, layout)
+    old, new = list_takes(layout, 1)["image"]
+    restore_take(layout, 1, "image", old.id)
+    asset = layout.image_path(1)
+    kept = layout.state_dir / "takes" / "image" / "scene_1" / old.id / "0000.png"
+    assert asset.stat().st_ino != kept.stat().st_ino  # editing the asset in place cannot change the take
+    before = kept.read_bytes()
+    asset.write_bytes(asset.read_bytes()[:-10] + b"0123456789")
+    assert kept.read_bytes() == before
+    # A take whose bytes changed since it was kept is refused, not restored.
+    newer = layout.state_dir / "takes" / "image" / "scene_1" / new.id / "0000.png"
+    newer.write_bytes(b"not the image any more")
+    with pytest.raises(FileNotFoundError, match=f"take {new.id} is damaged"):
+        restore_take(layout, 1, "image", new.id)
+
+
+async def test_restore_brings_back_the_inputs_that_made_the_take(tmp_path: Path):
+    s = settings(tmp_path)
+    await run(s)
+    layout = TopicLayout(tmp_path, "takes")
+    edit_scene(layout, 2, {"negative_prompt": "blurry", "image_prompt": "a door at night"})
+    await run(s, layout)
+    first = list_takes(layout, 2)["image"][0]
+    sf = restore_take(layout, 2, "image", first.id)
+    assert sf.scenes[1].negative_prompt is None and sf.scenes[1].image_prompt == "a blue door"
+    await run(s, layout)
+    assert [t.current for t in list_takes(layout, 2)["image"]] == [True, False]  # kept by the next run

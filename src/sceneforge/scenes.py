@@ -29,7 +29,9 @@ class Scene(BaseModel):
     choices that win over the run's settings. Output fields are set by the stages,
     only from a fresh generation or a valid cache record, never trusted from the input.
     ``motion_seed`` is both: given in the input it pins the scene's motion seed, and
-    after a run it records the seed used (the same value when pinned).
+    after a run it records the seed used (the same value when pinned). One that comes with
+    recorded frames (``motion_frames_path``, as in ``scenes.json``) is taken as recorded, not
+    as a pin, so feeding a run's output back in and forcing a re-roll draws a new seed.
     """
 
     model_config = ConfigDict(extra="allow", validate_assignment=False)
@@ -59,7 +61,7 @@ class Scene(BaseModel):
 
     @property
     def motion_seed_pin(self) -> int | None:
-        """The motion seed the input pinned (the stage drops recorded seeds before a run)."""
+        """The motion seed the input pinned (a run drops a seed that came with recorded frames first)."""
         return self.motion_seed
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import CacheHit, WorkflowCache
-from .errors import ConfigError
+from .cache import CacheHit, WorkflowCache, file_digest
+from .errors import AssetMissingError, ConfigError
 from .fsutil import PART_SUFFIX, relative_to, replace_dir
 
 __all__ = ["Take", "TakeStore", "STAGE_INPUTS", "KEEP_TAKES", "new_take_meta"]
@@ -40,8 +40,8 @@ KEEP_TAKES = 10
 #: The scene fields that decide each stage's asset (recorded with it, restored with a take).
 STAGE_INPUTS = {
     "audio": ("script", "voice", "rate"),
-    "image": ("image_prompt", "negative_prompt"),
-    "motion": ("motion_prompt",),
+    "image": ("image_prompt", "negative_prompt", "reference_image", "workflow"),
+    "motion": ("motion_prompt", "motion_workflow"),
 }
 _SEED_FIELD = {"image": "image_seed", "motion": "motion_seed"}
 
@@ -68,6 +68,7 @@ class Take:
     files: list[str]
     fields: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
+    sha256: list[str] = field(default_factory=list)  # of each file, as kept
     current: bool = False
 
     @property
@@ -78,7 +79,8 @@ class Take:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "stage": self.stage, "scene": self.scene, "created_at": self.created_at,
-                "fingerprint": self.fingerprint, "files": self.files, "fields": self.fields, "inputs": self.inputs}
+                "fingerprint": self.fingerprint, "files": self.files, "fields": self.fields, "inputs": self.inputs,
+                "sha256": self.sha256}
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -125,6 +127,7 @@ class TakeStore:
             tmp.mkdir(parents=True)
             for i, name in enumerate(take.files):
                 _link_or_copy(self.layout.root / name, tmp / f"{i:04d}{Path(name).suffix}")
+                take.sha256.append(file_digest(tmp / f"{i:04d}{Path(name).suffix}"))
             # Written plainly: the folder is still a temporary one, renamed into place when complete.
             (tmp / "take.json").write_text(json.dumps(take.to_json(), ensure_ascii=False), encoding="utf-8")
             tmp.rename(folder)
@@ -154,29 +157,44 @@ class TakeStore:
         raise ConfigError(f"scene {scene} has no {stage} take {take_id!r} (takes: {known})")
 
     def restore(self, stage: str, scene: int, take_id: str) -> Take:
-        """Make a kept take current again: its files back in place (atomically), its record the cache's."""
+        """Make a kept take current again: copies of its files put in place (atomically; the take keeps
+        its own, so editing the asset later cannot change it), its record the cache's."""
         take = self.get(stage, scene, take_id)
         if take.current:
             return take
-        self.keep(stage, scene)  # the asset being replaced stays a take
         src, root = self._dir(stage, scene) / take.id, self.layout.root
+        self._verify(take, src)
+        self.keep(stage, scene)  # the asset being replaced stays a take
         self.cache.invalidate(stage, scene)
         for d in {Path(n).parent for n in take.files if Path(n).parent != Path(".")}:
             staged = root / f".{d.name}.{secrets.token_hex(4)}{PART_SUFFIX}"  # motion frames: one folder swap
             staged.mkdir(parents=True)
             for i, name in enumerate(take.files):
                 if Path(name).parent == d:
-                    _link_or_copy(src / f"{i:04d}{Path(name).suffix}", staged / Path(name).name)
+                    shutil.copy2(src / f"{i:04d}{Path(name).suffix}", staged / Path(name).name)
             replace_dir(staged, root / d)
         for i, name in enumerate(take.files):
             if Path(name).parent == Path("."):
                 tmp = root / f".{name}.{secrets.token_hex(4)}{PART_SUFFIX}"
-                _link_or_copy(src / f"{i:04d}{Path(name).suffix}", tmp)
+                shutil.copy2(src / f"{i:04d}{Path(name).suffix}", tmp)
                 os.replace(tmp, root / name)
         meta = {"take": take.id, "created_at": take.created_at, "inputs": take.inputs}
         self.cache.record(stage, scene, take.fingerprint, [root / n for n in take.files], take.fields, meta)
         take.current = True
         return take
+
+    @staticmethod
+    def _verify(take: Take, folder: Path) -> None:
+        """A kept take's files still have the bytes they were kept with."""
+        for i, (name, digest) in enumerate(zip(take.files, take.sha256)):
+            kept = folder / f"{i:04d}{Path(name).suffix}"
+            try:
+                ok = file_digest(kept) == digest
+            except OSError:
+                ok = False
+            if not ok:
+                raise AssetMissingError(f"scene {take.scene}: {take.stage} take {take.id} is damaged ({name} changed "
+                                        "or is missing); it cannot be restored")
 
     def _prune(self, stage: str, scene: int) -> None:
         """Keep the newest ``keep_last`` snapshots (ids sort by time)."""

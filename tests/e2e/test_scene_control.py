@@ -175,3 +175,20 @@ async def test_a_workflow_per_scene_runs_that_scene_with_it(comfy: FakeComfyServ
     ckpt = {j["graph"]["9"]["inputs"]["filename_prefix"]: j["graph"]["4"]["inputs"]["ckpt_name"] for j in comfy.jobs}
     assert ckpt == {"sceneforge/scene_1": "sd_xl_base_1.0.safetensors",
                     "sceneforge/scene_2": "v1-5-pruned-emaonly.safetensors"}
+
+
+async def test_a_run_fed_its_own_scenes_json_rerolls_motion_with_a_new_seed(comfy: FakeComfyServer, tmp_path: Path):
+    s = Settings(out_dir=tmp_path, comfy_urls=(comfy.url,), workflow="sdxl", width=64, height=64, motion_width=64,
+                 motion_height=64, motion_length=5, stages=("image", "motion"), motion_enabled=True)
+    first = await agenerate_assets({"topic": "loop", "scenes": [{"script": "a", "image_prompt": "a cat"}]}, s)
+    recorded = first["scenes"][0]["motion_seed"]
+    # scenes.json fed back: cached as it is...
+    again = await agenerate_assets(first, s)
+    assert again["scenes"][0]["motion_seed"] == recorded and len(comfy.jobs) == 2
+    # ...and a forced re-roll is a new clip (the recorded seed is not a pin), unless a seed is pinned.
+    forced = await agenerate_assets(first, s.model_copy(update={"force": True, "stages": ("motion",)}))
+    assert forced["scenes"][0]["motion_seed"] != recorded
+    pinned = {**first, "scenes": [{**first["scenes"][0], "motion_seed": 99}]}
+    del pinned["scenes"][0]["motion_frames_path"]  # a seed given without recorded frames is a pin
+    out = await agenerate_assets(pinned, s.model_copy(update={"force": True, "stages": ("motion",)}))
+    assert out["scenes"][0]["motion_seed"] == 99

@@ -93,7 +93,8 @@ STAGE_FIELDS = {
     "image": ("image_path", "image_seed"),
     "motion": ("motion_frames_path", "motion_fps", "motion_video_path"),
 }
-# ``motion_seed`` is not among them: given in the input it pins the scene's motion seed.
+# ``motion_seed`` is not among them: given in the input it pins the scene's motion seed (unless it came
+# with recorded motion frames: see forget_input_assets).
 
 
 def forget_input_assets(scenes: list[Scene], settings: Settings, *, only_wanted: bool = False) -> None:
@@ -108,4 +109,8 @@ def forget_input_assets(scenes: list[Scene], settings: Settings, *, only_wanted:
         for stage, names in STAGE_FIELDS.items():
             if (stage == "image" and keep_images) or (only_wanted and not settings.wants(stage)):
                 continue
+            if stage == "motion" and scene.motion_frames_path is not None:
+                # A motion_seed that came with recorded frames is what made them, not a pin: a state
+                # fed back in (scenes.json, a LangGraph state) re-rolls with a new seed when forced.
+                drop_fields(scene, "motion_seed")
             drop_fields(scene, *names)

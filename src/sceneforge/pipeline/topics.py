@@ -108,6 +108,8 @@ def pin_seed(sf: SceneFile, n: int, stage: str, seed: int | None) -> None:
         drop_fields(scene, name)
     else:
         set_fields(scene, **{name: seed})
+        if stage == "motion":  # without the frames it came with, a motion_seed is a pin
+            drop_fields(scene, *STAGE_FIELDS["motion"])
 
 
 def list_takes(layout: TopicLayout, n: int) -> dict[str, list[Take]]:
