@@ -210,3 +210,18 @@ def test_limits_are_constructor_options_with_documented_defaults():
     one = ComfyClient("http://h:1", max_json_bytes=1234)
     assert one.json_limit("object_info") == one.json_limit("anything") == 1234
     assert issubclass(DownloadError, TransientError)
+
+
+# --- 4b. a small file that declares a huge canvas (a decompression bomb) -----------------------------
+async def test_a_png_declaring_a_huge_canvas_is_refused_before_it_is_decoded(comfy_server, tmp_path):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(buf, "PNG")  # ~20 KB on the wire, 144 megapixels once decoded
+    ref = comfy_server.add_file("bomb_00001_.png", buf.getvalue())
+    async with client(comfy_server) as c:
+        with pytest.raises(DownloadError, match="more pixels than an image may have") as ei:
+            await c.download(ref, tmp_path / "image_scene_1.png")
+    assert is_retryable(ei.value) and list(tmp_path.iterdir()) == []

@@ -192,3 +192,16 @@ async def test_a_run_fed_its_own_scenes_json_rerolls_motion_with_a_new_seed(comf
     del pinned["scenes"][0]["motion_frames_path"]  # a seed given without recorded frames is a pin
     out = await agenerate_assets(pinned, s.model_copy(update={"force": True, "stages": ("motion",)}))
     assert out["scenes"][0]["motion_seed"] == 99
+
+
+def test_a_reference_that_declares_a_huge_canvas_is_a_scene_problem(tmp_path: Path):
+    Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")  # tiny file, 400 megapixels
+    scenes = tmp_path / "s.json"
+    scenes.write_text(json.dumps([{"script": "a", "image_prompt": "x", "reference_image": "bomb.png"},
+                                  {"script": "b", "image_prompt": "y", "reference_image": "gone.png"}]))
+    r = CliRunner().invoke(app, ["run", str(scenes), "--offline", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2
+    text = " ".join(r.output.split())
+    assert "scene 1: reference_image" in text and "declares more pixels than a reference needs" in text
+    assert "scene 2: reference_image" in text and "does not exist" in text
+    assert not (tmp_path / "out").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import warnings
 from pathlib import Path
 
 from ..errors import DownloadError
@@ -29,15 +30,29 @@ INLINE_BYTES = 512 * 1024
 VIDEO_CHECK_TIMEOUT = 60.0
 
 
-def check_image(path: Path, data: bytes | None = None) -> None:
-    """Raise ``ValueError`` unless ``path`` (or its bytes ``data``) is a whole image Pillow can decode."""
+#: The most pixels a downloaded image may have (8192 x 8192): a small PNG can declare a huge
+#: canvas, and decoding it to check it would take gigabytes of memory.
+MAX_PIXELS = 8192 * 8192
+
+
+def check_image(path: Path, data: bytes | None = None, *, max_pixels: int = MAX_PIXELS) -> None:
+    """Raise ``ValueError`` unless ``path`` (or its bytes ``data``) is a whole image Pillow can decode,
+    of at most ``max_pixels`` pixels (checked from the header, before anything is decoded)."""
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data) if data is not None else path) as im:
-            im.verify()  # structure and checksums; the object is unusable afterwards
-        with Image.open(io.BytesIO(data) if data is not None else path) as im:
-            im.load()  # the pixels themselves (a truncated file fails here)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # never a stray line on stderr
+            with Image.open(io.BytesIO(data) if data is not None else path) as im:
+                if im.width * im.height > max_pixels:
+                    raise ValueError(f"{im.width}x{im.height} is more than {max_pixels:,} pixels")
+                im.verify()  # structure and checksums; the object is unusable afterwards
+            with Image.open(io.BytesIO(data) if data is not None else path) as im:
+                im.load()  # the pixels themselves (a truncated file fails here)
+    except ValueError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"more pixels than an image may have ({exc})") from None
     except Exception as exc:  # Pillow raises a zoo of types (OSError, SyntaxError, struct.error...)
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
