@@ -76,3 +76,13 @@ async def test_the_folder_is_checked_again_under_the_lock(tmp_path: Path):
     (tmp_path / "c-tips" / "scenes.json").unlink()
     with pytest.raises(TopicConflictError):
         await aplan_run([{"topic": "C tips", "scenes": SCENES}], s)
+
+
+def test_motion_without_images_names_every_scene_and_writes_nothing(tmp_path: Path):
+    f = write(tmp_path / "m.json", "motion only")
+    events = tmp_path / "events.jsonl"
+    r = CliRunner().invoke(app, ["run", str(f), "--offline", "--stages", "motion", "--out", str(tmp_path / "out"),
+                                 "--events", str(events)])
+    assert r.exit_code == 1  # the original system's FileNotFoundError, before any work
+    assert "scene 1: image_path is not set; run the image stage first" in r.output
+    assert not (tmp_path / "out").exists() and not events.exists()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Coroutine
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
@@ -21,6 +24,8 @@ from .preview import preview_topics
 from .progress import ProgressView
 
 __all__ = ["run"]
+
+T = TypeVar("T")
 
 
 def run(
@@ -84,6 +89,23 @@ def run(
     raise typer.Exit(_run_plan(plan, json_out=json_out, events=events, preview=preview, debug=debug))
 
 
+async def _until_signalled(work: Coroutine[Any, Any, T], stopped: list[int]) -> T:
+    """Run ``work``; SIGTERM (a service manager, ``timeout``, ``docker stop``) and SIGINT stop it the same
+    way: the run is cancelled, so ComfyUI jobs are removed from their servers and ``scenes.json`` written."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    assert task is not None
+
+    def stop(signum: int) -> None:
+        stopped.append(signum)
+        task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform / thread
+            loop.add_signal_handler(signum, stop, signum)
+    return await work
+
+
 def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: bool, debug: bool) -> int:
     with ExitStack() as stack:
         view = ProgressView(common.err, enabled=not json_out and common.err.is_terminal)
@@ -100,10 +122,18 @@ def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: boo
                 sink(ev)
 
         stack.enter_context(view)
+        stopped: list[int] = []
         try:
-            results = asyncio.run(run_many(plan, emit=emit))
+            results = asyncio.run(_until_signalled(run_many(plan, emit=emit), stopped))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            stopped.append(stopped[0] if stopped else signal.SIGINT)
         except Exception as exc:  # noqa: BLE001 - e.g. a server pool that cannot be built
             return fail(exc, debug)
+    if stopped:
+        name = signal.Signals(stopped[0]).name
+        common.err.print(f"stopped ({name}): unfinished ComfyUI jobs were cancelled; scenes.json keeps what "
+                         "finished, and running the same command again makes only the rest", markup=False)
+        return 128 + stopped[0]
 
     code = 0
     for sf, failure in results:

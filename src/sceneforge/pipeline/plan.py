@@ -18,13 +18,14 @@ from typing import Any
 
 from ..backend import Backend, BackendResources
 from ..config import STAGES, Settings
-from ..errors import ConfigError, SceneValidationError
+from ..errors import AssetMissingError, ConfigError, SceneValidationError
 from ..layout import TopicLayout, slugify
 from ..scenes import SceneFile, load_scene_file, parse_state
 from ..tts.base import TTSBackend
 from .checks import check_on_servers, check_references, check_requests, check_voices, resolve_scene_paths
 from .engine import build_backend
 from .folder import check_topic_folder
+from .steps import motion_input_problem
 from .sync import run_sync
 
 __all__ = ["RunPlan", "plan_run", "aplan_run", "parse_source", "DEFAULT_TOPIC"]
@@ -137,5 +138,19 @@ async def aplan_run(sources: Sequence[Source], settings: Settings, *, topic: str
         check_topic_folder(sf.topic, TopicLayout.for_topic(settings.out_dir, sf.topic))
         resolve_scene_paths(sf, base)
     _check_scenes_selected(sfs, settings)
+    _check_motion_inputs(sfs, settings)
     await _check_scene_inputs(sfs, settings)
     return RunPlan(sfs, settings)
+
+
+def _check_motion_inputs(sfs: list[SceneFile], settings: Settings) -> None:
+    """Motion without the image stage starts from the scenes' ``image_path``: the original system's
+    FileNotFoundError when one is missing, before anything is written."""
+    if not settings.run_motion or settings.wants("image"):
+        return
+    only = settings.only_scenes
+    problems = [f"{sf.path}: {p}" if sf.path is not None else p
+                for sf in sfs for n, scene in enumerate(sf.scenes, 1)
+                if (only is None or n in only) and (p := motion_input_problem(n, scene))]
+    if problems:
+        raise AssetMissingError("\n".join(problems))
