@@ -145,3 +145,18 @@ async def test_restore_brings_back_the_inputs_that_made_the_take(tmp_path: Path)
     assert sf.scenes[1].negative_prompt is None and sf.scenes[1].image_prompt == "a blue door"
     await run(s, layout)
     assert [t.current for t in list_takes(layout, 2)["image"]] == [True, False]  # kept by the next run
+
+
+def test_takes_commands_refuse_bad_scenes_stages_and_folders(tmp_path: Path):
+    scenes = tmp_path / "s.json"
+    scenes.write_text(json.dumps(STATE))
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(scenes), "--offline", "--stages", "audio,image",
+                               "--out", str(tmp_path / "out")]).exit_code == 0
+    folder = tmp_path / "out" / "takes"
+    r = runner.invoke(app, ["takes", "list", str(folder), "--scene", "9"])
+    assert r.exit_code == 2 and "--scene 9" in r.output and "scenes 1 to 2" in r.output
+    r = runner.invoke(app, ["takes", "list", str(tmp_path)])
+    assert r.exit_code == 2 and "no scenes.json here" in " ".join(r.output.split())
+    with pytest.raises(ConfigError, match="unknown stage 'video'"):
+        restore_take(TopicLayout(tmp_path / "out", "takes"), 1, "video", "x")

@@ -111,3 +111,8 @@ def test_unknown_fields_kept():
 def test_validate_scenes_builds_models():
     scenes = validate_scenes([{"script": "안녕", "image_prompt": "p", "extra": 1}])
     assert scenes[0].script == "안녕" and scenes[0].to_dict()["extra"] == 1
+
+
+def test_a_topic_level_reference_image_must_be_text():
+    p = problems({"topic": "t", "reference_image": 7, "scenes": [{"script": "a", "image_prompt": "x"}]})
+    assert len(p) == 1 and "reference_image" in p[0] and "topic" in p[0]

@@ -275,6 +275,11 @@ def parse_state(
         file_topic = data.get("topic")
         extra = {k: v for k, v in data.items() if k not in ("scenes", "topic")}
         _check_extra(extra, label)
+        if extra.get("reference_image") is not None:
+            top: list[str] = []
+            _check_text(top, f"{prefix}topic", "reference_image", extra["reference_image"], required=False)
+            if top:
+                raise SceneValidationError(top)
     elif isinstance(data, list):
         raw_scenes, file_topic = data, None
     else:

@@ -86,3 +86,29 @@ def test_motion_without_images_names_every_scene_and_writes_nothing(tmp_path: Pa
     assert r.exit_code == 1  # the original system's FileNotFoundError, before any work
     assert "scene 1: image_path is not set; run the image stage first" in r.output
     assert not (tmp_path / "out").exists() and not events.exists()
+
+
+def test_out_below_a_file_is_refused_before_anything_is_made(tmp_path: Path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    r = CliRunner().invoke(app, ["run", str(write(tmp_path / "a.json", "t")), "--offline",
+                                 "--out", str(blocker / "deeper" / "out")])
+    assert r.exit_code == 2
+    text = " ".join(r.output.split())
+    assert "cannot be made" in text and f"{blocker} is a file" in text
+    assert blocker.read_text() == "x"
+
+
+def test_contradicting_flags_are_usage_errors(tmp_path: Path):
+    scenes = write(tmp_path / "a.json", "t")
+    before = scenes.read_text()
+    runner = CliRunner()
+    r = runner.invoke(app, ["run", str(scenes), "--offline", "--events", str(scenes), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "is one of the scene files" in " ".join(r.output.split())
+    assert scenes.read_text() == before  # the input was not truncated by opening the events file
+    r = runner.invoke(app, ["run", str(scenes), "--offline", "--tts", "edge", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "drop --tts edge or --offline" in " ".join(r.output.split())
+    r = runner.invoke(app, ["run", str(scenes), "--offline", "--tts", "espeak", "--stages", "audio",
+                            "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "o" / "t" / "scenes.json").read_text())["scenes"][0]["audio_path"]

@@ -128,7 +128,7 @@ async def test_trickling_download_hits_the_overall_deadline(comfy_server, tmp_pa
             await c.download(ref, tmp_path / "scene.png")
         took = time.perf_counter() - t0
     msg = str(ei.value)
-    assert comfy_server.url in msg and "/view" in msg and "within 0.2 s" in msg and "download_timeout" in msg
+    assert comfy_server.url in msg and "/view" in msg and "within 0.2 s" in msg and "comfy_download_timeout" in msg
     assert 0.15 < took < 2 and is_retryable(ei.value)
     assert list(tmp_path.iterdir()) == []
     assert comfy_server.hostile_sent["view_trickle"] < len(comfy_server.store.get("output", "acc", ref["filename"]))

@@ -75,7 +75,7 @@ async def test_an_unknown_voice_fails_before_any_work_with_the_nearest_names(edg
     with pytest.raises(SceneValidationError) as ei:
         await agenerate_assets({"topic": "t", "scenes": scenes}, s)
     assert ei.value.problems == [
-        "scene 2: voice 'ko-KR-SunHi' is not a edge voice; did you mean ko-KR-SunHiNeural?"]
+        "scene 2: voice 'ko-KR-SunHi' is not an edge voice; did you mean ko-KR-SunHiNeural?"]
     assert not (tmp_path / "t").exists() and not [r for r in edge.requests if "voice" in r]
 
 
@@ -90,8 +90,16 @@ def test_espeak_voices_are_checked_offline_and_edge_names_map_to_languages(tmp_p
     r = runner.invoke(app, ["run", str(bad), "--offline", "--stages", "audio", "--out", str(tmp_path / "o2")])
     assert r.exit_code == 2
     text = " ".join(r.output.split())
-    assert "scene 1: voice 'klingon' is not a espeak voice" in text and "scene 2: voice 'en+nosuch'" in text
+    assert "scene 1: voice 'klingon' is not an espeak voice" in text and "scene 2: voice 'en+nosuch'" in text
     assert not (tmp_path / "o2").exists()
+    # a run-level voice that does not exist is one problem for all the scenes that use it
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps([{"script": "one"}, {"script": "two"}, {"script": "three", "voice": "en"}]))
+    r = runner.invoke(app, ["run", str(plain), "--offline", "--stages", "audio", "--voice", "klingon",
+                            "--out", str(tmp_path / "o3")])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and text.count("klingon") == 1, text
+    assert "scenes 1, 2: voice 'klingon' (the run's --voice) is not an espeak voice" in text
 
 
 # ---------------------------------------------------------------------------------------- seeds, negatives

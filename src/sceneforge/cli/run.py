@@ -81,12 +81,21 @@ def run(
         settings = load_settings(flags, config_file=config)
         if asked_motion and not settings.motion_enabled:
             raise ConfigError("--stages includes motion but motion is disabled (--no-motion or MOTION_ENABLED=false)")
-        if events == "-" and json_out:
-            raise ConfigError("--events - and --json both write to stdout; give --events a file")
+        _check_flags(files, events=events, json_out=json_out, offline=offline, tts=tts)
         plan = plan_run(list(files), settings, topic=topic)
     except Exception as exc:  # noqa: BLE001 - every error becomes a clean message
         raise typer.Exit(fail(exc, debug)) from None
     raise typer.Exit(_run_plan(plan, json_out=json_out, events=events, preview=preview, debug=debug))
+
+
+def _check_flags(files: list[Path], *, events: str | None, json_out: bool, offline: bool, tts: str | None) -> None:
+    """Flags that contradict each other, or would destroy an input, are refused before anything runs."""
+    if offline and tts and tts != "espeak":
+        raise ConfigError(f"--offline narrates with espeak; drop --tts {tts} or --offline")
+    if events == "-" and json_out:
+        raise ConfigError("--events - and --json both write to stdout; give --events a file")
+    if events and events != "-" and any(Path(events).resolve() == Path(f).resolve() for f in files):
+        raise ConfigError(f"--events {events} is one of the scene files; it would be overwritten; give another file")
 
 
 async def _until_signalled(work: Coroutine[Any, Any, T], stopped: list[int]) -> T:

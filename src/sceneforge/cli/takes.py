@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import ConfigError
 from ..pipeline.topics import list_takes, load_topic, restore_take, topic_dir_layout
 from .common import fail
 
@@ -29,6 +30,8 @@ def takes_list(
     try:
         layout = topic_dir_layout(folder)
         count = len(load_topic(layout).scenes)
+        if scene is not None and not 1 <= scene <= count:
+            raise ConfigError(f"--scene {scene}: {folder} has scenes 1 to {count}")
         numbers = [scene] if scene is not None else list(range(1, count + 1))
         found = {n: list_takes(layout, n) for n in numbers}
     except Exception as exc:  # noqa: BLE001 - every error becomes a clean message

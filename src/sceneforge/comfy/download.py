@@ -78,7 +78,7 @@ async def stream_to_file(
     """
     expected = resp.content_length
     where = f"ComfyUI at {server}: /view of {label}"
-    too_big = f"{where} is larger than {size_text(max_bytes)} (max_download_bytes); not kept"
+    too_big = f"{where} is larger than {size_text(max_bytes)} (the setting comfy_max_download_mb); not kept"
     if expected is not None and expected > max_bytes:
         raise DownloadError(f"{too_big} (it announced {size_text(expected)})")
     received = 0
@@ -126,7 +126,7 @@ def deadline_error(label: str, server: str, timeout: float, tmp: Path) -> Downlo
         got = "nothing received"
     return DownloadError(
         f"ComfyUI at {server}: /view of {label} did not finish within {timeout:g} s "
-        f"(download_timeout; {got}); not kept"
+        f"(the setting comfy_download_timeout; {got}); not kept"
     )
 
 

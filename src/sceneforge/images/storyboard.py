@@ -129,8 +129,9 @@ def render_card(
     # The scene's own choices (its narrator, a pinned seed), then an honest label: this is a draft.
     label = load_font(max(6, round(24 * unit)))
     if note:
-        draw.text((width / 2, height * 0.905), ellipsize(note, label, width * 0.9), font=label,
-                  fill=(255, 255, 255, 220), anchor="mm")
+        if label.getlength(note) > width * 0.9:
+            note = ellipsize(note, label, width * 0.9)
+        draw.text((width / 2, height * 0.905), note, font=label, fill=(255, 255, 255, 220), anchor="mm")
     draw.text((width / 2, height * 0.94), _LABEL, font=label, fill=(255, 255, 255, 170), anchor="mm")
     draw.rectangle((0, 0, width - 1, height - 1), outline=(255, 255, 255, 60), width=max(1, round(4 * unit)))
     return img

@@ -114,12 +114,15 @@ async def check_voices(sf: SceneFile, settings: Settings, tts: TTSBackend) -> li
     if not wanted:
         return []
     unknown = await tts.unknown_voices(list(wanted))
+    engine = f"{'an' if tts.name[:1] in 'aeiou' else 'a'} {tts.name} voice"
     problems = []
     for voice, near in unknown.items():
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
-        for n in wanted[voice]:
-            where = "voice" if sf.scenes[n - 1].voice else "voice (the run's --voice)"
-            problems.append(f"scene {n}: {where} {voice!r} is not a {tts.name} voice{hint}")
+        own = [n for n in wanted[voice] if sf.scenes[n - 1].voice]
+        runs = [n for n in wanted[voice] if not sf.scenes[n - 1].voice]
+        problems += [f"scene {n}: voice {voice!r} is not {engine}{hint}" for n in own]
+        if runs:  # the run's --voice: said once, for every scene that uses it
+            problems.append(f"{_scenes_text(runs)}: voice {voice!r} (the run's --voice) is not {engine}{hint}")
     return problems
 
 

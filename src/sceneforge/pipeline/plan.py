@@ -11,6 +11,7 @@ backends' own options (a workflow that does not load, a motion length that is no
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +58,17 @@ def parse_source(source: Source, settings: Settings, *, topic: str | None = None
 
 
 def _check_out_dir(settings: Settings) -> None:
+    """The output folder, or the first part of its path that exists, must be a writable folder."""
     out = Path(settings.out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"the output folder {out} is a file; choose a folder with --out")
+    there = out.absolute()
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    if not there.is_dir():
+        raise ConfigError(f"the output folder {out} cannot be made: {there} is a file; choose a folder with --out")
+    if not os.access(there, os.W_OK | os.X_OK):
+        raise ConfigError(f"the output folder {out} cannot be made: {there} is not writable; choose a folder with --out")
 
 
 def _check_scenes_selected(sfs: list[SceneFile], settings: Settings) -> None:

@@ -124,6 +124,8 @@ def restore_take(layout: TopicLayout, n: int, stage: str, take_id: str) -> Scene
     The scene's inputs become the ones that made the take (its prompt, voice ...), so the
     next run keeps it; a pinned seed follows the take's seed.
     """
+    if stage not in STAGE_INPUTS:
+        raise ConfigError(f"unknown stage {stage!r}; choose from {', '.join(STAGE_INPUTS)}")
     with topic_lock(layout, wait=30):
         sf = load_topic(layout)
         scene = sf.scenes[_scene_index(sf, n)]
@@ -148,5 +150,5 @@ def topic_dir_layout(folder: Path) -> TopicLayout:
     """The layout of an existing topic folder (``<out>/<slug>``)."""
     folder = Path(folder)
     if not (folder / "scenes.json").is_file():
-        raise AssetMissingError(f"{folder}: no scenes.json here; give a topic folder such as output/<topic>")
+        raise ConfigError(f"{folder}: no scenes.json here; give a topic folder such as output/<topic>")
     return TopicLayout(folder.parent, folder.name)
