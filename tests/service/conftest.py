@@ -38,3 +38,14 @@ async def comfy() -> AsyncIterator[FakeComfyServer]:
         yield srv
 
 
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """A Chromium page (skipped without Chromium, failed in CI); the test fails if the page logged an error."""
+    from page_helpers import launch, require_browser
+
+    require_browser()
+    async with launch({"width": 1280, "height": 900}) as b:
+        yield b
+    assert b.errors == [], "the page logged errors:\n" + "\n".join(b.errors)

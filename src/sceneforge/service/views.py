@@ -1,6 +1,7 @@
 """The JSON the API answers with for a topic and its takes (plain dicts, built fast).
 
-A scene is shown as ``scenes.json`` has it, plus ``n`` (numbered from 1) and ``urls``:
+The topic carries ``preview_urls`` (``preview``, ``contact_sheet``: the files a preview
+made, when they exist) and its ``reference_image`` when it has one. A scene is shown as ``scenes.json`` has it, plus ``n`` (numbered from 1) and ``urls``:
 ``/files/...`` links to its ``audio``, ``subtitle``, ``image``, ``motion_frames`` (a
 list) and ``motion_video``, each present only when the file exists. Asset names come
 from the topic's layout (the engine names every file so), never from a path in the
@@ -23,7 +24,7 @@ from ..takes import Take
 from .files import file_url
 from .store import TopicRecord
 
-__all__ = ["topic_view", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
+__all__ = ["topic_view", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CACHE_SIZE = 64
@@ -108,9 +109,20 @@ def scenes_json(layout: TopicLayout) -> bytes:
     return data
 
 
+def preview_urls(layout: TopicLayout) -> dict[str, str]:
+    """The URLs of the topic's ``preview.mp4`` and ``contact_sheet.png`` that exist (as ``preview_done`` has them)."""
+    return {key: file_url(layout.slug, name) for key, name in (("preview", "preview.mp4"),
+                                                               ("contact_sheet", "contact_sheet.png"))
+            if os.path.isfile(layout.root / name)}
+
+
 def topic_view(record: TopicRecord, layout: TopicLayout) -> bytes:
-    """``GET /api/topics/{slug}`` as JSON bytes: the topic's record and its scenes."""
-    head = _dumps({**record.to_json(), "last_event_id": record.last_event_id})
+    """``GET /api/topics/{slug}`` as JSON bytes: the topic's record, its previews' URLs and its scenes."""
+    extra: dict[str, Any] = {"last_event_id": record.last_event_id, "preview_urls": preview_urls(layout)}
+    reference = read_state(layout).get("reference_image")
+    if isinstance(reference, str):
+        extra["reference_image"] = reference  # the topic's own, for every scene without one
+    head = _dumps({**record.to_json(), **extra})
     return head[:-1] + b',"scenes":' + scenes_json(layout) + b"}"
 
 
