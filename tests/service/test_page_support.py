@@ -61,3 +61,17 @@ async def test_the_topic_names_its_preview_once_made(start, tmp_path: Path):
     state = await svc.wait("shown")
     assert state["preview_urls"] == {"preview": "/files/shown/preview.mp4",
                                      "contact_sheet": "/files/shown/contact_sheet.png"}
+
+
+def test_a_reference_url_is_given_only_for_an_upload_of_the_topic(tmp_path: Path):
+    from sceneforge.layout import TopicLayout
+    from sceneforge.service.views import reference_url
+
+    layout = TopicLayout(tmp_path, "hero")
+    (layout.root / "references").mkdir(parents=True)
+    (layout.root / "references" / "ab12.png").write_bytes(b"png")
+    (tmp_path / "ab12.png").write_bytes(b"png")
+    for value in ("references/ab12.png", str(layout.root / "references" / "ab12.png")):
+        assert reference_url(layout, value) == "/files/hero/references/ab12.png"
+    for value in (str(tmp_path / "ab12.png"), "references/missing.png", "../ab12.png", "/etc/passwd", "", None, 3):
+        assert reference_url(layout, value) is None, value

@@ -1,11 +1,13 @@
 """The JSON the API answers with for a topic and its takes (plain dicts, built fast).
 
 The topic carries ``preview_urls`` (``preview``, ``contact_sheet``: the files a preview
-made, when they exist) and its ``reference_image`` when it has one. A scene is shown as ``scenes.json`` has it, plus ``n`` (numbered from 1) and ``urls``:
-``/files/...`` links to its ``audio``, ``subtitle``, ``image``, ``motion_frames`` (a
-list) and ``motion_video``, each present only when the file exists. Asset names come
-from the topic's layout (the engine names every file so), never from a path in the
-state, so a state can point the service at nothing outside the folder.
+made, when they exist) and its ``reference_image`` (with ``reference_url``) when it has
+one. A scene is shown as ``scenes.json`` has it, plus ``n`` (numbered from 1) and
+``urls``: ``/files/...`` links to its ``audio``, ``subtitle``, ``image``,
+``motion_frames`` (a list), ``motion_video`` and ``reference`` (an uploaded reference
+image), each present only when the file exists. Asset names come from the topic's
+layout (the engine names every file so), never from a path in the state, so a state
+can point the service at nothing outside the folder.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..errors import AssetMissingError, ConfigError
 from ..layout import TopicLayout
 from ..takes import Take
 from .files import file_url
+from .references import REFERENCES
 from .store import TopicRecord
 
 __all__ = ["topic_view", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
@@ -67,10 +70,23 @@ def _frames(prefix: str, paths: list[Any]) -> list[str]:
     return [prefix + quote(name) for name in names]
 
 
+def reference_url(layout: TopicLayout, value: Any) -> str | None:
+    """The URL of a reference image uploaded to the topic (``references/<name>``, or that file's absolute path,
+    as a run writes it back), when it exists; None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    rel = f"{REFERENCES}/{os.path.basename(value)}"
+    if value != rel and Path(value).resolve() != (layout.root / rel).resolve():
+        return None
+    return file_url(layout.slug, rel) if os.path.isfile(layout.root / rel) else None
+
+
 def scene_view(layout: TopicLayout, n: int, raw: dict[str, Any]) -> dict[str, Any]:
     """One scene with ``n`` and the URLs of its files that exist."""
     root, slug = layout.root, layout.slug
     urls: dict[str, Any] = {}
+    if (ref := reference_url(layout, raw.get("reference_image"))) is not None:
+        urls["reference"] = ref
     for key, field, name in (("audio", "audio_path", f"audio_scene_{n}.mp3"),
                              ("subtitle", "subtitle_path", f"audio_scene_{n}.srt"),
                              ("image", "image_path", f"image_scene_{n}.png")):
@@ -122,6 +138,7 @@ def topic_view(record: TopicRecord, layout: TopicLayout) -> bytes:
     reference = read_state(layout).get("reference_image")
     if isinstance(reference, str):
         extra["reference_image"] = reference  # the topic's own, for every scene without one
+        extra["reference_url"] = reference_url(layout, reference)
     head = _dumps({**record.to_json(), **extra})
     return head[:-1] + b',"scenes":' + scenes_json(layout) + b"}"
 

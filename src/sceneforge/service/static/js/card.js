@@ -94,12 +94,11 @@ export class SceneCard {
     this.fields.update(scene, topic);
     setText(this.seed, typeof scene.image_seed === "number" ? `seed ${scene.image_seed}` : "");
     setText(this.motionSeed, typeof scene.motion_seed === "number" ? `motion seed ${scene.motion_seed}` : "");
-    const ref = typeof scene.reference_image === "string" ? scene.reference_image : null;
-    const topicRef = typeof topic.reference_image === "string" ? topic.reference_image : null;
-    const shown = ref || topicRef;
+    const ref = scene.urls?.reference || null;
+    const shown = ref || topic.reference_url || null;
+    setAttr(this.refImage, "src", shown);
     this.refImage.hidden = !shown;
-    setAttr(this.refImage, "src", shown ? `/files/${encodeURIComponent(topic.slug)}/${shown.split("/").map(encodeURIComponent).join("/")}` : null);
-    setText(this.refNote, ref ? "" : topicRef ? "The topic's reference image" : "No reference image");
+    setText(this.refNote, ref ? "" : shown ? "The topic's reference image" : "No reference image");
     this.refRemove.hidden = !ref;
     this.buttons[2].hidden = !hasMotion(scene, topic);
   }

@@ -17,7 +17,10 @@ export function words(state) {
   const stage = STAGE_WORDS[state.stage] || state.stage || "";
   switch (state.phase) {
     case "queued": return "queued";
-    case "making": return `making ${stage}${state.note ? ` ${state.note}` : ""}`;
+    case "making": {
+      const active = Object.entries(state.active || {[state.stage]: state.note});
+      return `making ${active.map(([st, note]) => `${STAGE_WORDS[st] || st}${note ? ` ${note}` : ""}`).join(" and ")}`;
+    }
     case "ready": return `${stage} ready`;
     case "failed": return `failed${stage ? ` (${stage})` : ""}: ${state.note || "no reason given"}`;
     case "cancelled": return "cancelled";
@@ -73,6 +76,20 @@ function percent(data) {
   return max > 0 && value >= 0 ? `${Math.min(100, Math.round((100 * value) / max))}%` : "";
 }
 
+/** The scene's state once `stage` is no longer being made: another stage still in the works, or ready. */
+function without(state, stage) {
+  const active = {...(state.active || {})};
+  delete active[stage];
+  const left = Object.keys(active);
+  if (left.length) return {phase: "making", stage: left[0], note: active[left[0]], active};
+  return {phase: "ready", stage, note: "", active};
+}
+
+function making(state, stage, note) {
+  const active = {...(state.active || {}), [stage]: note};
+  return {phase: "making", stage, note, active};
+}
+
 /** Apply one event to `states` (an array, scene n at n - 1). */
 export function applyEvent(states, event) {
   const data = event.data || {};
@@ -83,22 +100,24 @@ export function applyEvent(states, event) {
   const i = (event.scene || 0) - 1;
   if (!states[i]) return;
   const stage = event.stage || null;
+  const state = states[i].phase === "making" ? states[i] : {...states[i], active: {}};
+  if (states[i].phase === "failed" && event.kind !== "scene_failed") return;  // its reason stays until the next job
   switch (event.kind) {
     case "scene_started":
-      states[i] = {phase: "making", stage, note: ""};
+      states[i] = making(state, stage, "");
       break;
     case "job_progress":
-      states[i] = {phase: "making", stage, note: percent(data)};
+      states[i] = making(state, stage, percent(data));
       break;
     case "scene_retried":
-      states[i] = {phase: "making", stage, note: `(trying again: ${data.reason || "it failed"})`};
+      states[i] = making(state, stage, `(trying again: ${data.reason || "it failed"})`);
       break;
     case "scene_done":
     case "scene_cached":
-      if (states[i].phase !== "failed") states[i] = {phase: "ready", stage, note: ""};
+      if (states[i].phase !== "failed") states[i] = without(state, stage);
       break;
     case "scene_failed":
-      states[i] = {phase: "failed", stage, note: String(data.reason || "")};
+      states[i] = {phase: "failed", stage, note: String(data.reason || ""), active: {}};
       break;
     default:
       break;
