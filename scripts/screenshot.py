@@ -3,10 +3,10 @@
 Starts ``sceneforge serve`` in this process (offline backends, a temporary output folder,
 127.0.0.1 on a free port), submits ``examples/ai-shorts.ko.json``, waits for its job, renders a
 preview, then opens the topic's page in Chromium (Debian's, through Playwright: set
-``SCENEFORGE_CHROMIUM`` to use another) and takes a 1280 px wide screenshot once every card
+``SCENEFORGE_CHROMIUM`` to use another) and takes a screenshot (1280 px wide) once every card
 shows its image and the Korean font has loaded.
 
-    python scripts/screenshot.py [--out docs/review-page.png] [--height 1100]
+    python scripts/screenshot.py [--out docs/review-page.png] [--width 1280] [--height 1100]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ async def make_topic(url: str) -> str:
         return slug
 
 
-async def shoot(url: str, slug: str, dest: Path, height: int) -> None:
+async def shoot(url: str, slug: str, dest: Path, width: int, height: int) -> None:
     from playwright.async_api import async_playwright
 
     chromium = os.environ.get("SCENEFORGE_CHROMIUM") or "/usr/bin/chromium"
@@ -59,7 +59,7 @@ async def shoot(url: str, slug: str, dest: Path, height: int) -> None:
         async with async_playwright() as pw:
             ctx = await pw.chromium.launch_persistent_context(
                 profile, executable_path=chromium, args=CHROMIUM_ARGS, headless=True,
-                viewport={"width": 1280, "height": height}, device_scale_factor=1, locale="ko-KR",
+                viewport={"width": width, "height": height}, device_scale_factor=1, locale="ko-KR",
                 reduced_motion="reduce")  # the motion loops hold still on their first frame
             page = await ctx.new_page()
             page.on("console", lambda m: print(f"console {m.type}: {m.text}", file=sys.stderr) if m.type == "error" else None)
@@ -78,7 +78,7 @@ async def shoot(url: str, slug: str, dest: Path, height: int) -> None:
             await ctx.close()
 
 
-async def main(dest: Path, height: int) -> None:
+async def main(dest: Path, width: int, height: int) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from sceneforge.config import Settings
     from sceneforge.service.server import bind_socket, build_server, service_url
@@ -94,7 +94,7 @@ async def main(dest: Path, height: int) -> None:
             await asyncio.sleep(0.05)
         try:
             url = service_url(sock)
-            await shoot(url, await make_topic(url), dest, height)
+            await shoot(url, await make_topic(url), dest, width, height)
         finally:
             server.should_exit = True
             await task
@@ -104,6 +104,7 @@ async def main(dest: Path, height: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "review-page.png")
+    parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=1100)
     args = parser.parse_args()
-    asyncio.run(main(args.out, args.height))
+    asyncio.run(main(args.out, args.width, args.height))

@@ -15,7 +15,7 @@ function control(n, field) {
   const id = `scene-${n}-${field.name}`;
   const attrs = {id, name: field.name, placeholder: field.hint || false, spellcheck: field.multiline};
   const input = field.multiline
-    ? h("textarea", {...attrs, rows: field.name === "script" ? 3 : 2})
+    ? h("textarea", {...attrs, rows: field.name === "motion_prompt" ? 2 : 3})
     : h("input", {...attrs, type: "text", list: VOICE_LIST_ID, autocomplete: "off"});
   return {input, el: h("div", {class: `field field-${field.name}`}, h("label", {for: id}, field.label), input)};
 }

@@ -26,6 +26,15 @@ function statusWords(topic) {
   return topic.status;
 }
 
+/** "5 scenes · 23.4 s of narration · changed 11:02". */
+function summary(topic) {
+  const count = topic.scenes.length;
+  const spoken = topic.scenes.reduce((sum, s) => sum + (typeof s.audio_duration === "number" ? s.audio_duration : 0), 0);
+  const changed = new Date(topic.updated_at);
+  return [`${count} scene${count === 1 ? "" : "s"}`, spoken ? `${spoken.toFixed(1)} s of narration` : "",
+          Number.isNaN(changed.getTime()) ? "" : `changed ${changed.toLocaleString()}`].filter(Boolean).join(" · ");
+}
+
 /** The topic page for `slug`, drawn into `root`; `destroy()` stops its stream. */
 export class TopicPage {
   constructor(root, slug, connection) {
@@ -48,6 +57,7 @@ export class TopicPage {
     this.progress = h("progress", {max: 1, value: 0, "aria-label": "Progress"});
     this.progressText = h("span", {class: "meta"});
     this.error = h("p", {role: "alert", class: "error"});
+    this.summary = h("p", {class: "meta"});
     this.previewButton = h("button", {type: "button", class: "primary", onclick: () => this.act(() =>
       api("POST", topicPath(this.slug, "/preview")))}, "Render preview");
     this.cancelButton = h("button", {type: "button", onclick: () => this.act(() =>
@@ -58,9 +68,10 @@ export class TopicPage {
     this.grid = h("div", {class: "cards"});
     replace(this.root,
       h("p", {class: "back"}, h("a", {href: "#/"}, "← All topics")),
-      h("section", {class: "topic-head", "aria-label": "Topic"}, this.title,
-        h("div", {class: "row"}, this.status, this.progress, this.progressText), this.error,
-        h("div", {class: "row"}, this.previewButton, this.cancelButton)),
+      h("section", {class: "topic-head", "aria-label": "Topic"},
+        h("div", {class: "head-main"}, this.title,
+          h("div", {class: "row"}, this.status, this.progress, this.progressText), this.summary),
+        h("div", {class: "row actions"}, this.previewButton, this.cancelButton), this.error),
       this.grid,
       h("section", {class: "preview", "aria-label": "Preview"}, h("h2", {}, "Preview"), this.previewNote,
         h("div", {class: "preview-media"}, this.previewVideo, this.sheet)));
@@ -92,6 +103,7 @@ export class TopicPage {
     this.topic = topic;
     document.title = `${topic.topic} · sceneforge`;
     setText(this.title, topic.topic);
+    setText(this.summary, summary(topic));
     suggestVoices(topic);
     if (this.cards.length !== topic.scenes.length) {
       this.cards = topic.scenes.map((s) => new SceneCard(this.slug, s.n, this.cardActions()));
@@ -110,6 +122,7 @@ export class TopicPage {
   showStatus(topic) {
     const busy = BUSY.has(topic.status);
     setText(this.status, statusWords(topic));
+    this.status.dataset.status = topic.status;
     this.root.dataset.status = topic.status;
     const {done = 0, total = 0} = topic.progress || {};
     this.progress.hidden = !total;
