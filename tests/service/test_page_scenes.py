@@ -170,11 +170,16 @@ async def test_cancel_stops_the_running_job_and_the_cards_say_so(start, browser,
         assert comfy.interrupts and comfy.queue_deletes
 
 
-async def test_render_preview_shows_the_video_and_the_contact_sheet(start, browser, tmp_path: Path):
-    svc = await start(offline(tmp_path))
+async def test_motion_loops_and_render_preview_shows_the_video_and_the_contact_sheet(start, browser, tmp_path: Path):
+    svc = await start(offline(tmp_path, stages=("audio", "image", "motion"), motion_enabled=True, motion_length=5))
     await svc.submit(topic("show me", 2))
     await svc.wait("show-me")
     page = await open_topic(browser, svc, "show-me")
+    motion = scene(page, 2).get_by_role("img", name="Scene 2 motion", exact=True)
+    await expect(motion).to_have_attribute("src", re.compile(r"motion_scene_2/frame_0001\.png"))
+    await expect(motion).to_have_attribute("src", re.compile(r"motion_scene_2/frame_0003\.png"))  # it plays
+    await expect(scene(page, 2).get_by_role("button", name="Regenerate motion")).to_be_visible()
+    await expect(scene(page, 2).get_by_text(re.compile(r"^motion seed \d+$"))).to_be_visible()
     preview = page.get_by_role("region", name="Preview")
     await expect(preview.get_by_text("No preview yet")).to_be_visible()
     await page.get_by_role("button", name="Render preview").click()
@@ -185,3 +190,18 @@ async def test_render_preview_shows_the_video_and_the_contact_sheet(start, brows
     sheet = preview.get_by_role("img", name="Contact sheet")
     await page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=await sheet.element_handle())
     await expect(page.get_by_role("region", name="Topic").get_by_role("status")).to_have_text("done")
+
+
+async def test_a_failed_scene_says_why_on_its_card(start, browser, tmp_path: Path):
+    async with FakeComfyServer(job_time=0.0) as comfy:
+        comfy.accept_any_model = True
+        comfy.fault("execution_error", exception_message="CUDA out of memory")
+        svc = await start(with_comfy(tmp_path, comfy, tts="espeak", image_retry={"max_attempts": 1}))
+        await svc.submit(topic("broken gpu", 1))
+        page = await browser.open(svc.url, "/#/t/broken-gpu")
+        head = page.get_by_role("region", name="Topic")
+        await expect(head.get_by_role("status")).to_have_text("failed")
+        await expect(scene(page, 1).get_by_role("status")).to_have_text(re.compile(r"^failed \(image\): .*CUDA out of memory"))
+        await expect(head.get_by_role("alert")).to_contain_text("The last job failed: ")
+        await page.reload()  # the reason is worked out again from the kept events
+        await expect(scene(page, 1).get_by_role("status")).to_have_text(re.compile(r"^failed \(image\): .*CUDA out of memory"))
