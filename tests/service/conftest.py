@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from page_helpers import launch, require_browser  # at import: it reads SCENEFORGE_CHROMIUM before tests clear it
 from service_helpers import Svc, offline, start_service
 
 from fakes.comfy_server import FakeComfyServer
@@ -43,8 +44,6 @@ async def comfy() -> AsyncIterator[FakeComfyServer]:
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     """A Chromium page (skipped without Chromium, failed in CI); the test fails if the page logged an error."""
-    from page_helpers import launch, require_browser
-
     require_browser()
     async with launch({"width": 1280, "height": 900}) as b:
         yield b

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from playwright.async_api import expect
+from page_helpers import expect
 from service_helpers import offline, topic
 
 from sceneforge.service.fonts import FONT_URL

@@ -7,8 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from page_helpers import png_bytes
-from playwright.async_api import expect
+from page_helpers import expect, png_bytes
 from service_helpers import mtimes, offline, topic, with_comfy
 
 from fakes.comfy_server import FakeComfyServer

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from playwright.async_api import expect
+from page_helpers import expect
 from service_helpers import offline, topic, with_comfy
 
 from fakes.comfy_server import FakeComfyServer
