@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from page_helpers import launch, require_browser  # at import: it reads SCENEFORGE_CHROMIUM before tests clear it
 from service_helpers import Svc, offline, start_service
 
 from fakes.comfy_server import FakeComfyServer
@@ -38,3 +39,12 @@ async def comfy() -> AsyncIterator[FakeComfyServer]:
         yield srv
 
 
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """A Chromium page (skipped without Chromium, failed in CI); the test fails if the page logged an error."""
+    require_browser()
+    async with launch({"width": 1280, "height": 900}) as b:
+        yield b
+    assert b.errors == [], "the page logged errors:\n" + "\n".join(b.errors)

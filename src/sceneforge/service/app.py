@@ -13,8 +13,8 @@ the queue is full, or the service is stopping           429
 =====================================================  ======
 
 ``GET /`` and anything else not matched is left to ``service/static/`` (the review
-page), when that folder exists. CORS is off unless ``serve_cors_origins`` lists
-origins.
+page), when that folder exists; ``/fonts/`` serves the page's CJK web font. CORS is
+off unless ``serve_cors_origins`` lists origins.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from ..errors import (
     WorkflowError,
     error_text,
 )
-from . import api, files
+from . import api, files, fonts
 from .api import NotJson
 from .auth import BearerAuth, BodyLimit
 from .docs import mount_docs
@@ -122,6 +122,7 @@ def create_app(service: Service) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api.router)
     app.include_router(files.router)
+    app.include_router(fonts.router)
     mount_docs(app)
     settings = service.settings
     # Added innermost first: CORS (outermost) answers preflights before the token is asked for.

@@ -5,6 +5,10 @@
   (:func:`check_bind`); with a token set, every ``/api`` and ``/files`` request must
   carry ``Authorization: Bearer <token>`` (401 otherwise). The comparison takes the
   same time however much of the token matches, and the token is never logged.
+  A browser cannot put a header on ``<img>``, ``<audio>`` or ``<video>``, so a
+  ``GET``/``HEAD`` of ``/files`` also takes the token from the ``sceneforge_token``
+  cookie (the review page sets it, ``SameSite=Strict``, for ``/files`` only): only
+  reads of files, which another site's page could not see anyway, never a change.
   The API page (``/docs``, ``/openapi.json``) and the static page at ``/`` hold no
   data and stay open, so a browser can load them and then send the token.
 * A request body over ``serve_max_body`` bytes gets 413 before any of it reaches a
@@ -21,15 +25,18 @@ import hmac
 import ipaddress
 import json
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ConfigError
 
-__all__ = ["is_loopback", "check_bind", "BearerAuth", "BodyLimit", "PROTECTED_PREFIXES"]
+__all__ = ["is_loopback", "check_bind", "BearerAuth", "BodyLimit", "PROTECTED_PREFIXES", "TOKEN_COOKIE"]
 
 PROTECTED_PREFIXES = ("/api/", "/api", "/files/")
+#: The cookie a browser may send the token in, for reading ``/files`` (media elements send no headers).
+TOKEN_COOKIE = "sceneforge_token"
 
 
 def is_loopback(host: str) -> bool:
@@ -69,6 +76,18 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _cookie_token(scope: Scope) -> bytes | None:
+    """The token from the ``sceneforge_token`` cookie (percent-encoded by the page), if sent."""
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(b";"):
+        name, _, value = part.strip().partition(b"=")
+        if name == TOKEN_COOKIE.encode():
+            return unquote_to_bytes(value.decode("latin-1"))
+    return None
+
+
 class BearerAuth:
     """401 for ``/api`` and ``/files`` requests without the right ``Authorization: Bearer`` token."""
 
@@ -79,6 +98,9 @@ class BearerAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PROTECTED_PREFIXES):
             given = _header(scope, b"authorization") or b""
+            if not given and scope["method"] in ("GET", "HEAD") and scope["path"].startswith("/files/"):
+                cookie = _cookie_token(scope)
+                given = b"Bearer " + cookie if cookie is not None else b""
             if not hmac.compare_digest(given, self._expected):
                 detail = "a token is needed: send 'Authorization: Bearer <token>'" if not given else "wrong token"
                 await send_json(send, 401, {"detail": detail}, [(b"www-authenticate", b"Bearer")])

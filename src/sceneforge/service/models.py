@@ -138,6 +138,10 @@ class TopicState(TopicSummary):
     job: dict[str, Any] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
     last_event_id: int = 0
+    preview_urls: dict[str, str] = Field(
+        default_factory=dict, description='"preview" (preview.mp4) and "contact_sheet", when a preview made them.')
+    reference_image: str | None = Field(None, description="The topic's reference image, when it has one.")
+    reference_url: str | None = None
     scenes: list[dict[str, Any]] = Field(
         default_factory=list,
         description='Each scene as in scenes.json, plus "n" (1-based) and "urls" of its files that exist.')

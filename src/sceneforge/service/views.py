@@ -1,10 +1,13 @@
 """The JSON the API answers with for a topic and its takes (plain dicts, built fast).
 
-A scene is shown as ``scenes.json`` has it, plus ``n`` (numbered from 1) and ``urls``:
-``/files/...`` links to its ``audio``, ``subtitle``, ``image``, ``motion_frames`` (a
-list) and ``motion_video``, each present only when the file exists. Asset names come
-from the topic's layout (the engine names every file so), never from a path in the
-state, so a state can point the service at nothing outside the folder.
+The topic carries ``preview_urls`` (``preview``, ``contact_sheet``: the files a preview
+made, when they exist) and its ``reference_image`` (with ``reference_url``) when it has
+one. A scene is shown as ``scenes.json`` has it, plus ``n`` (numbered from 1) and
+``urls``: ``/files/...`` links to its ``audio``, ``subtitle``, ``image``,
+``motion_frames`` (a list), ``motion_video`` and ``reference`` (an uploaded reference
+image), each present only when the file exists. Asset names come from the topic's
+layout (the engine names every file so), never from a path in the state, so a state
+can point the service at nothing outside the folder.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from ..errors import AssetMissingError, ConfigError
 from ..layout import TopicLayout
 from ..takes import Take
 from .files import file_url
+from .references import REFERENCES
 from .store import TopicRecord
 
-__all__ = ["topic_view", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
+__all__ = ["topic_view", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CACHE_SIZE = 64
@@ -66,10 +70,23 @@ def _frames(prefix: str, paths: list[Any]) -> list[str]:
     return [prefix + quote(name) for name in names]
 
 
+def reference_url(layout: TopicLayout, value: Any) -> str | None:
+    """The URL of a reference image uploaded to the topic (``references/<name>``, or that file's absolute path,
+    as a run writes it back), when it exists; None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    rel = f"{REFERENCES}/{os.path.basename(value)}"
+    if value != rel and Path(value).resolve() != (layout.root / rel).resolve():
+        return None
+    return file_url(layout.slug, rel) if os.path.isfile(layout.root / rel) else None
+
+
 def scene_view(layout: TopicLayout, n: int, raw: dict[str, Any]) -> dict[str, Any]:
     """One scene with ``n`` and the URLs of its files that exist."""
     root, slug = layout.root, layout.slug
     urls: dict[str, Any] = {}
+    if (ref := reference_url(layout, raw.get("reference_image"))) is not None:
+        urls["reference"] = ref
     for key, field, name in (("audio", "audio_path", f"audio_scene_{n}.mp3"),
                              ("subtitle", "subtitle_path", f"audio_scene_{n}.srt"),
                              ("image", "image_path", f"image_scene_{n}.png")):
@@ -108,9 +125,21 @@ def scenes_json(layout: TopicLayout) -> bytes:
     return data
 
 
+def preview_urls(layout: TopicLayout) -> dict[str, str]:
+    """The URLs of the topic's ``preview.mp4`` and ``contact_sheet.png`` that exist (as ``preview_done`` has them)."""
+    return {key: file_url(layout.slug, name) for key, name in (("preview", "preview.mp4"),
+                                                               ("contact_sheet", "contact_sheet.png"))
+            if os.path.isfile(layout.root / name)}
+
+
 def topic_view(record: TopicRecord, layout: TopicLayout) -> bytes:
-    """``GET /api/topics/{slug}`` as JSON bytes: the topic's record and its scenes."""
-    head = _dumps({**record.to_json(), "last_event_id": record.last_event_id})
+    """``GET /api/topics/{slug}`` as JSON bytes: the topic's record, its previews' URLs and its scenes."""
+    extra: dict[str, Any] = {"last_event_id": record.last_event_id, "preview_urls": preview_urls(layout)}
+    reference = read_state(layout).get("reference_image")
+    if isinstance(reference, str):
+        extra["reference_image"] = reference  # the topic's own, for every scene without one
+        extra["reference_url"] = reference_url(layout, reference)
+    head = _dumps({**record.to_json(), **extra})
     return head[:-1] + b',"scenes":' + scenes_json(layout) + b"}"
 
 
