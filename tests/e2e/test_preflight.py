@@ -35,7 +35,11 @@ def test_workflows_a_server_would_refuse_stop_the_run_before_any_work(tmp_path: 
         srv.models["checkpoints"] = [SDXL_CKPT]  # this server has SDXL only
         r = run(srv, scenes, tmp_path / "out")
         jobs = len(srv.jobs)
+        asked = [q["path"] for q in srv.requests if q["path"].startswith("/object_info")]
     assert r.exit_code == 2, r.output
+    # only the classes the graphs use, each once (not the 1.6 MB of every class)
+    assert "/object_info" not in asked and "/object_info/NotInstalledNode" in asked
+    assert len(asked) == len(set(asked)) and "/object_info/KSampler" in asked
     text = " ".join(r.output.split())
     assert "scene 2: workflow " in text and "NotInstalledNode" in text and "custom node not installed" in text
     assert "scenes 3, 4: workflow bundled:sd15: model file v1-5-pruned-emaonly.safetensors is not on the server" in text

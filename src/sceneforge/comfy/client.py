@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -147,7 +148,7 @@ class ComfyClient(ComfyFiles):
 
     async def object_info(self, node_class: str | None = None) -> dict[str, Any]:
         """``GET /object_info`` (all node specs, ~1.6 MB) or one class (``{}`` when unknown)."""
-        path = "object_info" if node_class is None else f"object_info/{node_class}"
+        path = "object_info" if node_class is None else f"object_info/{quote(node_class, safe='')}"
         info = await self._get_json(path, what="read node specs")
         return info if isinstance(info, dict) else {}
 
