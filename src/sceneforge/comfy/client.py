@@ -1,7 +1,6 @@
 """An async client for one ComfyUI server (HTTP + one shared websocket, aiohttp).
 
-The protocol facts it relies on are in ``comfyui/PROTOCOL.md``; the ones that
-shape this code:
+The protocol facts it relies on are in ``comfyui/PROTOCOL.md``; the ones that shape this code:
 
 * one clientId and one websocket per client carry every job it submits
   (``socket.py``); the socket is open *before* ``POST /prompt``, so no message is missed;
