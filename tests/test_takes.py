@@ -22,7 +22,7 @@ STATE = {"topic": "takes", "scenes": [{"script": "one", "image_prompt": "a red d
 
 
 def settings(tmp: Path, **kw) -> Settings:
-    return Settings(out_dir=tmp, offline=True, stages=("audio", "image"), **kw)
+    return Settings(**{"out_dir": tmp, "offline": True, "stages": ("audio", "image"), **kw})
 
 
 async def run(s: Settings, layout: TopicLayout | None = None) -> None:
@@ -105,6 +105,8 @@ def test_cli_lists_and_restores_takes(tmp_path: Path):
     assert listed.exit_code == 0, listed.output
     image = json.loads(listed.stdout)["2"]["image"]
     assert len(image) == 2 and [t["current"] for t in image] == [False, True]
+    table = runner.invoke(app, ["takes", "list", str(folder)], env={"COLUMNS": "80"})
+    assert all(t["id"] in table.stdout for t in image), table.stdout  # whole, ready for `takes restore`
     bad = runner.invoke(app, ["takes", "restore", str(folder), "nope", "--scene", "2", "--stage", "image"])
     assert bad.exit_code == 2 and "has no image take 'nope'" in bad.output
     ok = runner.invoke(app, ["takes", "restore", str(folder), image[0]["id"], "--scene", "2", "--stage", "image"])
@@ -160,3 +162,42 @@ def test_takes_commands_refuse_bad_scenes_stages_and_folders(tmp_path: Path):
     assert r.exit_code == 2 and "no scenes.json here" in " ".join(r.output.split())
     with pytest.raises(ConfigError, match="unknown stage 'video'"):
         restore_take(TopicLayout(tmp_path / "out", "takes"), 1, "video", "x")
+
+
+async def test_image_and_motion_takes_come_back_as_a_pair(tmp_path: Path):
+    s = settings(tmp_path, stages=("audio", "image", "motion"), motion_enabled=True, motion_length=5)
+    await run(s)
+    layout = TopicLayout(tmp_path, "takes")
+
+    def frames() -> list[bytes]:
+        return [p.read_bytes() for p in sorted(layout.motion_dir(1).glob("*.png"))]
+
+    image_a, motion_a = layout.image_path(1).read_bytes(), frames()
+    edit_scene(layout, 1, {"image_prompt": "a door in the snow"})
+    await run(s, layout)  # image B and the motion made from it
+    image_b, motion_b = layout.image_path(1).read_bytes(), frames()
+    assert image_b != image_a and motion_b != motion_a
+    a, b = list_takes(layout, 1)["image"]
+    ma, mb = list_takes(layout, 1)["motion"]
+    assert ma.made_from and mb.made_from and ma.made_from != mb.made_from
+
+    restore_take(layout, 1, "image", a.id)  # image A brings back the motion made from it
+    assert layout.image_path(1).read_bytes() == image_a and frames() == motion_a
+    assert [t.current for t in list_takes(layout, 1)["motion"]] == [True, False]
+    restore_take(layout, 1, "motion", mb.id)  # motion B brings back image B
+    assert frames() == motion_b and layout.image_path(1).read_bytes() == image_b
+    saved = json.loads(layout.scenes_json.read_text())["scenes"][0]
+    assert saved["image_prompt"] == "a door in the snow" and len(saved["motion_frames_path"]) == 5
+
+    # An image made without motion (an image-only run): restoring it puts the motion aside, nothing shows
+    # motion of another image, and the next run makes the motion of the image that is there.
+    edit_scene(layout, 1, {"image_prompt": "a door at night"})
+    await run(s.model_copy(update={"stages": ("image",)}), layout)
+    c = list_takes(layout, 1)["image"][-1]
+    restore_take(layout, 1, "image", b.id)
+    assert frames() == motion_b  # B's motion is current again
+    restore_take(layout, 1, "image", c.id)
+    saved = json.loads(layout.scenes_json.read_text())["scenes"][0]
+    assert "motion_frames_path" not in saved and not any(t.current for t in list_takes(layout, 1)["motion"])
+    await run(s, layout)
+    assert frames() not in (motion_a, motion_b) and len(list_takes(layout, 1)["motion"]) == 3

@@ -46,14 +46,17 @@ STAGE_INPUTS = {
 _SEED_FIELD = {"image": "image_seed", "motion": "motion_seed"}
 
 
-def new_take_meta(inputs: Mapping[str, Any], clock: Callable[[], float] = time.time) -> dict[str, Any]:
-    """The ``meta`` a stage records with a fresh asset: a new take id, the time, the inputs."""
+def new_take_meta(inputs: Mapping[str, Any], clock: Callable[[], float] = time.time, *,
+                  made_from: str | None = None) -> dict[str, Any]:
+    """The ``meta`` a stage records with a fresh asset: a new take id, the time, the inputs (and for
+    motion the sha256 of the image it was made from)."""
     now = clock()
     micros = int(now * 1_000_000) % 1_000_000
     # Ids sort in the order the takes were made (to the microsecond), and never collide.
     take_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{micros:06d}-{secrets.token_hex(3)}"
     created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{micros // 1000:03d}Z"
-    return {"take": take_id, "created_at": created, "inputs": dict(inputs)}
+    meta = {"take": take_id, "created_at": created, "inputs": dict(inputs)}
+    return {**meta, "made_from": made_from} if made_from else meta
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Take:
     fields: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
     sha256: list[str] = field(default_factory=list)  # of each file, as kept
+    made_from: str | None = None  # motion: the sha256 of the image it was made from
     current: bool = False
 
     @property
@@ -80,7 +84,7 @@ class Take:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "stage": self.stage, "scene": self.scene, "created_at": self.created_at,
                 "fingerprint": self.fingerprint, "files": self.files, "fields": self.fields, "inputs": self.inputs,
-                "sha256": self.sha256}
+                "sha256": self.sha256, **({"made_from": self.made_from} if self.made_from else {})}
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -108,8 +112,10 @@ class TakeStore:
         if not isinstance(meta.get("take"), str):
             return None  # recorded before takes existed: not offered, never lost (the asset stays)
         files = [relative_to(f, self.layout.root).as_posix() for f in hit.files]
+        made_from = meta.get("made_from")
         return Take(meta["take"], stage, scene, str(meta.get("created_at", "")), hit.fingerprint, files,
-                    dict(hit.fields), dict(meta.get("inputs") or {}), current=True)
+                    dict(hit.fields), dict(meta.get("inputs") or {}),
+                    made_from=made_from if isinstance(made_from, str) else None, current=True)
 
     def current(self, stage: str, scene: int) -> Take | None:
         """The asset the scene has now, as a take (None when there is none, or it is damaged)."""
@@ -178,7 +184,8 @@ class TakeStore:
                 tmp = root / f".{name}.{secrets.token_hex(4)}{PART_SUFFIX}"
                 shutil.copy2(src / f"{i:04d}{Path(name).suffix}", tmp)
                 os.replace(tmp, root / name)
-        meta = {"take": take.id, "created_at": take.created_at, "inputs": take.inputs}
+        meta = {"take": take.id, "created_at": take.created_at, "inputs": take.inputs,
+                **({"made_from": take.made_from} if take.made_from else {})}
         self.cache.record(stage, scene, take.fingerprint, [root / n for n in take.files], take.fields, meta)
         take.current = True
         return take

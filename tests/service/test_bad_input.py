@@ -94,3 +94,39 @@ async def test_a_bad_regenerate_body_is_422_naming_the_field(svc):
     assert status == 422 and answer["detail"] == "motion is not enabled for this topic"
     status, answer = await svc.call("POST", "/api/topics/re/scenes/1/regenerate", body={"stage": "audio", "seed": 3})
     assert status == 422 and answer["detail"] == "narration has no seed"
+
+
+async def test_an_edit_the_run_would_refuse_is_422_and_saves_nothing(start, tmp_path: Path):
+    from service_helpers import offline
+
+    svc = await start(offline(tmp_path))  # espeak: its voices are known
+    await svc.submit({"topic": "strict", "scenes": [{"script": "one", "image_prompt": "p"},
+                                                    {"script": "two", "image_prompt": "q"}]})
+    first = await svc.wait("strict")
+    before = (svc.out / "strict" / "scenes.json").read_bytes()
+    for changes, words in (({"script": None}, "scene 2: script is missing"),
+                           ({"image_prompt": None}, "scene 2: image_prompt"),
+                           ({"voice": "klingon"}, "scene 2: voice 'klingon' is not an espeak voice"),
+                           ({"reference_image": "references/nope.png"}, "scene 2: reference_image")):
+        status, body = await svc.call("PATCH", "/api/topics/strict/scenes/2", body=changes)
+        assert status == 422 and any(words in p for p in body["problems"]), (changes, body)
+        assert str(svc.out) not in json.dumps(body)  # no path of the service's machine in the answer
+    assert (svc.out / "strict" / "scenes.json").read_bytes() == before
+    _, state = await svc.call("GET", "/api/topics/strict")
+    assert state["status"] == "done" and state["last_event_id"] == first["last_event_id"]  # no job was queued
+
+
+async def test_a_change_while_a_command_line_run_holds_the_topic_is_409_at_once(svc, monkeypatch):
+    from sceneforge.layout import TopicLayout
+    from sceneforge.lock import topic_lock
+    from sceneforge.service import actions
+
+    await svc.submit({"topic": "held", "scenes": [{"script": "one", "image_prompt": "p"}]})
+    await svc.wait("held")
+    monkeypatch.setattr(actions, "LOCK_WAIT", 0.0)
+    with topic_lock(TopicLayout(svc.out, "held")):  # as `sceneforge run` holds it
+        status, body = await svc.call("PATCH", "/api/topics/held/scenes/1", body={"script": "changed"})
+        assert status == 409 and "outside the service" in body["detail"] and "--wait-lock" not in body["detail"]
+        status, body = await svc.call("DELETE", "/api/topics/held")
+        assert status == 409 and "outside the service" in body["detail"]
+    assert json.loads((svc.out / "held" / "scenes.json").read_text())["scenes"][0]["script"] == "one"

@@ -134,6 +134,15 @@ async def test_regenerating_an_image_remakes_its_motion_and_audio_stands(start, 
     status, takes = await svc.call("GET", "/api/topics/clip/scenes/2/takes")
     assert [len(takes[s]) for s in ("audio", "image", "motion")] == [1, 2, 2]
     assert len(takes["motion"][0]["urls"]) >= 5 and takes["motion"][1]["current"]
+    # The old image back brings the motion made from it back too; nothing is rendered.
+    jobs = len(comfy.jobs)
+    status, after = await svc.call("POST", f"/api/topics/clip/scenes/2/takes/image/{takes['image'][0]['id']}/restore")
+    assert status == 200 and [t["current"] for t in after["motion"]] == [True, False]
+    status, state = await svc.call("GET", "/api/topics/clip")
+    assert state["status"] == "done" and len(comfy.jobs) == jobs
+    _, frame = await svc.call("GET", state["scenes"][1]["urls"]["motion_frames"][0])
+    assert (frame, len(state["scenes"][1]["urls"]["motion_frames"])) == (
+        (await svc.call("GET", takes["motion"][0]["urls"][0]))[1], 5)  # the old clip's frames
 
 
 async def test_preview_renders_in_the_background_and_says_where(start, tmp_path: Path):
@@ -175,3 +184,33 @@ async def test_cancelling_a_preview_stops_the_encode_and_leaves_nothing_half_wri
     assert not (root / "preview.mp4").exists() and not list(root.glob(".*.part"))
     await svc.call("PATCH", "/api/topics/long/scenes/1", body={"script": "Short now."})  # the lock was let go
     assert (await svc.wait("long"))["status"] == "done"
+
+
+async def test_a_cancelled_or_failed_re_roll_leaves_the_scene_as_it_was(start, comfy, tmp_path: Path):
+    svc = await start(with_comfy(tmp_path, comfy))
+    await svc.submit({"topic": "keep", "scenes": [{"script": "one.", "image_prompt": "p", "seed": 42}]})
+    first = await svc.wait("keep")
+    image = (svc.out / "keep" / "image_scene_1.png").read_bytes()
+    comfy.fault("hang")  # the re-roll's job runs until it is interrupted
+    await svc.call("POST", "/api/topics/keep/scenes/1/regenerate", body={"stage": "image"})
+    await svc.stream("keep", after=first["last_event_id"], until_idle=False, stop=lambda e: e["kind"] == "job_queued")
+    status, _ = await svc.call("POST", "/api/topics/keep/cancel")
+    assert status == 200
+    _, state = await svc.call("GET", "/api/topics/keep")
+    scene = state["scenes"][0]
+    assert state["status"] == "cancelled"
+    assert scene["seed"] == 42 and scene["image_seed"] == 42 and "image" in scene["urls"]  # the pin and the image
+    assert (svc.out / "keep" / "image_scene_1.png").read_bytes() == image
+    _, takes = await svc.call("GET", "/api/topics/keep/scenes/1/takes")
+    assert [(t["seed"], t["current"]) for t in takes["image"]] == [(42, True)]
+
+    comfy.clear_faults()
+    comfy.fault("node_errors")  # now the re-roll fails: the scene still keeps what it had
+    await svc.call("POST", "/api/topics/keep/scenes/1/regenerate", body={"stage": "image", "seed": 7})
+    state = await svc.wait("keep")
+    assert state["status"] == "failed" and state["scenes"][0]["seed"] == 42 and "image" in state["scenes"][0]["urls"]
+    comfy.clear_faults()
+    jobs = len(comfy.jobs)
+    await svc.call("PATCH", "/api/topics/keep/scenes/1", body={"script": "two."})
+    state = await svc.wait("keep")
+    assert state["status"] == "done" and len(comfy.jobs) == jobs  # the image was not remade

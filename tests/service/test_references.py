@@ -69,3 +69,17 @@ async def test_uploads_that_are_not_images_or_too_big_are_refused(start, tmp_pat
         assert status == 422 and "over the" in body["problems"][0]
         status, body = await svc.call("POST", "/api/topics/Not%20A%20Slug/references", data=png((1, 1, 1)))
         assert status == 404
+
+
+async def test_a_reference_uploaded_for_a_topic_never_submitted_can_be_deleted(start, tmp_path: Path):
+    from service_helpers import offline
+
+    svc = await start(offline(tmp_path))
+    status, body = await svc.call("POST", "/api/topics/someday/references", data=png((1, 2, 3)))
+    assert status == 201 and (svc.out / "someday" / body["reference_image"]).is_file()
+    status, listing = await svc.call("GET", "/api/topics")
+    assert listing == []  # not a topic yet
+    status, answer = await svc.call("DELETE", "/api/topics/someday")
+    assert status == 200 and not (svc.out / "someday").exists(), answer
+    status, _ = await svc.call("DELETE", "/api/topics/someday")
+    assert status == 404

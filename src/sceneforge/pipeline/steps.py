@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..backend import Backend
-from ..cache import CacheHit, fingerprint
+from ..cache import CacheHit, file_digest, fingerprint
 from ..errors import AssetMissingError
 from ..events import Reporter
 from ..fsutil import PART_SUFFIX, atomic_write_bytes, replace_dir
@@ -88,6 +88,10 @@ class Step(ABC, Generic[B]):
         """``(recorded field, value)`` when the scene pins this stage's seed."""
         return None
 
+    def made_from(self, scene: Scene) -> str | None:
+        """The sha256 of the asset this stage's asset is made from (motion: the image), kept with its take."""
+        return None
+
     def lookup(self, n: int, scene: Scene) -> CacheHit | None:
         """Scene ``n``'s valid cache record for what it asks now, or None."""
         hit = self.ctx.cache.lookup(self.stage, n, self.key(self.request(n, scene)))
@@ -125,7 +129,8 @@ class Step(ABC, Generic[B]):
             self.backend.forget(ctx.layout, n)  # a re-roll must not re-attach to the previous job
         report = ctx.reporter(self.stage, n)
         outcome = await ctx.retry(self.stage, n, self.policy, lambda k: self.attempt(n, scene, request, report))
-        meta = new_take_meta({name: getattr(scene, name) for name in STAGE_INPUTS[self.stage]})
+        meta = new_take_meta({name: getattr(scene, name) for name in STAGE_INPUTS[self.stage]},
+                             made_from=self.made_from(scene))
         ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields, meta)
         self.backend.forget(ctx.layout, n)
         drop_fields(scene, *outcome.dropped)
@@ -218,6 +223,12 @@ class MotionStep(Step[MotionBackend]):
 
     def blocked(self, n: int, scene: Scene) -> str | None:
         return motion_input_problem(n, scene)
+
+    def made_from(self, scene: Scene) -> str | None:
+        try:
+            return file_digest(Path(scene.image_path)) if scene.image_path else None
+        except OSError:
+            return None
 
     def pin(self, scene: Scene) -> tuple[str, int] | None:
         return None if scene.motion_seed_pin is None else ("motion_seed", scene.motion_seed_pin)

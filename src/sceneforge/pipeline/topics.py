@@ -8,24 +8,25 @@ normal run (:meth:`Engine.run_topic`), so the cache decides what an edit remakes
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..cache import CacheHit, WorkflowCache
+from ..cache import CacheHit, WorkflowCache, file_digest
 from ..config import Settings
 from ..errors import AssetMissingError, ConfigError, SceneValidationError
 from ..layout import TopicLayout
 from ..lock import topic_lock
-from ..scenes import SceneFile, parse_state
+from ..scenes import Scene, SceneFile, parse_state
 from ..takes import STAGE_INPUTS, Take, TakeStore
 from .context import STAGE_FIELDS, drop_fields, set_fields
 from .engine import write_scenes_json
 from .steps import STEPS
 
 __all__ = [
-    "load_topic", "edit_scene", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
+    "load_topic", "edit_scene", "edited", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
     "EDITABLE_FIELDS",
 ]
 
@@ -55,35 +56,40 @@ def _scene_index(sf: SceneFile, n: int) -> int:
     return n - 1
 
 
-def edit_scene(layout: TopicLayout, n: int, changes: Mapping[str, Any]) -> SceneFile:
+def edit_scene(layout: TopicLayout, n: int, changes: Mapping[str, Any], *, wait: float = 30.0) -> SceneFile:
     """Change scene ``n``'s fields (``None`` removes one) and save; the next run remakes what they decide.
 
     Every problem is a :class:`SceneValidationError` naming the scene and the field, and
-    nothing is written then.
+    nothing is written then. ``wait``: seconds to wait for a run that holds the topic.
     """
+    with topic_lock(layout, wait=wait):
+        sf = edited(load_topic(layout), n, changes)
+        write_scenes_json(sf, layout)
+    return sf
+
+
+def edited(sf: SceneFile, n: int, changes: Mapping[str, Any]) -> SceneFile:
+    """``sf`` with scene ``n``'s fields changed (``None`` removes one), checked field by field; ``sf`` is
+    left as it was. The run's own checks (references, voices, workflows) are :func:`aplan_run`'s."""
     owned = sorted(set(changes) & _OWNED)
     if owned:
         raise SceneValidationError([f"scene {n}: {name} is made by sceneforge and cannot be edited"
                                     for name in owned])
-    with topic_lock(layout, wait=30):
-        sf = load_topic(layout)
-        i = _scene_index(sf, n)
-        raw = sf.scenes[i].to_dict()
-        for key, value in changes.items():
-            if value is None:
-                raw.pop(key, None)
-            else:
-                raw[key] = value
-        scenes = [s.to_dict() for s in sf.scenes]
-        scenes[i] = raw
-        try:
-            checked = parse_state({**sf.extra, "topic": sf.topic, "scenes": scenes}, need_script=False,
-                                  need_prompt=False)
-        except SceneValidationError as exc:
-            raise SceneValidationError([p for p in exc.problems if p.startswith(f"scene {n}")] or exc.problems) from None
-        sf.scenes[i] = checked.scenes[i]
-        write_scenes_json(sf, layout)
-    return sf
+    i = _scene_index(sf, n)
+    raw = sf.scenes[i].to_dict()
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    scenes = [s.to_dict() for s in sf.scenes]
+    scenes[i] = raw
+    try:
+        checked = parse_state({**sf.extra, "topic": sf.topic, "scenes": scenes}, need_script=False,
+                              need_prompt=False)
+    except SceneValidationError as exc:
+        raise SceneValidationError([p for p in exc.problems if p.startswith(f"scene {n}")] or exc.problems) from None
+    return sf.model_copy(update={"scenes": [*sf.scenes[:i], checked.scenes[i], *sf.scenes[i + 1:]]})
 
 
 def reroll_settings(settings: Settings, n: int, stage: str) -> Settings:
@@ -118,32 +124,81 @@ def list_takes(layout: TopicLayout, n: int) -> dict[str, list[Take]]:
     return {stage: store.list(stage, n) for stage in STAGE_INPUTS}
 
 
-def restore_take(layout: TopicLayout, n: int, stage: str, take_id: str) -> SceneFile:
+def restore_take(layout: TopicLayout, n: int, stage: str, take_id: str, *, wait: float = 30.0) -> SceneFile:
     """Make take ``take_id`` scene ``n``'s ``stage`` asset again; ``scenes.json`` points at it.
 
     The scene's inputs become the ones that made the take (its prompt, voice ...), so the
-    next run keeps it; a pinned seed follows the take's seed.
+    next run keeps it; a pinned seed follows the take's seed. Image and motion stay a pair:
+    an image brings back the motion made from it (or, when none is kept, the scene has no
+    motion until the next run makes it), a motion take brings back the image it was made from.
     """
     if stage not in STAGE_INPUTS:
         raise ConfigError(f"unknown stage {stage!r}; choose from {', '.join(STAGE_INPUTS)}")
-    with topic_lock(layout, wait=30):
+    with topic_lock(layout, wait=wait):
         sf = load_topic(layout)
         scene = sf.scenes[_scene_index(sf, n)]
-        take = TakeStore(WorkflowCache(layout)).restore(stage, n, take_id)
-        for name in STAGE_INPUTS[stage]:
-            value = take.inputs.get(name)
-            if value is None and name != "script":
-                drop_fields(scene, name)
-            elif value is not None:
-                set_fields(scene, **{name: value})
-        pin = {"image": "seed", "motion": "motion_seed"}.get(stage)
-        if pin is not None and getattr(scene, pin) is not None:
-            set_fields(scene, **{pin: take.seed})
-        drop_fields(scene, *STAGE_FIELDS[stage])
-        hit = CacheHit([layout.root / f for f in take.files], take.fields)
-        set_fields(scene, **STEPS[stage].scene_fields(layout, n, hit.files, hit.fields))
+        store = TakeStore(WorkflowCache(layout))
+        take = store.get(stage, n, take_id)
+        if stage == "motion":
+            _image_for_motion(store, scene, n, take)
+        _apply_take(layout, scene, n, store.restore(stage, n, take_id))
+        if stage == "image":
+            _motion_for_image(store, scene, n)
         write_scenes_json(sf, layout)
     return sf
+
+
+def _apply_take(layout: TopicLayout, scene: Scene, n: int, take: Take) -> None:
+    """The scene's inputs and fields as the (now current) take has them."""
+    for name in STAGE_INPUTS[take.stage]:
+        value = take.inputs.get(name)
+        if value is None and name != "script":
+            drop_fields(scene, name)
+        elif value is not None:
+            set_fields(scene, **{name: value})
+    pin = {"image": "seed", "motion": "motion_seed"}.get(take.stage)
+    if pin is not None and getattr(scene, pin) is not None:
+        set_fields(scene, **{pin: take.seed})
+    drop_fields(scene, *STAGE_FIELDS[take.stage])
+    hit = CacheHit([layout.root / f for f in take.files], take.fields)
+    set_fields(scene, **STEPS[take.stage].scene_fields(layout, n, hit.files, hit.fields))
+
+
+def _digest_or_none(path: Path) -> str | None:
+    try:
+        return file_digest(path)
+    except OSError:
+        return None
+
+
+def _motion_for_image(store: TakeStore, scene: Scene, n: int) -> None:
+    """After an image came back: the motion made from it comes back too, else the scene's motion is put
+    aside (kept as a take) so that no motion of another image is shown or reused."""
+    digest = _digest_or_none(store.layout.image_path(n))
+    takes = store.list("motion", n)
+    current = next((t for t in takes if t.current), None)
+    if current is not None and current.made_from == digest:
+        return
+    for take in reversed(takes):
+        if take.made_from == digest and not take.current:
+            with contextlib.suppress(AssetMissingError):  # a damaged take is not brought back
+                _apply_take(store.layout, scene, n, store.restore("motion", n, take.id))
+                return
+    if current is not None:
+        store.keep("motion", n)
+        store.cache.invalidate("motion", n)
+    drop_fields(scene, *STAGE_FIELDS["motion"])
+
+
+def _image_for_motion(store: TakeStore, scene: Scene, n: int, take: Take) -> None:
+    """Before a motion take comes back: the image it was made from, when that is not the current one."""
+    if take.made_from is None or take.made_from == _digest_or_none(store.layout.image_path(n)):
+        return  # made before takes recorded their image, or made from the image there now
+    image = next((t for t in store.list("image", n) if t.sha256[:1] == [take.made_from]), None)
+    if image is None:
+        raise ConfigError(f"scene {n}: motion take {take.id} was made from an image that is no longer kept; "
+                          "it cannot be restored")
+    _apply_take(store.layout, scene, n, store.restore("image", n, image.id))
 
 
 def topic_dir_layout(folder: Path) -> TopicLayout:

@@ -13,15 +13,17 @@ import asyncio
 import os
 import secrets
 import shutil
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from ..config import Settings
-from ..errors import AssetMissingError, ConfigError, SceneValidationError, UnsafePathError
+from ..errors import AssetMissingError, ConfigError, OutputLockedError, SceneValidationError, UnsafePathError
 from ..layout import TopicLayout, slugify
 from ..lock import topic_lock
 from ..pipeline import DEFAULT_TOPIC, aplan_run, write_scenes_json
 from ..pipeline.context import STAGE_FIELDS, drop_fields
-from ..pipeline.topics import edit_scene, list_takes, load_topic, pin_seed, reroll_settings, restore_take
+from ..pipeline.topics import edit_scene, edited, list_takes, load_topic, reroll_settings, restore_take
 from ..scenes import SceneFile, parse_state
 from ..takes import Take
 from .jobs import JobQueue
@@ -36,6 +38,7 @@ __all__ = ["TopicActions", "VIEW_FIELDS"]
 
 #: What the API adds to a scene (``GET /api/topics/{slug}``); a scene sent back with them is taken without.
 VIEW_FIELDS = ("n", "urls")
+T = TypeVar("T")
 
 
 def _slug_of(data: Any) -> str:
@@ -47,17 +50,35 @@ def _slug_of(data: Any) -> str:
         return slugify(DEFAULT_TOPIC)  # the plan says what is wrong with the topic
 
 
+#: Seconds a request waits for the topic's lock (a command-line run holding it answers 409, not a hang).
+LOCK_WAIT = 2.0
+
+
+def _outside_run(slug: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)``; a command-line run holding the topic is a 409 that says so."""
+    try:
+        return fn(*args, **kwargs)
+    except OutputLockedError:
+        raise OutputLockedError(f"a sceneforge run outside the service is writing topic {slug!r}; "
+                                "try again when it ends") from None
+
+
+def _rename_locked(layout: TopicLayout, dest: Path) -> None:
+    with topic_lock(layout):
+        os.rename(layout.root, dest)
+
+
 def _save_state(layout: TopicLayout, sf: SceneFile) -> None:
     with topic_lock(layout):
         write_scenes_json(sf, layout)
 
 
-def _pin_and_save(layout: TopicLayout, n: int, stage: str, seed: int | None) -> str | None:
-    with topic_lock(layout, wait=30):
-        sf = load_topic(layout)
-        pin_seed(sf, n, stage, seed)
-        write_scenes_json(sf, layout)
-    return take_marker(layout, stage, n)
+def _reroll_job(layout: TopicLayout, n: int, stage: str, seed: int | None) -> JobSpec:
+    """A re-roll job, with what it replaces: the current take and the scene's seed pin."""
+    scene = load_topic(layout).scenes[n - 1]
+    # a motion_seed recorded with frames is what made them, not a pin
+    pinned = {"image": scene.seed, "motion": scene.motion_seed if scene.motion_frames_path is None else None}
+    return JobSpec("regenerate", n, stage, take_marker(layout, stage, n), seed, pinned.get(stage))
 
 
 class TopicActions:
@@ -112,7 +133,7 @@ class TopicActions:
         slug = slugify(sf.topic)
         async with self.jobs.claim(slug):
             layout = self.layout(slug)
-            await asyncio.to_thread(_save_state, layout, sf)
+            await asyncio.to_thread(_outside_run, slug, _save_state, layout, sf)
             record = self.jobs.records.get(slug) or TopicRecord(slug, sf.topic,
                                                                 last_event_id=self.store.last_event_id(slug))
             record.topic, record.options = sf.topic, options
@@ -130,9 +151,15 @@ class TopicActions:
         changes = {k: v for k, v in changes.items()
                    if k not in VIEW_FIELDS and not (isinstance(current, dict) and k in current and current[k] == v)}
         changes = confine_edit(n, changes)
+        layout = self.layout(slug)
         async with self.jobs.claim(slug):
             if changes:
-                await asyncio.to_thread(edit_scene, self.layout(slug), n, changes)
+                # The checks the job would fail on (a script, a reference, a voice, a workflow's kind ...)
+                # answer this request: 422 and nothing saved, never a topic whose every job fails.
+                sf = edited(await asyncio.to_thread(load_topic, layout), n, changes)
+                settings = job_settings(self.base, record.options).model_copy(update={"only_scenes": frozenset({n})})
+                await aplan_run([sf.state()], settings, base=layout.root)
+                await asyncio.to_thread(_outside_run, slug, edit_scene, layout, n, changes, wait=LOCK_WAIT)
             self.jobs.note(record, "scene_edited", {"fields": sorted(changes)}, scene=n)
             self.jobs.enqueue(record, JobSpec("run"))
         return record
@@ -141,9 +168,11 @@ class TopicActions:
         """A new take of one asset (its motion too after an image), with ``seed`` pinned or a new random one."""
         record = self.check_scene(slug, n)
         reroll_settings(job_settings(self.base, record.options), n, stage)  # refuses what cannot be re-rolled
+        if seed is not None and stage == "audio":
+            raise ConfigError("narration has no seed")
         async with self.jobs.claim(slug):
-            before = await asyncio.to_thread(_pin_and_save, self.layout(slug), n, stage, seed)
-            self.jobs.enqueue(record, JobSpec("regenerate", n, stage, before))
+            job = await asyncio.to_thread(_reroll_job, self.layout(slug), n, stage, seed)
+            self.jobs.enqueue(record, job)
         return record
 
     async def takes(self, slug: str, n: int) -> dict[str, list[Take]]:
@@ -157,8 +186,12 @@ class TopicActions:
         if stage not in takes or not any(t.id == take_id for t in takes[stage]):
             raise AssetMissingError(f"scene {n} has no {stage} take {take_id!r}")
         async with self.jobs.claim(slug, queue_room=False):
-            await asyncio.to_thread(restore_take, self.layout(slug), n, stage, take_id)
+            sf = await asyncio.to_thread(_outside_run, slug, restore_take, self.layout(slug), n, stage, take_id,
+                                         wait=LOCK_WAIT)
             self.jobs.note(record, "take_restored", {"take": take_id}, scene=n, stage=stage)
+            if stage == "image" and sf.scenes[n - 1].motion_frames_path is None \
+                    and job_settings(self.base, record.options).run_motion:
+                self.jobs.enqueue(record, JobSpec("run"))  # no kept motion of that image: it is made
         return record
 
     async def add_reference(self, slug: str, data: bytes) -> str:
@@ -176,13 +209,18 @@ class TopicActions:
         return record
 
     async def delete(self, slug: str) -> None:
-        """Remove the topic's folder (refused while it has a job, or a command-line run holds it)."""
-        record = self.jobs.get(slug)
+        """Remove the topic's folder (refused while it has a job, or a command-line run holds it); also a
+        folder that only holds references uploaded for a topic never submitted."""
+        layout = self.layout(slug)
+        record = None if self._references_only(slug) else self.jobs.get(slug)
         async with self.jobs.claim(slug, queue_room=False):
-            layout = self.layout(slug)
             trash = self.store.out_dir / f".deleted-{slug}-{secrets.token_hex(4)}"
-            with topic_lock(layout):
-                os.rename(layout.root, trash)  # gone at once for every reader; removed below
-            self.jobs.forget(record)
+            _outside_run(slug, _rename_locked, layout, trash)  # gone at once for every reader; removed below
+            if record is not None:
+                self.jobs.forget(record)
         await asyncio.to_thread(shutil.rmtree, trash, True)
+
+    def _references_only(self, slug: str) -> bool:
+        root = self.layout(slug).root
+        return slug not in self.jobs.records and (root / "references").is_dir() and not (root / "scenes.json").exists()
 

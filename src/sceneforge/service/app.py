@@ -68,13 +68,16 @@ def _status(exc: SceneforgeError) -> int:
     return 500
 
 
-def error_response(exc: SceneforgeError) -> JSONResponse:
-    """The JSON answer for one of sceneforge's errors."""
+def error_response(exc: SceneforgeError, out_dir: Path | None = None) -> JSONResponse:
+    """The JSON answer for one of sceneforge's errors (paths under ``out_dir`` said relative to it:
+    a client never learns where the service keeps its files)."""
     status = _status(exc)
     if isinstance(exc, SceneValidationError):
         problems = list(exc.problems)
     else:
         problems = error_text(exc).splitlines()
+    if out_dir is not None:
+        problems = [files.relative_paths(p, out_dir) for p in problems]
     detail = problems[0] if len(problems) == 1 else f"{len(problems)} problems in the input"
     body: dict[str, Any] = {"detail": detail}
     if status in (400, 422):
@@ -85,7 +88,7 @@ def error_response(exc: SceneforgeError) -> JSONResponse:
 
 async def _sceneforge_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SceneforgeError)
-    return error_response(exc)
+    return error_response(exc, request.app.state.service.out_dir)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

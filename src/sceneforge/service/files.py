@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse
 
 from .store import valid_slug
 
-__all__ = ["router", "safe_file", "file_url", "CONTENT_TYPES"]
+__all__ = ["router", "safe_file", "file_url", "relative_paths", "CONTENT_TYPES"]
 
 CONTENT_TYPES = {
     ".mp3": "audio/mpeg",
@@ -51,6 +51,14 @@ def _allowed(parts: tuple[str, ...]) -> bool:
         return True
     # the only hidden part allowed: .sceneforge/takes/<stage>/scene_N/<id>/<file>
     return hidden == [0] and parts[0] == ".sceneforge" and len(parts) == 6 and parts[1] == "takes"
+
+
+def relative_paths(text: str, out_dir: Path) -> str:
+    """``text`` with the service's output folder left out of the paths it names (a client never
+    learns where the service keeps its files)."""
+    for root in {str(out_dir), str(out_dir.resolve())}:
+        text = text.replace(root.rstrip(os.sep) + os.sep, "")
+    return text
 
 
 def safe_file(out_dir: Path, slug: str, path: str) -> Path | None:

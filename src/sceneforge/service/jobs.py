@@ -35,8 +35,9 @@ from ..errors import AssetMissingError, OutputLockedError, ServerUnavailableErro
 from ..events import Event
 from ..pipeline import Engine
 from .events import EventHub
+from .files import relative_paths
 from .models import ACTIVE, RESUMABLE, JobSpec, JobStatus
-from .runner import run_job
+from .runner import run_job, undo_reroll
 from .store import TopicRecord, TopicStore
 from .webhooks import WebhookSender
 
@@ -238,6 +239,8 @@ class JobQueue:
             self._running[slug] = (task, settled)
             try:
                 await asyncio.wait({task})
+                if (task.cancelled() or task.exception() is not None) and not self.closing:
+                    await self._undo(record)  # (interrupted: a resumed re-roll carries on instead)
                 self._settle(record, task)
             finally:
                 self._running.pop(slug, None)
@@ -251,11 +254,22 @@ class JobQueue:
         await run_job(self.engine, self.base, self.store.layout(record.slug), record.options, record.job,
                       emit=self._engine_sink(record), note=note, resumed=resumed)
 
+    async def _undo(self, record: TopicRecord) -> None:
+        """A cancelled or failed re-roll leaves the scene as it was before it (its take, its seed pin)."""
+        try:
+            if await asyncio.to_thread(undo_reroll, self.store.layout(record.slug), record.job):
+                self.note(record, "reroll_undone", {"take": record.job.take_before}, scene=record.job.scene,
+                          stage=record.job.stage)
+        except Exception as exc:  # noqa: BLE001 - the job's own outcome is what the topic reports
+            log.warning("topic %s: could not put back scene %s's %s take: %s", record.slug, record.job.scene,
+                        record.job.stage, error_text(exc))
+
     def _settle(self, record: TopicRecord, task: asyncio.Task[None]) -> None:
         if task.cancelled():
             status, error = (JobStatus.INTERRUPTED if self.closing else JobStatus.CANCELLED), None
         elif task.exception() is not None:
-            status, error = JobStatus.FAILED, error_text(task.exception())  # type: ignore[arg-type]
+            error = relative_paths(error_text(task.exception()), self.store.out_dir)  # type: ignore[arg-type]
+            status = JobStatus.FAILED
         else:
             status, error = JobStatus.DONE, None
         self._set_status(record, status, error)

@@ -52,12 +52,18 @@ class JobSpec:
     was current when it was asked for: a resumed re-roll that already replaced it is not
     forced again, so it re-attaches to its journaled job instead of running a second one).
     ``preview``: ``preview.mp4`` and ``contact_sheet.png``.
+
+    A re-roll's seed is pinned when its job starts (``seed``; None: a new random one), not
+    when it is asked for: a re-roll cancelled while queued changes nothing, and one cancelled
+    or failed before it made its asset puts back the take and the pin (``pin_before``) it had.
     """
 
     kind: JobKind = "run"
     scene: int | None = None
     stage: str | None = None
     take_before: str | None = None
+    seed: int | None = None
+    pin_before: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -66,10 +72,14 @@ class JobSpec:
     def from_json(cls, raw: Any) -> JobSpec:
         if not isinstance(raw, dict) or raw.get("kind") not in ("run", "regenerate", "preview"):
             return cls()
-        scene = raw.get("scene")
-        return cls(raw["kind"], scene if isinstance(scene, int) else None,
+        def whole(name: str) -> int | None:
+            value = raw.get(name)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        return cls(raw["kind"], whole("scene"),
                    raw.get("stage") if isinstance(raw.get("stage"), str) else None,
-                   raw.get("take_before") if isinstance(raw.get("take_before"), str) else None)
+                   raw.get("take_before") if isinstance(raw.get("take_before"), str) else None,
+                   whole("seed"), whole("pin_before"))
 
 
 # --------------------------------------------------------------------------- requests

@@ -21,13 +21,14 @@ from ..errors import ConfigError, JobInterruptedError
 from ..events import EventSink
 from ..layout import TopicLayout
 from ..lock import topic_lock
-from ..pipeline import Engine, aplan_run
-from ..pipeline.topics import load_topic, reroll_settings
+from ..pipeline import Engine, aplan_run, write_scenes_json
+from ..pipeline.context import drop_fields, set_fields
+from ..pipeline.topics import load_topic, pin_seed, reroll_settings, restore_take
 from .files import file_url
 from .models import JobSpec
 from .options import job_settings
 
-__all__ = ["run_job", "take_marker", "Note"]
+__all__ = ["run_job", "take_marker", "undo_reroll", "Note"]
 
 #: Tell the topic's listeners something the service did: ``note(kind, data)``.
 Note = Callable[[str, dict[str, Any]], None]
@@ -68,9 +69,42 @@ async def run_job(engine: Engine, base: Settings, layout: TopicLayout, options: 
         await run_preview(layout, note)
         return
     settings = job_run_settings(base, options, job, layout, resumed=resumed)
+    if job.kind == "regenerate" and job.scene is not None and job.stage is not None:
+        await asyncio.to_thread(_pin, layout, job.scene, job.stage, job.seed)
     sf = await asyncio.to_thread(load_topic, layout)
     plan = await aplan_run([sf.state()], settings, base=layout.root)  # the stages' own checks (a prompt ...)
     await engine.run_topic(plan.topics[0], settings=settings, emit=emit)
+
+
+def _pin(layout: TopicLayout, n: int, stage: str, seed: int | None) -> None:
+    with topic_lock(layout, wait=30):
+        sf = load_topic(layout)
+        pin_seed(sf, n, stage, seed)
+        write_scenes_json(sf, layout)
+
+
+def undo_reroll(layout: TopicLayout, job: JobSpec) -> bool:
+    """After a re-roll that was cancelled or failed before it made its asset: the take it was to
+    replace is current again (``scenes.json`` points at it) and the scene's seed pin is as it was.
+    False when there was nothing to undo (not a re-roll, or it made its asset)."""
+    if job.kind != "regenerate" or job.scene is None or job.stage is None:
+        return False
+    marker = take_marker(layout, job.stage, job.scene)
+    if marker is not None and marker != job.take_before:
+        return False  # the new take was made: it is the scene's now
+    if marker is None and job.take_before is not None and not job.take_before.startswith("record:"):
+        restore_take(layout, job.scene, job.stage, job.take_before)
+    pin = {"image": "seed", "motion": "motion_seed"}.get(job.stage)
+    if pin is not None:
+        with topic_lock(layout, wait=30):
+            sf = load_topic(layout)
+            scene = sf.scenes[job.scene - 1]
+            if job.pin_before is not None:
+                set_fields(scene, **{pin: job.pin_before})
+            elif pin == "seed":
+                drop_fields(scene, pin)  # (a motion_seed beside frames is their record, not a pin)
+            write_scenes_json(sf, layout)
+    return True
 
 
 def _render(layout: TopicLayout, stop: threading.Event) -> dict[str, Any]:
