@@ -11,6 +11,7 @@ original specification names, so ``except ValueError`` / ``except RuntimeError``
     ├── UnsafePathError (ValueError)         a name would escape its folder
     ├── WorkflowError (ValueError)           a workflow is malformed or the server rejected it
     ├── AssetMissingError (FileNotFoundError)        an asset that should exist does not   [retryable]
+    │   └── InputFileMissingError            a file the input names is missing; ``problems``
     ├── ServerUnavailableError (RuntimeError)        a server cannot be reached            [retryable]
     ├── GenerationError (RuntimeError)       generating one asset failed                   [retryable]
     │   ├── PermanentError                   the same request will fail again (bad voice, 4xx)
@@ -41,6 +42,7 @@ __all__ = [
     "TopicConflictError",
     "UnsafePathError",
     "AssetMissingError",
+    "InputFileMissingError",
     "ServerUnavailableError",
     "WorkflowError",
     "GenerationError",
@@ -93,6 +95,18 @@ class AssetMissingError(SceneforgeError, FileNotFoundError):
     """An asset that should exist on disk does not (or is empty)."""
 
     retryable = True  # the engine said it succeeded but wrote nothing: another try may work
+
+
+class InputFileMissingError(AssetMissingError):
+    """Files the input names do not exist (motion's ``image_path`` when the run makes no images):
+    bad input, found before any work. Still a FileNotFoundError, as the original system raised.
+    ``problems`` holds one line per scene."""
+
+    retryable = False
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: list[str] = list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class ServerUnavailableError(SceneforgeError, RuntimeError):

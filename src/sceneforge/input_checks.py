@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import unicodedata
 from collections.abc import Mapping
@@ -73,7 +74,12 @@ def json_problem(value: Any) -> str | None:
         v, depth = stack.pop()
         if isinstance(v, str):
             problem = unicode_problem(v)
-        elif isinstance(v, bool) or v is None or isinstance(v, float):
+        elif isinstance(v, float):
+            # JSON has no NaN or Infinity: Python reads and writes them, but a strict reader (a browser,
+            # jq, another language) refuses the file, and the written value would not be the one given.
+            shown_as = "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+            problem = None if math.isfinite(v) else f"is {shown_as}, which JSON cannot hold"
+        elif isinstance(v, bool) or v is None:
             continue
         elif isinstance(v, int):
             problem = _int_problem(v)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from filelock import FileLock, Timeout
 
-from .errors import OutputLockedError
+from .errors import ConfigError, OutputLockedError
 from .layout import TopicLayout
 
 __all__ = ["topic_lock", "atopic_lock"]
@@ -18,7 +18,7 @@ __all__ = ["topic_lock", "atopic_lock"]
 @contextlib.contextmanager
 def topic_lock(layout: TopicLayout, *, wait: float = 0.0) -> Iterator[None]:
     """Hold the topic's lock; wait up to ``wait`` seconds, then refuse with a clear message."""
-    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    _make_state_dir(layout)
     lock = FileLock(str(layout.state_dir / "run.lock"))
     try:
         lock.acquire(timeout=wait)
@@ -28,6 +28,14 @@ def topic_lock(layout: TopicLayout, *, wait: float = 0.0) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _make_state_dir(layout: TopicLayout) -> None:
+    try:
+        layout.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"the topic folder {layout.root} cannot be made: {exc.strerror}; "
+                          "choose another output folder (--out)") from None
 
 
 def _locked(layout: TopicLayout) -> OutputLockedError:
@@ -40,7 +48,7 @@ def _locked(layout: TopicLayout) -> OutputLockedError:
 async def atopic_lock(layout: TopicLayout, *, wait: float = 0.0) -> AsyncIterator[None]:
     """:func:`topic_lock` for async code: waiting polls without blocking the event loop,
     so other topics' downloads and websockets keep going meanwhile."""
-    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    _make_state_dir(layout)
     lock = FileLock(str(layout.state_dir / "run.lock"))
     deadline = time.monotonic() + wait
     while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,11 @@ def _check_serializable(scenes: list[Scene], prefix: str) -> None:
 def _check_topic(topic: Any, where: str) -> str:
     if not isinstance(topic, str):
         raise SceneValidationError(f"{where}topic must be a string, got {_type_name(topic)}")
+    control = next((c for c in topic if unicodedata.category(c) == "Cc"), None)
+    if control is not None:  # a name shown in listings, titles and logs
+        raise SceneValidationError(f"{where}topic contains a control character U+{ord(control):04X}")
+    if bad := unicode_problem(topic):
+        raise SceneValidationError(f"{where}topic {bad}")
     try:
         slugify(topic)
     except UnsafePathError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sceneforge.cli import app
@@ -83,9 +84,26 @@ def test_motion_without_images_names_every_scene_and_writes_nothing(tmp_path: Pa
     events = tmp_path / "events.jsonl"
     r = CliRunner().invoke(app, ["run", str(f), "--offline", "--stages", "motion", "--out", str(tmp_path / "out"),
                                  "--events", str(events)])
-    assert r.exit_code == 1  # the original system's FileNotFoundError, before any work
+    assert r.exit_code == 2  # bad input, before any work (a FileNotFoundError, as the original system raised)
     assert "scene 1: image_path is not set; run the image stage first" in r.output
     assert not (tmp_path / "out").exists() and not events.exists()
+
+
+def test_motion_inputs_missing_are_one_problem_per_scene_and_a_file_not_found_error(tmp_path: Path):
+    from sceneforge.config import Settings
+    from sceneforge.errors import InputFileMissingError
+    from sceneforge.pipeline import plan_run
+
+    f = tmp_path / "two.json"
+    f.write_text(json.dumps([{"script": "a", "image_prompt": "x"}, {"script": "b", "image_prompt": "y"}]))
+    r = CliRunner().invoke(app, ["run", str(f), "--offline", "--stages", "motion", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "2 problems in the input" in r.output
+    text = " ".join(r.output.split())
+    assert "scene 1: image_path is not set" in text and "scene 2: image_path is not set" in text
+    settings = Settings(out_dir=tmp_path / "o", offline=True, stages=("motion",), motion_enabled=True)
+    with pytest.raises(FileNotFoundError) as caught:  # what the original system raised
+        plan_run([str(f)], settings)
+    assert isinstance(caught.value, InputFileMissingError) and len(caught.value.problems) == 2
 
 
 def test_out_below_a_file_is_refused_before_anything_is_made(tmp_path: Path):
@@ -112,3 +130,24 @@ def test_contradicting_flags_are_usage_errors(tmp_path: Path):
                             "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "o" / "t" / "scenes.json").read_text())["scenes"][0]["audio_path"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where nothing can be made")
+def test_a_topic_folder_that_cannot_be_made_is_a_clear_usage_error(tmp_path: Path):
+    r = CliRunner().invoke(app, ["run", str(write(tmp_path / "a.json", "t")), "--offline", "--out", "/proc/sf-nope"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and "the topic folder /proc/sf-nope/t cannot be made" in text and "Errno" not in text
+
+
+def test_an_offline_draft_still_checks_the_workflows_named(tmp_path: Path):
+    f = tmp_path / "wf.json"
+    f.write_text(json.dumps([{"script": "a", "image_prompt": "x", "workflow": "nope"},
+                             {"script": "b", "image_prompt": "y", "workflow": "wan22-5b-ti2v"}]))
+    r = CliRunner().invoke(app, ["run", str(f), "--offline", "--out", str(tmp_path / "o")])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and "scene 1: workflow: no bundled workflow or file named 'nope'" in text
+    assert "scene 2: workflow: bundled workflow 'wan22-5b-ti2v' is a motion workflow, not image" in text
+    r = CliRunner().invoke(app, ["run", str(write(tmp_path / "a.json", "t")), "--offline", "--workflow", "nope",
+                                 "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "--workflow: no bundled workflow or file named 'nope'" in " ".join(r.output.split())
+    assert not (tmp_path / "o").exists()

@@ -130,10 +130,10 @@ def test_folder_without_scenes_json_exits_2(tmp_path: Path, sub: str) -> None:
     assert "Traceback" not in r.output
 
 
-def test_run_keeps_exit_1_for_missing_inputs(tmp_path: Path) -> None:
-    """Only preview maps a missing asset to 2; a run whose motion has no image still fails with 1."""
+def test_run_without_the_images_its_motion_needs_is_bad_input(tmp_path: Path) -> None:
+    """A run whose motion has no image is refused like preview's missing assets: exit 2, each scene named."""
     f = tmp_path / "s.json"
     f.write_text(json.dumps(SCENES, ensure_ascii=False), encoding="utf-8")
     r = invoke("run", f, "--offline", "--motion", "--stages", "motion", "--out", tmp_path / "out")
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 2, r.output
     assert "scene 1: image_path is not set" in r.output

@@ -50,6 +50,9 @@ async def test_with_a_token_every_api_and_file_request_needs_it(start, tmp_path:
                     assert TOKEN not in json.dumps(body)
         async with anon.post(svc.url + "/api/topics", json=topic("sneaky", 1)) as resp:
             assert resp.status == 401
+        for scheme in ("bearer", "BEARER"):  # the scheme name is case-insensitive (RFC 9110)
+            async with anon.get(svc.url + "/api/topics", headers={"Authorization": f"{scheme} {TOKEN}"}) as resp:
+                assert resp.status == 200, scheme
         for open_path in ("/docs", "/openapi.json", "/"):  # no data there: the page asks for the token
             async with anon.get(svc.url + open_path) as resp:
                 assert resp.status == 200, open_path

@@ -11,21 +11,28 @@ from typing import Any
 from rich.console import Console
 from rich.traceback import Traceback
 
-from ..errors import ConfigError, SceneValidationError, UnsafePathError, WorkflowError, error_text
+from ..errors import (
+    ConfigError,
+    InputFileMissingError,
+    SceneValidationError,
+    UnsafePathError,
+    WorkflowError,
+    error_text,
+)
 
 __all__ = ["err", "fail", "overrides", "BAD_INPUT"]
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 #: Errors that mean the input or the command line is wrong (exit 2).
-BAD_INPUT = (SceneValidationError, ConfigError, UnsafePathError, WorkflowError)
+BAD_INPUT = (SceneValidationError, ConfigError, UnsafePathError, WorkflowError, InputFileMissingError)
 
 
 def fail(exc: BaseException, debug: bool = False, console: Console | None = None) -> int:
     """Print an error cleanly and return its exit code."""
     console = console or err
     code = 2 if isinstance(exc, BAD_INPUT) else 1
-    if isinstance(exc, SceneValidationError) and len(exc.problems) > 1:
+    if isinstance(exc, (SceneValidationError, InputFileMissingError)) and len(exc.problems) > 1:
         console.print(f"[bold red]error:[/] {len(exc.problems)} problems in the input:")
         for p in exc.problems:
             console.print(f"  - {p}", markup=False)

@@ -42,12 +42,17 @@ def takes_list(
                          ensure_ascii=False, indent=2))
         return
     table = Table(title=f"takes of {folder}")
-    for col in ("scene", "stage", "take", "made", "seed", "current"):
-        table.add_column(col)
+    table.add_column("scene")
+    table.add_column("stage")
+    table.add_column("take", no_wrap=True, overflow="ignore")  # what `takes restore` needs, whole
+    table.add_column("made (UTC)")
+    table.add_column("seed", overflow="fold")
+    table.add_column("current")
     for n, by_stage in found.items():
         for stage, takes in by_stage.items():
             for t in takes:
-                table.add_row(str(n), stage, t.id, t.created_at, "" if t.seed is None else str(t.seed),
+                made = t.created_at.replace("T", " ").split(".")[0]
+                table.add_row(str(n), stage, t.id, made, "" if t.seed is None else str(t.seed),
                               "✓" if t.current else "")
     Console().print(table)
 

@@ -14,7 +14,9 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from ..backend import Backend
+from ..comfy.jobs import ComfyBackend
 from ..comfy.preflight import preflight
+from ..comfy.workflow import Workflow
 from ..config import Settings
 from ..errors import ConfigError, WorkflowError
 from ..layout import TopicLayout
@@ -87,6 +89,24 @@ def check_references(sf: SceneFile, settings: Settings) -> list[str]:
 def _selected(sf: SceneFile, settings: Settings) -> list[tuple[int, Scene]]:
     only = settings.only_scenes
     return [(n, s) for n, s in enumerate(sf.scenes, 1) if only is None or n in only]
+
+
+def check_workflow_names(sf: SceneFile, settings: Settings, backends: dict[str, Backend]) -> list[str]:
+    """With backends that use no workflow (offline drafts), the workflows named are still checked
+    (exists, is a workflow of its kind), so a draft run does not hide a typo the real run would hit."""
+    problems: list[str] = []
+    for stage, field in (("image", "workflow"), ("motion", "motion_workflow")):
+        backend = backends.get(stage)
+        if backend is None or isinstance(backend, ComfyBackend):
+            continue  # not run, or it checks its workflows itself (check_requests)
+        named = {getattr(scene, field) or getattr(settings, field): n for n, scene in _selected(sf, settings)}
+        for name, n in named.items():
+            try:
+                Workflow.load(name, kind=stage)
+            except (WorkflowError, ConfigError) as exc:
+                own = getattr(sf.scenes[n - 1], field)
+                problems.append(f"scene {n}: {field}: {exc}" if own else f"--{field.replace('_', '-')}: {exc}")
+    return problems
 
 
 def check_requests(sf: SceneFile, settings: Settings, backends: dict[str, Backend]) -> list[str]:

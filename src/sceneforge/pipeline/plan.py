@@ -19,11 +19,18 @@ from typing import Any
 
 from ..backend import Backend, BackendResources
 from ..config import STAGES, Settings
-from ..errors import AssetMissingError, ConfigError, SceneValidationError
+from ..errors import ConfigError, InputFileMissingError, SceneValidationError
 from ..layout import TopicLayout, slugify
 from ..scenes import SceneFile, load_scene_file, parse_state
 from ..tts.base import TTSBackend
-from .checks import check_on_servers, check_references, check_requests, check_voices, resolve_scene_paths
+from .checks import (
+    check_on_servers,
+    check_references,
+    check_requests,
+    check_voices,
+    check_workflow_names,
+    resolve_scene_paths,
+)
 from .engine import build_backend
 from .folder import check_topic_folder
 from .steps import motion_input_problem
@@ -92,6 +99,7 @@ async def _check_scene_inputs(sfs: list[SceneFile], settings: Settings) -> None:
     try:
         for sf in sfs:
             found = check_references(sf, settings) + check_requests(sf, settings, backends)
+            found += check_workflow_names(sf, settings, backends)
             tts = backends.get("audio")
             if isinstance(tts, TTSBackend):
                 found += await check_voices(sf, settings, tts)
@@ -162,4 +170,4 @@ def _check_motion_inputs(sfs: list[SceneFile], settings: Settings) -> None:
                 for sf in sfs for n, scene in enumerate(sf.scenes, 1)
                 if (only is None or n in only) and (p := motion_input_problem(n, scene))]
     if problems:
-        raise AssetMissingError("\n".join(problems))
+        raise InputFileMissingError(problems)

@@ -93,15 +93,16 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = b"Bearer " + token.encode("utf-8")
+        self._expected = token.encode("utf-8")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PROTECTED_PREFIXES):
             given = _header(scope, b"authorization") or b""
+            scheme, _, credentials = given.strip().partition(b" ")
+            token = credentials.strip() if scheme.lower() == b"bearer" else None  # the scheme is case-insensitive
             if not given and scope["method"] in ("GET", "HEAD") and scope["path"].startswith("/files/"):
-                cookie = _cookie_token(scope)
-                given = b"Bearer " + cookie if cookie is not None else b""
-            if not hmac.compare_digest(given, self._expected):
+                token = _cookie_token(scope)
+            if token is None or not hmac.compare_digest(token, self._expected):
                 detail = "a token is needed: send 'Authorization: Bearer <token>'" if not given else "wrong token"
                 await send_json(send, 401, {"detail": detail}, [(b"www-authenticate", b"Bearer")])
                 return
