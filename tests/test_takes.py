@@ -201,3 +201,21 @@ async def test_image_and_motion_takes_come_back_as_a_pair(tmp_path: Path):
     assert "motion_frames_path" not in saved and not any(t.current for t in list_takes(layout, 1)["motion"])
     await run(s, layout)
     assert frames() not in (motion_a, motion_b) and len(list_takes(layout, 1)["motion"]) == 3
+
+
+def test_a_topic_written_with_relative_paths_is_read_from_any_folder(tmp_path: Path, monkeypatch):
+    scenes = tmp_path / "s.json"
+    scenes.write_text(json.dumps(STATE))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", "s.json", "--offline", "--stages", "audio,image", "--out", "out"]).exit_code == 0
+    assert runner.invoke(app, ["run", "s.json", "--offline", "--stages", "audio,image", "--out", "out",
+                               "--scene", "1", "--force"]).exit_code == 0
+    written = json.loads((tmp_path / "out" / "takes" / "scenes.json").read_text())["scenes"][0]["image_path"]
+    assert not Path(written).is_absolute()  # as the original system wrote them: under --out as given
+    old = list_takes(TopicLayout(tmp_path / "out", "takes"), 1)["image"][0].id
+    monkeypatch.chdir(tmp_path / "out")  # somewhere else: the service's folder, another shell
+    assert runner.invoke(app, ["takes", "restore", "takes", old, "--scene", "1", "--stage", "image"]).exit_code == 0
+    sf = load_topic(TopicLayout(tmp_path / "out", "takes"))
+    assert [Path(s.image_path) for s in sf.scenes] == [tmp_path / "out" / "takes" / f"image_scene_{n}.png"
+                                                       for n in (1, 2)]

@@ -33,7 +33,7 @@ from .cache import CacheHit, WorkflowCache, file_digest
 from .errors import AssetMissingError, ConfigError
 from .fsutil import PART_SUFFIX, relative_to, replace_dir
 
-__all__ = ["Take", "TakeStore", "STAGE_INPUTS", "KEEP_TAKES", "new_take_meta"]
+__all__ = ["Take", "TakeStore", "STAGE_INPUTS", "KEEP_TAKES", "new_take_meta", "recorded_motion_pin"]
 
 KEEP_TAKES = 10
 
@@ -41,7 +41,8 @@ KEEP_TAKES = 10
 STAGE_INPUTS = {
     "audio": ("script", "voice", "rate"),
     "image": ("image_prompt", "negative_prompt", "reference_image", "workflow"),
-    "motion": ("motion_prompt", "motion_workflow"),
+    # motion_seed: the pin the scene had (None: a random seed), so a pin outlives the frames it made
+    "motion": ("motion_prompt", "motion_workflow", "motion_seed"),
 }
 _SEED_FIELD = {"image": "image_seed", "motion": "motion_seed"}
 
@@ -57,6 +58,17 @@ def new_take_meta(inputs: Mapping[str, Any], clock: Callable[[], float] = time.t
     created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{micros // 1000:03d}Z"
     meta = {"take": take_id, "created_at": created, "inputs": dict(inputs)}
     return {**meta, "made_from": made_from} if made_from else meta
+
+
+def recorded_motion_pin(cache: WorkflowCache, scene: int) -> int | None:
+    """The ``motion_seed`` scene ``scene``'s current motion was pinned to when it was made (None: none).
+
+    ``motion_seed`` is both an input (a pin) and what a run records beside the frames; a
+    ``scenes.json`` fed back in tells them apart with this.
+    """
+    hit = cache.current("motion", scene)
+    value = (hit.meta.get("inputs") or {}).get("motion_seed") if hit is not None else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass

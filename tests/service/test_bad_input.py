@@ -127,6 +127,9 @@ async def test_a_change_while_a_command_line_run_holds_the_topic_is_409_at_once(
     with topic_lock(TopicLayout(svc.out, "held")):  # as `sceneforge run` holds it
         status, body = await svc.call("PATCH", "/api/topics/held/scenes/1", body={"script": "changed"})
         assert status == 409 and "outside the service" in body["detail"] and "--wait-lock" not in body["detail"]
-        status, body = await svc.call("DELETE", "/api/topics/held")
-        assert status == 409 and "outside the service" in body["detail"]
+        for method, path, payload in (("DELETE", "/api/topics/held", None),
+                                      ("POST", "/api/topics/held/scenes/1/regenerate", {"stage": "image"}),
+                                      ("POST", "/api/topics/held/preview", None)):
+            status, body = await svc.call(method, path, body=payload)
+            assert status == 409 and "outside the service" in body["detail"], (path, body)
     assert json.loads((svc.out / "held" / "scenes.json").read_text())["scenes"][0]["script"] == "one"

@@ -214,3 +214,75 @@ async def test_a_cancelled_or_failed_re_roll_leaves_the_scene_as_it_was(start, c
     await svc.call("PATCH", "/api/topics/keep/scenes/1", body={"script": "two."})
     state = await svc.wait("keep")
     assert state["status"] == "done" and len(comfy.jobs) == jobs  # the image was not remade
+
+
+def graph_seeds(job: dict) -> list[int]:
+    return [n["inputs"][k] for n in job["graph"].values() for k in ("seed", "noise_seed") if k in n["inputs"]]
+
+
+async def test_a_cancelled_image_re_roll_keeps_the_motion_and_its_pinned_seed(start, comfy, tmp_path: Path):
+    svc = await start(with_comfy(tmp_path, comfy, stages=("audio", "image", "motion"), motion_enabled=True))
+    await svc.submit({"topic": "clip2", "scenes": [{"script": "one.", "image_prompt": "p", "motion_seed": 7}]})
+    first = await svc.wait("clip2")
+    assert first["scenes"][0]["motion_seed"] == 7 and 7 in graph_seeds(comfy.jobs[-1])
+    frames = first["scenes"][0]["urls"]["motion_frames"]
+    comfy.fault("hang")
+    await svc.call("POST", "/api/topics/clip2/scenes/1/regenerate", body={"stage": "image", "seed": 1234})
+    await svc.stream("clip2", after=first["last_event_id"], until_idle=False, stop=lambda e: e["kind"] == "job_queued")
+    await svc.call("POST", "/api/topics/clip2/cancel")
+    _, state = await svc.call("GET", "/api/topics/clip2")
+    scene = state["scenes"][0]
+    assert state["status"] == "cancelled" and "seed" not in scene  # the image pin as it was: none
+    assert scene["urls"]["motion_frames"] == frames and scene["motion_seed"] == 7  # the motion still shown
+
+    comfy.clear_faults()  # a re-roll that completes: the new image's motion keeps the pinned motion seed
+    await svc.call("POST", "/api/topics/clip2/scenes/1/regenerate", body={"stage": "image"})
+    state = await svc.wait("clip2")
+    assert state["status"] == "done" and state["scenes"][0]["motion_seed"] == 7
+    assert 7 in graph_seeds(comfy.jobs[-1])  # the Wan job of the new image
+
+
+async def test_a_failed_motion_re_roll_with_a_seed_leaves_the_motion_as_it_was(start, tmp_path: Path):
+    svc = await start(offline(tmp_path, stages=("audio", "image", "motion"), motion_enabled=True, motion_length=5))
+    await svc.submit(topic("mfail", 1))
+    first = await svc.wait("mfail")
+    image = svc.out / "mfail" / "image_scene_1.png"
+    kept = image.read_bytes()
+    image.write_bytes(b"not a png")  # the motion re-roll cannot read its image: it fails
+    await svc.call("POST", "/api/topics/mfail/scenes/1/regenerate", body={"stage": "motion", "seed": 99})
+    state = await svc.wait("mfail")
+    image.write_bytes(kept)
+    scene = state["scenes"][0]
+    assert state["status"] == "failed" and "mfail/image_scene_1.png" in state["error"], state["error"]
+    assert scene["motion_seed"] == first["scenes"][0]["motion_seed"] != 99
+    assert scene["urls"]["motion_frames"] == first["scenes"][0]["urls"]["motion_frames"]
+    assert str(svc.out) not in state["error"]
+    events = await svc.stream("mfail", after=first["last_event_id"])
+    failed = [e for e in events if e["kind"] == "scene_failed"]
+    assert failed and "mfail/image_scene_1.png" in json.dumps(failed) and str(svc.out) not in json.dumps(events)
+
+
+async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_put_back(start, comfy, tmp_path: Path):
+    from sceneforge.cache import WorkflowCache
+    from sceneforge.service.runner import _pin
+    from sceneforge.takes import TakeStore
+
+    svc = await start(with_comfy(tmp_path, comfy, serve_concurrency=1))
+    await svc.submit({"topic": "later", "scenes": [{"script": "one.", "image_prompt": "p", "seed": 42}]})
+    await svc.wait("later")
+    comfy.fault("hang")
+    await svc.submit(topic("busy", 1))  # holds the only worker
+    await svc.stream("busy", until_idle=False, stop=lambda e: e["kind"] == "job_queued")
+    status, _ = await svc.call("POST", "/api/topics/later/scenes/1/regenerate", body={"stage": "image"})
+    assert status == 202
+    # As a re-roll that had begun before the service stopped: its pin set, the old take kept and replaced.
+    layout = svc.service.jobs.store.layout("later")
+    _pin(layout, 1, "image", None)
+    TakeStore(WorkflowCache(layout)).keep("image", 1)
+    WorkflowCache(layout).invalidate("image", 1)
+    status, _ = await svc.call("POST", "/api/topics/later/cancel")
+    _, state = await svc.call("GET", "/api/topics/later")
+    assert state["status"] == "cancelled" and state["scenes"][0]["seed"] == 42 and "image" in state["scenes"][0]["urls"]
+    _, takes = await svc.call("GET", "/api/topics/later/scenes/1/takes")
+    assert [t["current"] for t in takes["image"]] == [True]
+    await svc.call("POST", "/api/topics/busy/cancel")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -41,17 +42,13 @@ def takes_list(
                                    for stage, takes in by_stage.items()} for n, by_stage in found.items()},
                          ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"takes of {folder}")
-    table.add_column("scene")
-    table.add_column("stage")
-    table.add_column("take", no_wrap=True, overflow="ignore")  # what `takes restore` needs, whole
-    table.add_column("made (UTC)")
-    table.add_column("seed", overflow="fold")
-    table.add_column("current")
+    table = Table(title=f"takes of {folder}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("scene", "stage", "take", "made (UTC)", "seed", "now"):  # fits 80 columns, ids whole
+        table.add_column(name, no_wrap=True, overflow="ignore")
     for n, by_stage in found.items():
         for stage, takes in by_stage.items():
             for t in takes:
-                made = t.created_at.replace("T", " ").split(".")[0]
+                made = t.created_at[5:16].replace("T", " ")  # MM-DD HH:MM
                 table.add_row(str(n), stage, t.id, made, "" if t.seed is None else str(t.seed),
                               "✓" if t.current else "")
     Console().print(table)

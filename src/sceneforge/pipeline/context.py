@@ -97,20 +97,22 @@ STAGE_FIELDS = {
 # with recorded motion frames: see forget_input_assets).
 
 
-def forget_input_assets(scenes: list[Scene], settings: Settings, *, only_wanted: bool = False) -> None:
+def forget_input_assets(scenes: list[Scene], settings: Settings, *, only_wanted: bool = False,
+                        motion_pin: Callable[[int], int | None] | None = None) -> None:
     """Input paths are never trusted as finished assets: drop the stages' fields before a run
     (every stage's, or with ``only_wanted`` the stages this run makes).
 
     The one exception is a motion run without the image stage: its input images are the
-    scenes' ``image_path`` (read, never written).
+    scenes' ``image_path`` (read, never written). A ``motion_seed`` that came with recorded
+    frames is what made them, not a pin, unless ``motion_pin(n)`` (the pin the frames were
+    made with) says the scene had pinned it.
     """
     keep_images = settings.run_motion and not settings.wants("image")
-    for scene in scenes:
+    for n, scene in enumerate(scenes, 1):
         for stage, names in STAGE_FIELDS.items():
             if (stage == "image" and keep_images) or (only_wanted and not settings.wants(stage)):
                 continue
-            if stage == "motion" and scene.motion_frames_path is not None:
-                # A motion_seed that came with recorded frames is what made them, not a pin: a state
-                # fed back in (scenes.json, a LangGraph state) re-rolls with a new seed when forced.
-                drop_fields(scene, "motion_seed")
+            if stage == "motion" and scene.motion_frames_path is not None and scene.motion_seed is not None:
+                if motion_pin is None or motion_pin(n) != scene.motion_seed:
+                    drop_fields(scene, "motion_seed")  # a record: a forced run re-rolls with a new seed
             drop_fields(scene, *names)

@@ -26,6 +26,7 @@ from ..layout import TopicLayout
 from ..lock import atopic_lock
 from ..motion.base import motion_registry
 from ..scenes import SceneFile
+from ..takes import recorded_motion_pin
 from ..tts.base import tts_registry
 from .context import RunContext, Sleep, forget_input_assets
 from .folder import claim_topic_folder
@@ -146,7 +147,8 @@ class Engine:
             remove_stale_parts(layout.root)
             ctx.event("run_started", total=len(sf.scenes), stages=[s for s in STAGES if settings.wants(s)])
             restore = other_stages == "restore"
-            forget_input_assets(sf.scenes, settings, only_wanted=not restore)
+            forget_input_assets(sf.scenes, settings, only_wanted=not restore,
+                                motion_pin=lambda n: recorded_motion_pin(ctx.cache, n))
             try:
                 if restore:
                     await self._restore_skipped(ctx, sf, ("audio", "image"))

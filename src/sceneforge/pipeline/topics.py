@@ -20,13 +20,13 @@ from ..errors import AssetMissingError, ConfigError, SceneValidationError
 from ..layout import TopicLayout
 from ..lock import topic_lock
 from ..scenes import Scene, SceneFile, parse_state
-from ..takes import STAGE_INPUTS, Take, TakeStore
+from ..takes import STAGE_INPUTS, Take, TakeStore, recorded_motion_pin
 from .context import STAGE_FIELDS, drop_fields, set_fields
 from .engine import write_scenes_json
 from .steps import STEPS
 
 __all__ = [
-    "load_topic", "edit_scene", "edited", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
+    "load_topic", "edit_scene", "edited", "show_current", "motion_pin", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
     "EDITABLE_FIELDS",
 ]
 
@@ -47,7 +47,22 @@ def load_topic(layout: TopicLayout) -> SceneFile:
         raise ConfigError(f"{layout.scenes_json} cannot be read: {exc}") from None
     sf = parse_state(data, need_script=False, need_prompt=False, label=str(layout.scenes_json))
     sf.path = layout.scenes_json
+    for n, scene in enumerate(sf.scenes, 1):
+        _rebase_assets(layout, scene, n)
     return sf
+
+
+def _rebase_assets(layout: TopicLayout, scene: Scene, n: int) -> None:
+    """Asset paths a run wrote relative to its working folder (``--out output``), made absolute: the
+    assets are in the topic folder whoever reads it from wherever."""
+    for name in ("audio_path", "subtitle_path", "image_path", "motion_video_path"):
+        value = getattr(scene, name)
+        if isinstance(value, str) and not Path(value).is_absolute():
+            set_fields(scene, **{name: str(layout.root.absolute() / Path(value).name)})
+    frames = scene.motion_frames_path
+    if frames and any(not Path(f).is_absolute() for f in frames):
+        folder = layout.motion_dir(n).absolute()
+        set_fields(scene, motion_frames_path=[str(folder / Path(f).name) for f in frames])
 
 
 def _scene_index(sf: SceneFile, n: int) -> int:
@@ -118,19 +133,29 @@ def pin_seed(sf: SceneFile, n: int, stage: str, seed: int | None) -> None:
             drop_fields(scene, *STAGE_FIELDS["motion"])
 
 
+def motion_pin(layout: TopicLayout, n: int, scene: Scene) -> int | None:
+    """The motion seed scene ``n`` pins (a ``motion_seed`` beside frames is only a pin if it was one when
+    they were made)."""
+    if scene.motion_frames_path is None or scene.motion_seed is None:
+        return scene.motion_seed
+    return scene.motion_seed if recorded_motion_pin(WorkflowCache(layout), n) == scene.motion_seed else None
+
+
 def list_takes(layout: TopicLayout, n: int) -> dict[str, list[Take]]:
     """Scene ``n``'s takes of every stage, oldest first, the current one marked."""
     store = TakeStore(WorkflowCache(layout))
     return {stage: store.list(stage, n) for stage in STAGE_INPUTS}
 
 
-def restore_take(layout: TopicLayout, n: int, stage: str, take_id: str, *, wait: float = 30.0) -> SceneFile:
+def restore_take(layout: TopicLayout, n: int, stage: str, take_id: str, *, wait: float = 30.0,
+                 pair: bool = True) -> SceneFile:
     """Make take ``take_id`` scene ``n``'s ``stage`` asset again; ``scenes.json`` points at it.
 
     The scene's inputs become the ones that made the take (its prompt, voice ...), so the
     next run keeps it; a pinned seed follows the take's seed. Image and motion stay a pair:
     an image brings back the motion made from it (or, when none is kept, the scene has no
-    motion until the next run makes it), a motion take brings back the image it was made from.
+    motion until the next run makes it), a motion take brings back the image it was made from
+    (``pair=False``: the take alone, for putting back what a failed re-roll replaced).
     """
     if stage not in STAGE_INPUTS:
         raise ConfigError(f"unknown stage {stage!r}; choose from {', '.join(STAGE_INPUTS)}")
@@ -139,10 +164,10 @@ def restore_take(layout: TopicLayout, n: int, stage: str, take_id: str, *, wait:
         scene = sf.scenes[_scene_index(sf, n)]
         store = TakeStore(WorkflowCache(layout))
         take = store.get(stage, n, take_id)
-        if stage == "motion":
+        if stage == "motion" and pair:
             _image_for_motion(store, scene, n, take)
         _apply_take(layout, scene, n, store.restore(stage, n, take_id))
-        if stage == "image":
+        if stage == "image" and pair:
             _motion_for_image(store, scene, n)
         write_scenes_json(sf, layout)
     return sf
@@ -159,9 +184,22 @@ def _apply_take(layout: TopicLayout, scene: Scene, n: int, take: Take) -> None:
     pin = {"image": "seed", "motion": "motion_seed"}.get(take.stage)
     if pin is not None and getattr(scene, pin) is not None:
         set_fields(scene, **{pin: take.seed})
+    _set_asset_fields(layout, scene, n, take)
+
+
+def _set_asset_fields(layout: TopicLayout, scene: Scene, n: int, take: Take) -> None:
+    """The scene's asset fields (paths, duration, recorded seed ...) as ``take`` has them."""
     drop_fields(scene, *STAGE_FIELDS[take.stage])
     hit = CacheHit([layout.root / f for f in take.files], take.fields)
     set_fields(scene, **STEPS[take.stage].scene_fields(layout, n, hit.files, hit.fields))
+
+
+def show_current(layout: TopicLayout, scene: Scene, n: int, stage: str) -> None:
+    """Point scene ``n``'s asset fields at its current ``stage`` asset, when it has one (after a run that
+    stopped before it made a new one: the fields it dropped come back)."""
+    take = TakeStore(WorkflowCache(layout)).current(stage, n)
+    if take is not None:
+        _set_asset_fields(layout, scene, n, take)
 
 
 def _digest_or_none(path: Path) -> str | None:
@@ -178,16 +216,21 @@ def _motion_for_image(store: TakeStore, scene: Scene, n: int) -> None:
     takes = store.list("motion", n)
     current = next((t for t in takes if t.current), None)
     if current is not None and current.made_from == digest:
+        _set_asset_fields(store.layout, scene, n, current)  # shown, even if a stopped run dropped its fields
         return
     for take in reversed(takes):
         if take.made_from == digest and not take.current:
             with contextlib.suppress(AssetMissingError):  # a damaged take is not brought back
                 _apply_take(store.layout, scene, n, store.restore("motion", n, take.id))
                 return
+    pinned = scene.motion_seed if scene.motion_frames_path is None else None
     if current is not None:
+        pinned = current.inputs.get("motion_seed")
         store.keep("motion", n)
         store.cache.invalidate("motion", n)
     drop_fields(scene, *STAGE_FIELDS["motion"])
+    if pinned is None or scene.motion_seed != pinned:
+        drop_fields(scene, "motion_seed")  # the put-aside motion's record, not a pin for the next one
 
 
 def _image_for_motion(store: TakeStore, scene: Scene, n: int, take: Take) -> None:
@@ -203,7 +246,7 @@ def _image_for_motion(store: TakeStore, scene: Scene, n: int, take: Take) -> Non
 
 def topic_dir_layout(folder: Path) -> TopicLayout:
     """The layout of an existing topic folder (``<out>/<slug>``)."""
-    folder = Path(folder)
+    folder = Path(folder).absolute()  # paths written to scenes.json hold from any working folder
     if not (folder / "scenes.json").is_file():
         raise ConfigError(f"{folder}: no scenes.json here; give a topic folder such as output/<topic>")
     return TopicLayout(folder.parent, folder.name)

@@ -23,7 +23,7 @@ from ..layout import TopicLayout, slugify
 from ..lock import topic_lock
 from ..pipeline import DEFAULT_TOPIC, aplan_run, write_scenes_json
 from ..pipeline.context import STAGE_FIELDS, drop_fields
-from ..pipeline.topics import edit_scene, edited, list_takes, load_topic, reroll_settings, restore_take
+from ..pipeline.topics import edit_scene, edited, list_takes, load_topic, motion_pin, reroll_settings, restore_take
 from ..scenes import SceneFile, parse_state
 from ..takes import Take
 from .jobs import JobQueue
@@ -63,6 +63,12 @@ def _outside_run(slug: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> 
                                 "try again when it ends") from None
 
 
+def _free(layout: TopicLayout) -> None:
+    """Returns when no run outside the service holds the topic (else OutputLockedError)."""
+    with topic_lock(layout, wait=LOCK_WAIT):
+        pass
+
+
 def _rename_locked(layout: TopicLayout, dest: Path) -> None:
     with topic_lock(layout):
         os.rename(layout.root, dest)
@@ -76,8 +82,7 @@ def _save_state(layout: TopicLayout, sf: SceneFile) -> None:
 def _reroll_job(layout: TopicLayout, n: int, stage: str, seed: int | None) -> JobSpec:
     """A re-roll job, with what it replaces: the current take and the scene's seed pin."""
     scene = load_topic(layout).scenes[n - 1]
-    # a motion_seed recorded with frames is what made them, not a pin
-    pinned = {"image": scene.seed, "motion": scene.motion_seed if scene.motion_frames_path is None else None}
+    pinned = {"image": scene.seed, "motion": motion_pin(layout, n, scene)}
     return JobSpec("regenerate", n, stage, take_marker(layout, stage, n), seed, pinned.get(stage))
 
 
@@ -171,6 +176,7 @@ class TopicActions:
         if seed is not None and stage == "audio":
             raise ConfigError("narration has no seed")
         async with self.jobs.claim(slug):
+            await asyncio.to_thread(_outside_run, slug, _free, self.layout(slug))  # 409 now, not a failed job later
             job = await asyncio.to_thread(_reroll_job, self.layout(slug), n, stage, seed)
             self.jobs.enqueue(record, job)
         return record
@@ -205,6 +211,7 @@ class TopicActions:
     async def preview(self, slug: str) -> TopicRecord:
         record = self.jobs.get(slug)
         async with self.jobs.claim(slug):
+            await asyncio.to_thread(_outside_run, slug, _free, self.layout(slug))
             self.jobs.enqueue(record, JobSpec("preview"))
         return record
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +43,9 @@ from .store import TopicRecord, TopicStore
 from .webhooks import WebhookSender
 
 __all__ = ["JobQueue"]
+
+#: Events whose data carries error texts (which may name files).
+_MESSAGE_KINDS = frozenset({"scene_failed", "scene_retried", "warning"})
 
 log = logging.getLogger("sceneforge.service")
 _FINISHED_KINDS = frozenset({"scene_done", "scene_cached", "scene_failed"})
@@ -200,6 +204,9 @@ class JobQueue:
                     record.progress["done"] += 1
             raw = event.to_dict()
             raw.setdefault("data", {})  # every event has data, even empty (to_dict drops an empty one)
+            if event.kind in _MESSAGE_KINDS:  # error texts name files: relative to the output folder
+                text = json.dumps(raw["data"], ensure_ascii=False)
+                raw["data"] = json.loads(relative_paths(text, self.store.out_dir))
             raw["time"] = raw.pop("time")
             self._event(record, raw)
 
@@ -283,6 +290,7 @@ class JobQueue:
         record = self.get(slug)
         if record.status is JobStatus.QUEUED:
             self._queue = deque(item for item in self._queue if item[0] != slug)
+            await self._undo(record)  # a re-roll interrupted by a restart may have begun
             self._set_status(record, JobStatus.CANCELLED)
             url = record.options.get("webhook_url")
             if isinstance(url, str):

@@ -23,7 +23,7 @@ from ..layout import TopicLayout
 from ..lock import topic_lock
 from ..pipeline import Engine, aplan_run, write_scenes_json
 from ..pipeline.context import drop_fields, set_fields
-from ..pipeline.topics import load_topic, pin_seed, reroll_settings, restore_take
+from ..pipeline.topics import load_topic, pin_seed, reroll_settings, restore_take, show_current
 from .files import file_url
 from .models import JobSpec
 from .options import job_settings
@@ -85,25 +85,29 @@ def _pin(layout: TopicLayout, n: int, stage: str, seed: int | None) -> None:
 
 def undo_reroll(layout: TopicLayout, job: JobSpec) -> bool:
     """After a re-roll that was cancelled or failed before it made its asset: the take it was to
-    replace is current again (``scenes.json`` points at it) and the scene's seed pin is as it was.
-    False when there was nothing to undo (not a re-roll, or it made its asset)."""
+    replace is current again, the scene's fields point at what is current (the run dropped them)
+    and its seed pin is as it was. False when there was nothing to undo (not a re-roll, or it
+    made its asset: that is the scene's now)."""
     if job.kind != "regenerate" or job.scene is None or job.stage is None:
         return False
-    marker = take_marker(layout, job.stage, job.scene)
+    n, stage = job.scene, job.stage
+    marker = take_marker(layout, stage, n)
     if marker is not None and marker != job.take_before:
-        return False  # the new take was made: it is the scene's now
+        return False
     if marker is None and job.take_before is not None and not job.take_before.startswith("record:"):
-        restore_take(layout, job.scene, job.stage, job.take_before)
-    pin = {"image": "seed", "motion": "motion_seed"}.get(job.stage)
-    if pin is not None:
-        with topic_lock(layout, wait=30):
-            sf = load_topic(layout)
-            scene = sf.scenes[job.scene - 1]
-            if job.pin_before is not None:
-                set_fields(scene, **{pin: job.pin_before})
-            elif pin == "seed":
-                drop_fields(scene, pin)  # (a motion_seed beside frames is their record, not a pin)
-            write_scenes_json(sf, layout)
+        restore_take(layout, n, stage, job.take_before, pair=False)
+    with topic_lock(layout, wait=30):
+        sf = load_topic(layout)
+        scene = sf.scenes[n - 1]
+        for shown in (stage, "motion") if stage == "image" else (stage,):
+            show_current(layout, scene, n, shown)
+        if job.pin_before is not None:
+            set_fields(scene, **{"image": {"seed": job.pin_before}, "motion": {"motion_seed": job.pin_before}}[stage])
+        elif stage == "image":
+            drop_fields(scene, "seed")
+        elif stage == "motion" and scene.motion_frames_path is None:
+            drop_fields(scene, "motion_seed")  # the failed job's pin; beside frames it is their record
+        write_scenes_json(sf, layout)
     return True
 
 
