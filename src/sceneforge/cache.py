@@ -215,6 +215,12 @@ class WorkflowCache:
         """The record of ``scene`` if its fingerprint is ``fp`` and its files are intact (see the module doc)."""
         return self._valid(stage, scene, fp, warn=self._warn)
 
+    def meta(self, stage: str, scene: int) -> dict[str, Any] | None:
+        """The ``meta`` of the scene's record as written (its files not checked: how it was made, not
+        whether it is still there), or None without a readable record."""
+        parsed = self._read(self._record_path(stage, scene), stage, scene, None, lambda message: None)
+        return None if parsed is None else parsed[2]
+
     def current(self, stage: str, scene: int) -> CacheHit | None:
         """The scene's record whatever its fingerprint, if its files are intact (the asset there now).
 

@@ -33,7 +33,7 @@ from .cache import CacheHit, WorkflowCache, file_digest
 from .errors import AssetMissingError, ConfigError
 from .fsutil import PART_SUFFIX, relative_to, replace_dir
 
-__all__ = ["Take", "TakeStore", "STAGE_INPUTS", "KEEP_TAKES", "new_take_meta", "recorded_motion_pin"]
+__all__ = ["Take", "TakeStore", "STAGE_INPUTS", "KEEP_TAKES", "new_take_meta", "recorded_motion_pin", "PIN_FIELD"]
 
 KEEP_TAKES = 10
 
@@ -45,6 +45,8 @@ STAGE_INPUTS = {
     "motion": ("motion_prompt", "motion_workflow", "motion_seed"),
 }
 _SEED_FIELD = {"image": "image_seed", "motion": "motion_seed"}
+#: The scene field that pins each stage's seed (narration has none).
+PIN_FIELD = {"image": "seed", "motion": "motion_seed"}
 
 
 def new_take_meta(inputs: Mapping[str, Any], clock: Callable[[], float] = time.time, *,
@@ -66,8 +68,8 @@ def recorded_motion_pin(cache: WorkflowCache, scene: int) -> int | None:
     ``motion_seed`` is both an input (a pin) and what a run records beside the frames; a
     ``scenes.json`` fed back in tells them apart with this.
     """
-    hit = cache.current("motion", scene)
-    value = (hit.meta.get("inputs") or {}).get("motion_seed") if hit is not None else None
+    meta = cache.meta("motion", scene)  # what it was made with; the motion step checks its files anyway
+    value = (meta.get("inputs") or {}).get("motion_seed") if meta is not None else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 

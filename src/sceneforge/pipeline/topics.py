@@ -20,13 +20,13 @@ from ..errors import AssetMissingError, ConfigError, SceneValidationError
 from ..layout import TopicLayout
 from ..lock import topic_lock
 from ..scenes import Scene, SceneFile, parse_state
-from ..takes import STAGE_INPUTS, Take, TakeStore, recorded_motion_pin
+from ..takes import PIN_FIELD, STAGE_INPUTS, Take, TakeStore, recorded_motion_pin
 from .context import STAGE_FIELDS, drop_fields, set_fields
 from .engine import write_scenes_json
 from .steps import STEPS
 
 __all__ = [
-    "load_topic", "edit_scene", "edited", "show_current", "motion_pin", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
+    "load_topic", "edit_scene", "edited", "show_current", "scene_pin", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
     "EDITABLE_FIELDS",
 ]
 
@@ -120,7 +120,7 @@ def reroll_settings(settings: Settings, n: int, stage: str) -> Settings:
 def pin_seed(sf: SceneFile, n: int, stage: str, seed: int | None) -> None:
     """For a re-roll: pin the scene's seed for ``stage`` to ``seed``, or unpin it (a new random seed)."""
     scene = sf.scenes[_scene_index(sf, n)]
-    name = {"image": "seed", "motion": "motion_seed"}.get(stage)
+    name = PIN_FIELD.get(stage)
     if name is None:
         if seed is not None:
             raise ConfigError("narration has no seed")
@@ -133,9 +133,11 @@ def pin_seed(sf: SceneFile, n: int, stage: str, seed: int | None) -> None:
             drop_fields(scene, *STAGE_FIELDS["motion"])
 
 
-def motion_pin(layout: TopicLayout, n: int, scene: Scene) -> int | None:
-    """The motion seed scene ``n`` pins (a ``motion_seed`` beside frames is only a pin if it was one when
-    they were made)."""
+def scene_pin(layout: TopicLayout, n: int, scene: Scene, stage: str) -> int | None:
+    """The seed scene ``n`` pins for ``stage`` (None: random). A ``motion_seed`` beside frames is only a
+    pin if it was one when they were made."""
+    if stage != "motion":
+        return scene.seed if stage == "image" else None
     if scene.motion_frames_path is None or scene.motion_seed is None:
         return scene.motion_seed
     return scene.motion_seed if recorded_motion_pin(WorkflowCache(layout), n) == scene.motion_seed else None
@@ -181,7 +183,7 @@ def _apply_take(layout: TopicLayout, scene: Scene, n: int, take: Take) -> None:
             drop_fields(scene, name)
         elif value is not None:
             set_fields(scene, **{name: value})
-    pin = {"image": "seed", "motion": "motion_seed"}.get(take.stage)
+    pin = PIN_FIELD.get(take.stage)
     if pin is not None and getattr(scene, pin) is not None:
         set_fields(scene, **{pin: take.seed})
     _set_asset_fields(layout, scene, n, take)

@@ -23,7 +23,7 @@ from ..layout import TopicLayout, slugify
 from ..lock import topic_lock
 from ..pipeline import DEFAULT_TOPIC, aplan_run, write_scenes_json
 from ..pipeline.context import STAGE_FIELDS, drop_fields
-from ..pipeline.topics import edit_scene, edited, list_takes, load_topic, motion_pin, reroll_settings, restore_take
+from ..pipeline.topics import edit_scene, edited, list_takes, load_topic, reroll_settings, restore_take, scene_pin
 from ..scenes import SceneFile, parse_state
 from ..takes import Take
 from .jobs import JobQueue
@@ -81,9 +81,8 @@ def _save_state(layout: TopicLayout, sf: SceneFile) -> None:
 
 def _reroll_job(layout: TopicLayout, n: int, stage: str, seed: int | None) -> JobSpec:
     """A re-roll job, with what it replaces: the current take and the scene's seed pin."""
-    scene = load_topic(layout).scenes[n - 1]
-    pinned = {"image": scene.seed, "motion": motion_pin(layout, n, scene)}
-    return JobSpec("regenerate", n, stage, take_marker(layout, stage, n), seed, pinned.get(stage))
+    pinned = scene_pin(layout, n, load_topic(layout).scenes[n - 1], stage)
+    return JobSpec("regenerate", n, stage, take_marker(layout, stage, n), seed, pinned)
 
 
 class TopicActions:

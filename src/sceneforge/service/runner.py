@@ -24,6 +24,7 @@ from ..lock import topic_lock
 from ..pipeline import Engine, aplan_run, write_scenes_json
 from ..pipeline.context import drop_fields, set_fields
 from ..pipeline.topics import load_topic, pin_seed, reroll_settings, restore_take, show_current
+from ..takes import PIN_FIELD
 from .files import file_url
 from .models import JobSpec
 from .options import job_settings
@@ -102,7 +103,7 @@ def undo_reroll(layout: TopicLayout, job: JobSpec) -> bool:
         for shown in (stage, "motion") if stage == "image" else (stage,):
             show_current(layout, scene, n, shown)
         if job.pin_before is not None:
-            set_fields(scene, **{"image": {"seed": job.pin_before}, "motion": {"motion_seed": job.pin_before}}[stage])
+            set_fields(scene, **{PIN_FIELD[stage]: job.pin_before})
         elif stage == "image":
             drop_fields(scene, "seed")
         elif stage == "motion" and scene.motion_frames_path is None:
