@@ -300,3 +300,24 @@ def test_cli_with_a_server_remakes_a_damaged_image_and_its_motion(tmp_path: Path
 
 
 runner = CliRunner()
+
+
+@pytest.mark.parametrize("name", ["../outside.png", "/etc/passwd", "motion_scene_2/../../x.png", "\\\\server\\x.png",
+                                  "C:/x.png"])
+def test_a_record_naming_a_file_outside_the_topic_is_ignored(topic, name: str) -> None:
+    cache, rec, _ = topic
+    path = cache.layout.state_dir / "image" / "scene_2.json"
+    record = json.loads(path.read_text())
+    record["files"] = {name: next(iter(record["files"].values()))}
+    path.write_text(json.dumps(record))
+    assert cache.lookup("image", 2, FP) is None
+    assert any("outside the topic folder" in w for w in rec.warnings)
+    assert cache.meta("image", 2) == {}  # how it was made is still readable; its files are not trusted
+
+
+def test_meta_is_read_without_checking_files(topic) -> None:
+    cache, _, files = topic
+    cache.record("motion", 2, FP, files[1:], {"motion_seed": 5}, {"inputs": {"motion_seed": 5}})
+    files[1].unlink()
+    assert cache.current("motion", 2) is None and cache.meta("motion", 2) == {"inputs": {"motion_seed": 5}}
+    assert cache.meta("audio", 2) is None

@@ -148,6 +148,12 @@ class _Parsed(NamedTuple):
     fingerprint: str
 
 
+def _outside(rel: str) -> bool:
+    """Whether a record's relative name leaves the topic folder (string checks: this runs per file per lookup)."""
+    parts = rel.replace("\\", "/").split("/")
+    return rel.startswith(("/", "\\")) or ".." in parts or (len(rel) > 1 and rel[1] == ":")
+
+
 class _Damaged(Exception):
     """A recorded file no longer has its recorded content."""
 
@@ -204,11 +210,9 @@ class WorkflowCache:
         except (ValueError, KeyError, TypeError, AttributeError):
             warn(f"cache record {path} is corrupt; regenerating {stage} for scene {scene}")
             return None
-        for rel in entries:
-            # A record can only point inside the topic folder.
-            if ".." in Path(rel).parts or Path(rel).is_absolute():
-                warn(f"cache record {path} names a file outside the topic folder; ignoring it")
-                return None
+        if any(_outside(rel) for rel in entries):  # a record can only point inside the topic folder
+            warn(f"cache record {path} names a file outside the topic folder; ignoring it")
+            return None
         return _Parsed(entries, fields, meta, found_fp)
 
     def lookup(self, stage: str, scene: int, fp: str) -> CacheHit | None:
@@ -218,8 +222,12 @@ class WorkflowCache:
     def meta(self, stage: str, scene: int) -> dict[str, Any] | None:
         """The ``meta`` of the scene's record as written (its files not checked: how it was made, not
         whether it is still there), or None without a readable record."""
-        parsed = self._read(self._record_path(stage, scene), stage, scene, None, lambda message: None)
-        return None if parsed is None else parsed[2]
+        try:
+            rec = json.loads(self._record_path(stage, scene).read_bytes())
+            meta = (rec.get("meta") or {}) if rec.get("version") in (_VERSION, _LEGACY_VERSION) else None
+        except (OSError, ValueError, AttributeError):
+            return None
+        return dict(meta) if isinstance(meta, dict) else None
 
     def current(self, stage: str, scene: int) -> CacheHit | None:
         """The scene's record whatever its fingerprint, if its files are intact (the asset there now).
