@@ -48,12 +48,15 @@ class Svc:
 
     async def call(self, method: str, path: str, *, body: Any = None, data: bytes | None = None,
                    headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        """``(status, decoded JSON or bytes)``."""
+        """``(status, decoded JSON or bytes)``; raw ``data`` is sent as ``application/json`` unless
+        ``headers`` say otherwise."""
         kw: dict[str, Any] = {"headers": headers}
         if body is not None:
             kw["json"] = body
         elif data is not None:
             kw["data"] = data
+            if not any(k.lower() == "content-type" for k in headers or {}):
+                kw["headers"] = {**(headers or {}), "Content-Type": "application/json"}
         async with self.http.request(method, self.url + path, **kw) as resp:
             raw = await resp.read()
             if "json" in resp.headers.get("Content-Type", ""):

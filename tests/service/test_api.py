@@ -136,7 +136,7 @@ async def test_a_body_over_the_limit_is_413_declared_or_streamed(start, tmp_path
         for _ in range(8):
             yield b" " * 1024  # no Content-Length: chunked
 
-    async with svc.http.post(svc.url + "/api/topics", data=chunks()) as resp:
+    async with svc.http.post(svc.url + "/api/topics", data=chunks(), headers={"Content-Type": "application/json"}) as resp:
         assert resp.status == 413 and "larger than 2048" in (await resp.json())["detail"]
     assert not any(svc.out.iterdir())
 

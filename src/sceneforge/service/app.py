@@ -10,7 +10,12 @@ unknown topic, scene, take or file                      404
 the topic has a job, another run holds it, or it
 belongs to another topic                                409
 the queue is full, or the service is stopping           429
+a body that is not ``application/json`` (a JSON route)  415
+a change sent by another site's page (``Origin``)       403
+a ``Host`` the service does not answer to               421
 =====================================================  ======
+
+The last three come from :mod:`.guard`, before any route runs.
 
 ``GET /`` and anything else not matched is left to ``service/static/`` (the review
 page), when that folder exists; ``/fonts/`` serves the page's CJK web font. CORS is
@@ -47,6 +52,7 @@ from . import api, files, fonts
 from .api import NotJson
 from .auth import BearerAuth, BodyLimit
 from .docs import mount_docs
+from .guard import RequestGuard
 from .service import Service
 
 __all__ = ["create_app", "error_response", "STATIC_DIR"]
@@ -136,6 +142,9 @@ def create_app(service: Service) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.serve_cors_origins),
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
+    # Outermost: a request from another site's page, or by a name the service does not answer to, goes no further.
+    app.add_middleware(RequestGuard, bind_host=settings.serve_host, allowed_hosts=settings.serve_allowed_hosts,
+                       cors_origins=settings.serve_cors_origins)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app
