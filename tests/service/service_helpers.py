@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.config import Settings
@@ -154,3 +155,23 @@ def mtimes(root: Path) -> dict[str, int]:
     """Every asset file under a topic folder (not its .sceneforge state) with its mtime in ns."""
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))
             if p.is_file() and ".sceneforge" not in p.parts and p.name != "scenes.json"}
+
+
+LOCAL = ("127.0.0.1",)  # webhook receivers run on this machine: the operator allows it (--webhook-allow)
+
+
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 that answers from a script of statuses, then 200."""
+
+    def __init__(self) -> None:
+        self.answers: list[int] = []
+        self.hold: asyncio.Event | None = None  # set: the next request waits for it
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((dict(request.headers), await request.read()))
+        if self.hold is not None:
+            hold, self.hold = self.hold, None
+            await hold.wait()
+        return web.Response(status=self.answers.pop(0) if self.answers else 200)

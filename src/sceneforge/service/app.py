@@ -25,6 +25,7 @@ off unless ``serve_cors_origins`` lists origins.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import (
@@ -50,7 +52,7 @@ from ..errors import (
 )
 from . import api, files, fonts
 from .api import NotJson
-from .auth import BearerAuth, BodyLimit
+from .auth import BearerAuth, BodyLimit, send_json
 from .docs import mount_docs
 from .guard import RequestGuard
 from .service import Service
@@ -58,6 +60,7 @@ from .service import Service
 __all__ = ["create_app", "error_response", "STATIC_DIR"]
 
 STATIC_DIR = Path(__file__).with_name("static")
+log = logging.getLogger("sceneforge.service")
 
 
 def _status(exc: SceneforgeError) -> int:
@@ -111,6 +114,31 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail, "problems": problems}, status_code=422)
 
 
+class Unexpected:
+    """An error no route expected: logged with its traceback, answered as a JSON 500 (never a dropped
+    connection); the topic is left as the queue's guarded transitions leave it: cancellable, deletable."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if scope["type"] != "http" or started:
+                raise
+            log.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
+            await send_json(send, 500, {"detail": f"the service failed unexpectedly ({type(exc).__name__}); "
+                                                  "the topic can be cancelled or deleted"})
+
+
 def create_app(service: Service) -> FastAPI:
     """The application for ``service``; its lifespan starts and stops the service."""
 
@@ -135,6 +163,7 @@ def create_app(service: Service) -> FastAPI:
     mount_docs(app)
     settings = service.settings
     # Added innermost first: CORS (outermost) answers preflights before the token is asked for.
+    app.add_middleware(Unexpected)
     app.add_middleware(BodyLimit, limit=settings.serve_max_body)
     if settings.serve_token is not None:
         app.add_middleware(BearerAuth, token=settings.serve_token.get_secret_value())

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from ..errors import AssetMissingError, ConfigError
 from ..layout import TopicLayout
 from ..takes import Take
-from .files import file_url
+from .files import file_url, relative_paths
 from .references import REFERENCES
 from .store import TopicRecord
 
@@ -118,7 +118,8 @@ def scenes_json(layout: TopicLayout) -> bytes:
     if cached is not None and cached[0] == key:
         return cached[1]
     scenes = [scene_view(layout, n, raw if isinstance(raw, dict) else {}) for n, raw in enumerate(state["scenes"], 1)]
-    data = _dumps(scenes)
+    # Paths as the output folder sees them ("<slug>/image_scene_1.png"): never the service's machine's.
+    data = relative_paths(_dumps(scenes).decode("utf-8"), layout.root.parent, json_escaped=True).encode("utf-8")
     _encoded[key[0]] = (key, data)
     while len(_encoded) > _CACHE_SIZE:
         _encoded.pop(next(iter(_encoded)))
@@ -137,9 +138,9 @@ def topic_view(record: TopicRecord, layout: TopicLayout) -> bytes:
     extra: dict[str, Any] = {"last_event_id": record.last_event_id, "preview_urls": preview_urls(layout)}
     reference = read_state(layout).get("reference_image")
     if isinstance(reference, str):
-        extra["reference_image"] = reference  # the topic's own, for every scene without one
+        extra["reference_image"] = relative_paths(reference, layout.root.parent)  # the topic's own, for every scene without one
         extra["reference_url"] = reference_url(layout, reference)
-    head = _dumps({**record.to_json(), **extra})
+    head = _dumps({**record.public_json(), **extra})
     return head[:-1] + b',"scenes":' + scenes_json(layout) + b"}"
 
 
