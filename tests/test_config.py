@@ -93,7 +93,7 @@ def test_comfy_url_with_a_query_is_refused_without_echoing_it():
 
 
 def test_download_limits_reach_every_client():
-    from sceneforge.comfy.servers import clients_from_settings
+    from sceneforge.comfy.pool.servers import clients_from_settings
 
     s = Settings(comfy_urls=("http://a:1", "http://b:2"), comfy_max_download_mb=2, comfy_download_timeout=9)
     clients = clients_from_settings(s)

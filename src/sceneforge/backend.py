@@ -31,11 +31,16 @@ __all__ = ["Backend", "BackendResources", "ServerPool", "KeyedRequest"]
 
 
 class ServerPool(Protocol):
-    """The shared ComfyUI pool as backends see it (:class:`sceneforge.comfy.pool.ComfyPool`)."""
+    """The shared ComfyUI pool as the engine and the service see it (:class:`sceneforge.comfy.pool.pool.ComfyPool`)."""
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Health-check the members; ServerUnavailableError when none answers."""
 
-    async def aclose(self) -> None: ...
+    def keep_jobs_on_close(self) -> None:
+        """Leave jobs abandoned from now on where they run (a service shutting down re-attaches later)."""
+
+    async def aclose(self) -> None:
+        """Stop probes and close every member."""
 
 
 @dataclass
@@ -46,7 +51,7 @@ class BackendResources:
     use it and never close it.
     """
 
-    pool: Any = None  # a ComfyPool; typed loosely so the core does not import the ComfyUI client
+    pool: ServerPool | None = None  # a ComfyPool; a protocol, so the core does not import the ComfyUI client
 
     @classmethod
     def none(cls) -> BackendResources:

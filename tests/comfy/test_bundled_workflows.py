@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from comfy_helpers import OBJECT_INFO_FULL, REFERENCE, SAMPLES
 
-from sceneforge.comfy.validate import is_link
-from sceneforge.comfy.workflow import Workflow, missing_models, validate_graph
+from sceneforge.comfy.graphs.validate import is_link
+from sceneforge.comfy.graphs.workflow import Workflow, missing_models, validate_graph
 from sceneforge.workflows import BUNDLED_KINDS
 
 

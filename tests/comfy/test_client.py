@@ -16,8 +16,8 @@ from PIL import Image
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.comfy.client import ComfyClient
-from sceneforge.comfy.errors_map import node_error_lines, status_error
-from sceneforge.comfy.result import JobResult
+from sceneforge.comfy.protocol.errors_map import node_error_lines, status_error
+from sceneforge.comfy.protocol.result import JobResult
 from sceneforge.errors import (
     ConfigError,
     DownloadError,

@@ -20,7 +20,7 @@ from comfy_helpers import NORMAL_GRAPH
 
 from fakes.comfy_server import FakeComfyServer, load_object_info
 from sceneforge.comfy.client import ComfyClient
-from sceneforge.comfy.http import DEFAULT_JSON_LIMITS, MiB
+from sceneforge.comfy.transport.http import DEFAULT_JSON_LIMITS, MiB
 from sceneforge.errors import DownloadError, ServerUnavailableError, TransientError
 from sceneforge.retry import is_retryable
 

@@ -11,8 +11,8 @@ from comfy_helpers import NORMAL_GRAPH
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.comfy.client import ComfyClient
-from sceneforge.comfy.socket import SharedSocket
-from sceneforge.comfy.watch import Message, SocketUp
+from sceneforge.comfy.protocol.watch import Message, SocketUp
+from sceneforge.comfy.transport.socket import SharedSocket
 
 
 def graph(color: int) -> dict:

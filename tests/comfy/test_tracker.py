@@ -1,4 +1,4 @@
-"""The pure job tracker (``comfy/watch.py``) driven by the recorded websocket frames of a real ComfyUI.
+"""The pure job tracker (``comfy/protocol/watch.py``) driven by the recorded websocket frames of a real ComfyUI.
 
 No server, no event loop, no clock: each test feeds inputs with explicit times and
 asserts the actions. The frames and history entries are copies of the recordings
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sceneforge.comfy import watch
-from sceneforge.comfy.watch import (
+from sceneforge.comfy.protocol import watch
+from sceneforge.comfy.protocol.watch import (
     QUEUE_FACTOR,
     Cancel,
     Cancelled,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sceneforge.comfy.workflow import (
+from sceneforge.comfy.graphs.workflow import (
     SEED_LIMIT,
     Injection,
     Workflow,

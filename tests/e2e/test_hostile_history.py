@@ -10,7 +10,7 @@ import pytest
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.backend import BackendResources
 from sceneforge.comfy.client import ComfyClient
-from sceneforge.comfy.pool import ComfyPool
+from sceneforge.comfy.pool.pool import ComfyPool
 from sceneforge.config import Settings
 from sceneforge.errors import ServerUnavailableError, error_text
 from sceneforge.pipeline import Engine, aplan_run

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fakes.comfy_server import FakeComfyServer
 from fakes.tts_servers import FakeEdgeServer
 from sceneforge.cli import app
-from sceneforge.comfy.jobs import upload_name
+from sceneforge.comfy.backend import upload_name
 from sceneforge.config import Settings
 from sceneforge.errors import SceneValidationError
 from sceneforge.pipeline import agenerate_assets

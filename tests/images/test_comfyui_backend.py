@@ -11,9 +11,9 @@ from PIL import Image
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.backend import BackendResources
 from sceneforge.comfy.client import ComfyClient
-from sceneforge.comfy.pool import ComfyPool
-from sceneforge.comfy.servers import pool_from_settings
-from sceneforge.comfy.workflow import Workflow
+from sceneforge.comfy.graphs.workflow import Workflow
+from sceneforge.comfy.pool.pool import ComfyPool
+from sceneforge.comfy.pool.servers import pool_from_settings
 from sceneforge.config import Settings
 from sceneforge.errors import GenerationError, ServerUnavailableError, WorkflowError, error_text
 from sceneforge.events import Event, bound_reporter

@@ -1,4 +1,4 @@
-"""The ``wan`` motion backend (MotionGenerator) against the fake ComfyUI server."""
+"""The ``wan`` motion backend (WanBackend, also exported as MotionGenerator) against the fake ComfyUI server."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from PIL import Image
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.backend import BackendResources
 from sceneforge.comfy.client import ComfyClient
-from sceneforge.comfy.pool import ComfyPool
-from sceneforge.comfy.workflow import Workflow
+from sceneforge.comfy.graphs.workflow import Workflow
+from sceneforge.comfy.pool.pool import ComfyPool
 from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, DownloadError, GenerationError, WorkflowError
 from sceneforge.events import Event, bound_reporter
 from sceneforge.motion import MotionRequest, motion_registry
-from sceneforge.motion.wan import MotionGenerator, extract_frames, upload_name
+from sceneforge.motion.wan import WanBackend, extract_frames, upload_name
 from sceneforge.retry import is_retryable
 
 
-class Wan(MotionGenerator):
+class Wan(WanBackend):
     """The backend on a pool of its own, closed with it (the engine shares one pool in a run)."""
 
     async def aclose(self) -> None:
@@ -31,7 +31,7 @@ class Wan(MotionGenerator):
         await self.pool.aclose()
 
 
-def wan(srv: FakeComfyServer | str, workflow: str = "wan22-14b-i2v", **kw) -> MotionGenerator:
+def wan(srv: FakeComfyServer | str, workflow: str = "wan22-14b-i2v", **kw) -> WanBackend:
     url = srv if isinstance(srv, str) else srv.url
     kw.setdefault("length", 9)
     kw.setdefault("width", 64)
@@ -136,25 +136,32 @@ def test_fps_and_length_come_from_the_workflow():
     assert (b14.fps, b14.length) == (16.0, 81)
     assert (b5.fps, b5.length) == (24.0, 121)
     s = Settings(motion_workflow="wan22-5b-ti2v", motion_fps=30)
-    assert MotionGenerator.from_settings(s, NONE).fps == 30.0
+    assert WanBackend.from_settings(s, NONE).fps == 30.0
 
 
 def test_bad_length_or_size_is_a_config_error_before_any_job():
     with pytest.raises(ConfigError, match=r"motion length 10 is not 4k\+1.*use 9 or 13"):
-        MotionGenerator.from_settings(Settings(motion_length=10), NONE)
+        WanBackend.from_settings(Settings(motion_length=10), NONE)
     with pytest.raises(ConfigError, match="multiple of 16"):
-        MotionGenerator.from_settings(Settings(motion_width=100), NONE)
+        WanBackend.from_settings(Settings(motion_width=100), NONE)
     with pytest.raises(WorkflowError, match="no node titled or numbered 'nope'"):
-        MotionGenerator.from_settings(Settings(motion_image_node="nope"), NONE)
+        WanBackend.from_settings(Settings(motion_image_node="nope"), NONE)
     with pytest.raises(WorkflowError, match="is a image workflow, not motion"):
-        MotionGenerator.from_settings(Settings(motion_workflow="sdxl"), NONE)
+        WanBackend.from_settings(Settings(motion_workflow="sdxl"), NONE)
+
+
+def test_motion_generator_is_the_wan_backend_under_its_spec_name():
+    import sceneforge.motion.wan as wan_module
+
+    assert wan_module.MotionGenerator is WanBackend
+    assert "MotionGenerator" in wan_module.__all__
 
 
 async def test_from_settings_uses_the_lent_pool():
-    assert motion_registry.get("wan") is MotionGenerator
+    assert motion_registry.get("wan") is WanBackend
     s = Settings(motion_length=9, comfy_urls=("http://127.0.0.1:1",))
     pool = ComfyPool([ComfyClient("http://127.0.0.1:1")])
-    shared = MotionGenerator.from_settings(s, BackendResources(pool))
+    shared = WanBackend.from_settings(s, BackendResources(pool))
     assert shared.pool is pool
     await shared.aclose()
     await pool.aclose()

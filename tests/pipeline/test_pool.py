@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sceneforge.comfy.pool import PRIORITY_IMAGE, PRIORITY_MOTION, ComfyPool
+from sceneforge.comfy.pool.pool import PRIORITY_IMAGE, PRIORITY_MOTION, ComfyPool
 from sceneforge.config import redact_url
 from sceneforge.errors import ServerUnavailableError, TransientError
 
@@ -17,6 +17,7 @@ class FakeClient:
         self.up = up
         self.closed = False
         self.ran: list[str] = []
+        self.keep_abandoned_jobs = False
 
     async def system_stats(self) -> dict:
         if not self.up:
@@ -208,4 +209,13 @@ async def test_outage_longer_than_the_grace_fails_clearly():
     gate.event.set()
     with pytest.raises(ServerUnavailableError, match="no ComfyUI server is answering for 60 s"):
         await asyncio.wait_for(task, 5)
+    await pool.aclose()
+
+
+async def test_keep_jobs_on_close_reaches_every_member():
+    members = [FakeClient("http://a"), FakeClient("http://b", up=False)]
+    pool = ComfyPool(members, sleep=Gate())
+    assert not any(m.keep_abandoned_jobs for m in members)
+    pool.keep_jobs_on_close()
+    assert all(m.keep_abandoned_jobs for m in members)
     await pool.aclose()

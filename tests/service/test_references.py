@@ -10,7 +10,7 @@ from PIL import Image
 from service_helpers import topic, with_comfy
 
 from fakes.comfy_server import FakeComfyServer
-from sceneforge.comfy.jobs import upload_name
+from sceneforge.comfy.backend import upload_name
 
 
 def png(rgb: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> bytes:

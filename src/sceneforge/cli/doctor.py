@@ -4,8 +4,8 @@ For every ComfyUI server in ``settings.comfy_urls`` it reports whether the serve
 (``/system_stats``: ComfyUI, Python and PyTorch versions, devices with their VRAM), how busy it is
 (``/queue``), and whether the image workflow (and, with ``check_motion``, the motion workflow) would be
 accepted there: node types it lacks, missing required inputs, out-of-range values
-(:func:`~sceneforge.comfy.validate.validate_graph`) and model files it does not have
-(:func:`~sceneforge.comfy.models.missing_models`), each named with the models folder it belongs in.
+(:func:`~sceneforge.comfy.graphs.validate.validate_graph`) and model files it does not have
+(:func:`~sceneforge.comfy.graphs.models.missing_models`), each named with the models folder it belongs in.
 It also checks, briefly, that the narration engine can start (espeak: the library loads).
 
 Every line is marked ✓ or ✗ and the report ends with ``all good`` or ``N problems``. Servers are only
@@ -25,10 +25,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..comfy.client import ComfyClient
-from ..comfy.models import missing_models
-from ..comfy.servers import clients_from_settings
-from ..comfy.validate import MODEL_EXTENSIONS, validate_graph
-from ..comfy.workflow import Workflow
+from ..comfy.graphs.models import missing_models
+from ..comfy.graphs.validate import MODEL_EXTENSIONS, validate_graph
+from ..comfy.graphs.workflow import Workflow
+from ..comfy.pool.servers import clients_from_settings
 from ..config import Settings, redact_url
 
 __all__ = ["run_doctor", "model_folders", "LOADER_FOLDERS"]

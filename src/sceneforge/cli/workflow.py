@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..comfy.workflow import Workflow
+from ..comfy.graphs.workflow import Workflow
 from ..workflows import BUNDLED_KINDS, bundled_kind
 from .common import fail
 

@@ -30,13 +30,13 @@ from urllib.parse import quote
 import aiohttp
 
 from ..errors import JobInterruptedError, ServerUnavailableError, TransientError
-from .driver import emit, follow
-from .errors_map import connection_error, describe_cause, status_error, workflow_error
-from .files import ComfyFiles
-from .http import NET_ERRORS
-from .result import JobResult, dict_of
-from .socket import SharedSocket
-from .watch import History, JobTracker, OnEvent
+from .protocol.driver import emit, follow
+from .protocol.errors_map import connection_error, describe_cause, status_error, workflow_error
+from .protocol.result import JobResult, dict_of
+from .protocol.watch import History, JobTracker, OnEvent
+from .transport.files import ComfyFiles
+from .transport.http import NET_ERRORS
+from .transport.socket import SharedSocket
 
 __all__ = ["ComfyClient", "JobResult", "OnEvent"]
 
@@ -60,7 +60,7 @@ class ComfyClient(ComfyFiles):
     Limits against a hostile or broken server (issue #11):
 
     * ``max_json_bytes``: the largest JSON answer read, one number or a mapping
-      endpoint -> bytes over :data:`~sceneforge.comfy.http.DEFAULT_JSON_LIMITS`
+      endpoint -> bytes over :data:`~sceneforge.comfy.transport.http.DEFAULT_JSON_LIMITS`
       (``/object_info`` 64 MiB: 1.6 MB on a stock server, tens of MB with many
       custom nodes; ``/history`` 32 MiB; ``/queue`` 64 MiB; small endpoints 1 MiB).
     * ``max_download_bytes`` (default 1 GiB): the largest ``/view`` file kept. A 4K

@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import fingerprint
+from ..comfy.backend import ComfyBackend, upload_name
 from ..comfy.client import ComfyClient
-from ..comfy.jobs import ComfyBackend, upload_name
-from ..comfy.pool import PRIORITY_IMAGE, ComfyPool
-from ..comfy.result import JobResult
-from ..comfy.validate import choose_seed
-from ..comfy.workflow import Workflow
+from ..comfy.graphs.validate import choose_seed
+from ..comfy.graphs.workflow import Workflow
+from ..comfy.pool.pool import PRIORITY_IMAGE
+from ..comfy.protocol.result import JobResult
 from ..errors import ConfigError, WorkflowError
 from ..events import Reporter, null_report
 from .base import ImageBackend, ImageRequest, ImageResult
 
 if TYPE_CHECKING:
-    from ..backend import BackendResources, KeyedRequest
+    from ..backend import BackendResources, ServerPool
     from ..config import Settings
 
 __all__ = ["ComfyImageBackend"]
@@ -42,13 +42,15 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
     """
 
     name = "comfyui"
+    backend_id = "comfyui"
     stage = "image"
+    workflow_field = "workflow"
 
     def __init__(
         self,
         workflow: Workflow,
         *,
-        pool: ComfyPool[ComfyClient] | None = None,
+        pool: ServerPool | None = None,
         seed: int | None = None,
         width: int | None = None,
         height: int | None = None,
@@ -68,7 +70,6 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
         self.prompt_input = prompt_input
         self.reference_node = reference_node
         self.rng = rng if rng is not None else random.Random()
-        self._variants: dict[str, ComfyImageBackend] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, resources: BackendResources) -> ComfyImageBackend:
@@ -85,13 +86,9 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
             reference_node=settings.reference_node,
         )
 
-    def fingerprint(self) -> dict[str, Any]:
-        """Workflow content, seed policy, size, negative and prompt placement (not the server:
-        the same workflow and models give the same image anywhere)."""
+    def key_options(self) -> dict[str, Any]:
+        """Size, negative and prompt placement (with the workflow and seed policy: the fingerprint)."""
         return {
-            "backend": "comfyui",
-            "workflow": self.workflow.digest,
-            "seed": "random" if self.seed is None else self.seed,
             "width": self.width,
             "height": self.height,
             "negative": self.negative,
@@ -100,23 +97,9 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
             "reference_node": self.reference_node,
         }
 
-    def _for(self, request: ImageRequest) -> ComfyImageBackend:
-        """This backend, or the one for the scene's own workflow (same options, same pool)."""
-        if not request.workflow:
-            return self
-        if request.workflow not in self._variants:
-            variant = ComfyImageBackend(
-                Workflow.load(request.workflow, kind="image"), pool=self._pool_ref, seed=self.seed,
-                width=self.width, height=self.height, negative=self.negative, prompt_node=self.prompt_node,
-                prompt_input=self.prompt_input, reference_node=self.reference_node, rng=self.rng,
-            )
-            self._variants[request.workflow] = variant
-        return self._variants[request.workflow]
-
-    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
-        """The request's inputs and the options of the workflow it runs (its own, or the run's)."""
-        assert isinstance(request, ImageRequest)
-        return {"request": request.key_fields(), "backend": self._for(request).fingerprint()}
+    def options(self) -> dict[str, Any]:
+        """What builds this backend again for a scene's own workflow."""
+        return {"seed": self.seed, "rng": self.rng, **self.key_options()}
 
     def _negative(self, request: ImageRequest) -> str | None:
         """The scene's negative prompt, else the run's when this workflow takes one (a guidance-distilled
@@ -136,11 +119,9 @@ class ComfyImageBackend(ComfyBackend, ImageBackend):
         )
         return graph
 
-    def sample_graph(self, request: ImageRequest) -> tuple[str, dict[str, Any]]:
-        """``(workflow label, graph)`` as this request would submit it (to check against a server)."""
-        backend = self._for(request)
-        graph = backend.prepare(request, 0, "sceneforge_check.png" if request.reference else None)
-        return ("workflow" if request.workflow else "the run's workflow") + f" {backend.workflow.source}", graph
+    def check_graph(self, request: ImageRequest) -> dict[str, Any]:
+        """The graph ``request`` would submit (seed 0, a placeholder reference name)."""
+        return self.prepare(request, 0, "sceneforge_check.png" if request.reference else None)
 
     def check(self, request: ImageRequest) -> list[str]:
         """The scene's workflow loads and fits its reference image (needs one, or refuses one)."""

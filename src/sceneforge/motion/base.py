@@ -63,5 +63,5 @@ class MotionBackend(Backend):
 motion_registry: Registry[MotionBackend] = Registry(
     "motion",
     "sceneforge.motion",
-    {"wan": "sceneforge.motion.wan:MotionGenerator", "kenburns": "sceneforge.motion.kenburns:KenBurnsBackend"},
+    {"wan": "sceneforge.motion.wan:WanBackend", "kenburns": "sceneforge.motion.kenburns:KenBurnsBackend"},
 )

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..comfy.result import JobResult
+from ..comfy.protocol.result import JobResult
 from ..errors import GenerationError
 from ..fsutil import atomic_path
 from ..layout import TopicLayout

@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import fingerprint
+from ..comfy.backend import ComfyBackend, upload_name
 from ..comfy.client import ComfyClient
-from ..comfy.jobs import ComfyBackend, upload_name
+from ..comfy.graphs.validate import check_motion_length, choose_seed
+from ..comfy.graphs.workflow import Workflow
 from ..comfy.journal import JobJournal
-from ..comfy.pool import PRIORITY_MOTION, ComfyPool
-from ..comfy.result import JobResult
-from ..comfy.validate import check_motion_length, choose_seed
-from ..comfy.workflow import Workflow
+from ..comfy.pool.pool import PRIORITY_MOTION
+from ..comfy.protocol.result import JobResult
 from ..errors import AssetMissingError, ConfigError, WorkflowError
 from ..events import Reporter, null_report
 from ..layout import TopicLayout
@@ -49,10 +49,10 @@ from .base import MotionBackend, MotionRequest, MotionResult
 from .frames import VIDEO_EXTS, discard, extract_frames, pick_frames, pick_video, to_png
 
 if TYPE_CHECKING:
-    from ..backend import BackendResources, KeyedRequest
+    from ..backend import BackendResources, ServerPool
     from ..config import Settings
 
-__all__ = ["MotionGenerator", "DEFAULT_FPS", "upload_name", "extract_frames"]
+__all__ = ["WanBackend", "MotionGenerator", "DEFAULT_FPS", "upload_name", "extract_frames"]
 
 #: Used when neither the settings nor the workflow (CreateVideo ``fps``) say: Wan2.2 14B's native rate.
 DEFAULT_FPS = 16.0
@@ -79,7 +79,7 @@ def _set_fps(graph: dict[str, Any], fps: float) -> None:
             node["inputs"][name] = fps
 
 
-class MotionGenerator(ComfyBackend, MotionBackend):
+class WanBackend(ComfyBackend, MotionBackend):
     """Turn scene images into Wan2.2 clips with a ComfyUI image-to-video workflow.
 
     ``seed=None`` draws a fresh seed per scene from ``rng`` (inject a seeded
@@ -94,13 +94,15 @@ class MotionGenerator(ComfyBackend, MotionBackend):
     """
 
     name = "wan"
+    backend_id = "wan"
     stage = "motion"
+    workflow_field = "motion_workflow"
 
     def __init__(
         self,
         workflow: Workflow,
         *,
-        pool: ComfyPool[ComfyClient] | None = None,
+        pool: ServerPool | None = None,
         seed: int | None = None,
         width: int | None = None,
         height: int | None = None,
@@ -136,10 +138,9 @@ class MotionGenerator(ComfyBackend, MotionBackend):
             "seed": seed, "width": width, "height": height, "length": length, "fps": fps, "prompt_node": prompt_node,
             "image_node": image_node, "rng": self.rng, "ffmpeg": ffmpeg, "job_timeout": job_timeout,
         }
-        self._variants: dict[str, MotionGenerator] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, resources: BackendResources) -> MotionGenerator:
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> WanBackend:
         """Build from :class:`sceneforge.config.Settings`; jobs run on ``resources.pool``.
 
         A length that is not 4k+1, a size the latent node refuses or a prompt/image node that cannot be
@@ -158,14 +159,9 @@ class MotionGenerator(ComfyBackend, MotionBackend):
             job_timeout=settings.motion_timeout,
         )
 
-    def fingerprint(self) -> dict[str, Any]:
-        """Workflow content, seed policy, frames, size, fps and node choices (the image bytes and the
-        prompt come with the request; the server does not count: the same workflow and models give
-        the same clip)."""
+    def key_options(self) -> dict[str, Any]:
+        """Frames, size, fps and node choices (the image bytes and the prompt come with the request)."""
         return {
-            "backend": "wan",
-            "workflow": self.workflow.digest,
-            "seed": "random" if self.seed is None else self.seed,
             "length": self.length,
             "width": self.width,
             "height": self.height,
@@ -174,26 +170,14 @@ class MotionGenerator(ComfyBackend, MotionBackend):
             "image_node": self.image_node,
         }
 
-    def _for(self, request: MotionRequest) -> MotionGenerator:
-        """This backend, or the one for the scene's own motion workflow (same options, same pool)."""
-        if not request.workflow:
-            return self
-        if request.workflow not in self._variants:
-            workflow = Workflow.load(request.workflow, kind="motion")
-            self._variants[request.workflow] = MotionGenerator(workflow, pool=self._pool_ref, **self._options)
-        return self._variants[request.workflow]
+    def options(self) -> dict[str, Any]:
+        """What builds this backend again for a scene's own motion workflow (the settings, not the
+        values read from the run's workflow)."""
+        return dict(self._options)
 
-    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
-        """The request's inputs and the options of the workflow it runs (its own, or the run's)."""
-        assert isinstance(request, MotionRequest)
-        return {"request": request.key_fields(), "backend": self._for(request).fingerprint()}
-
-    def sample_graph(self, request: MotionRequest) -> tuple[str, dict[str, Any]]:
-        """``(workflow label, graph)`` as this request would submit it (to check against a server)."""
-        backend = self._for(request)
-        graph, _ = backend._fill("check", "sceneforge_check.png", 0, request.scene)
-        return ("motion_workflow" if request.workflow else "the run's motion workflow") + \
-            f" {backend.workflow.source}", graph
+    def check_graph(self, request: MotionRequest) -> dict[str, Any]:
+        """The graph ``request`` would submit (seed 0, a placeholder image name)."""
+        return self._fill("check", "sceneforge_check.png", 0, request.scene)[0]
 
     def check(self, request: MotionRequest) -> list[str]:
         """The scene's own motion workflow loads and takes the run's length, size and nodes."""
@@ -316,3 +300,7 @@ class MotionGenerator(ComfyBackend, MotionBackend):
             video.unlink()  # an animated PNG/WebP is not a video to keep
             return frames, None
         return frames, video
+
+
+#: The name the original spec gives the Wan backend (public API; the entry point names :class:`WanBackend`).
+MotionGenerator = WanBackend

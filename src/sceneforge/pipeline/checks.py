@@ -14,9 +14,9 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from ..backend import Backend
-from ..comfy.jobs import ComfyBackend
-from ..comfy.preflight import preflight
-from ..comfy.workflow import Workflow
+from ..comfy.backend import ComfyBackend
+from ..comfy.graphs.preflight import preflight
+from ..comfy.graphs.workflow import Workflow
 from ..config import Settings
 from ..errors import ConfigError, WorkflowError
 from ..layout import TopicLayout

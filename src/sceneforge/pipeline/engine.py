@@ -102,7 +102,7 @@ class Engine:
 
     def _ensure_pool(self, settings: Settings) -> None:
         if self.resources.pool is None and _needs_pool(settings):
-            from ..comfy.servers import pool_from_settings
+            from ..comfy.pool.servers import pool_from_settings
 
             self.resources.pool = pool_from_settings(settings)
 

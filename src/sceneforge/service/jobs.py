@@ -110,9 +110,8 @@ class JobQueue:
     async def shutdown(self, timeout: float = 30.0) -> None:
         """Stop: queued and running jobs become ``interrupted``; ComfyUI jobs stay on their servers."""
         self.closing = True
-        pool = self.engine.resources.pool
-        for server in getattr(pool, "servers", ()):
-            server.client.keep_abandoned_jobs = True
+        if self.engine.resources.pool is not None:
+            self.engine.resources.pool.keep_jobs_on_close()
         while self._queue:
             slug, _ = self._queue.popleft()
             if slug in self.records:

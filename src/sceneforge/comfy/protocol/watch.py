@@ -1,7 +1,7 @@
 """The life of one ComfyUI job as a pure state machine: inputs in, actions out, no I/O.
 
 :class:`JobTracker` never touches the network, the clock or asyncio. The client
-(``comfy/driver.py``) feeds it what happened, with the time it happened, and
+(``comfy/protocol/driver.py``) feeds it what happened, with the time it happened, and
 carries out the actions it returns. The protocol rules it encodes (``PROTOCOL.md``):
 
 * a job ends at ``executing`` with ``node: null`` and our ``prompt_id``, not at
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GenerationError, JobTimeoutError, ServerUnavailableError, TransientError
+from ...errors import GenerationError, JobTimeoutError, ServerUnavailableError, TransientError
 from .errors_map import execution_error, interrupted_error
 from .result import JobResult, dict_of
 

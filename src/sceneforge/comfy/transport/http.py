@@ -20,9 +20,9 @@ from typing import Any
 import aiohttp
 import yarl
 
-from ..config import redact_url
-from ..errors import ConfigError, TransientError
-from .errors_map import connection_error, status_error
+from ...config import redact_url
+from ...errors import ConfigError, TransientError
+from ..protocol.errors_map import connection_error, status_error
 
 __all__ = ["ComfyHTTP", "DEFAULT_JSON_LIMITS", "NET_ERRORS", "read_capped", "size_text"]
 

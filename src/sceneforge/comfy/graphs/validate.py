@@ -4,10 +4,10 @@ For the graph against a server's ``/object_info``, two questions are kept apart 
 
 * :func:`validate_graph` - is the graph *structurally* acceptable (node types exist, required inputs are
   there, numbers are in range, combo values are allowed, links point at real outputs)?
-* :func:`~sceneforge.comfy.models.missing_models` - which model *files* does the graph name that the server does not have?
+* :func:`~sceneforge.comfy.graphs.models.missing_models` - which model *files* does the graph name that the server does not have?
 
 Model-file combos (``ckpt_name``, ``unet_name``, ``vae_name`` ...) are only judged by
-:func:`~sceneforge.comfy.models.missing_models`, so a server without the files reports each file once, by name, instead of as a
+:func:`~sceneforge.comfy.graphs.models.missing_models`, so a server without the files reports each file once, by name, instead of as a
 "value not in list" problem. On the recorded server these lists are empty (``[]``) or hold only
 ``pixel_space``; ComfyUI rejects such graphs with ``value_not_in_list`` (PROTOCOL.md section 6, case A).
 """
@@ -19,7 +19,7 @@ import random
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
-from ..errors import ConfigError, UnsafePathError, WorkflowError
+from ...errors import ConfigError, UnsafePathError, WorkflowError
 
 __all__ = [
     "validate_graph",
@@ -329,7 +329,7 @@ def validate_graph(graph: Mapping[str, Any], object_info: Mapping[str, Any]) -> 
     inputs, INT/FLOAT values out of their min/max, combo values not in a non-empty list, links to missing
     nodes or to an output index the source does not have, link type mismatches, and a graph without any
     output node. An empty list means the server should accept the graph, apart from model files (see
-    :func:`~sceneforge.comfy.models.missing_models`) and the uploaded input image, which are deliberately not judged here.
+    :func:`~sceneforge.comfy.graphs.models.missing_models`) and the uploaded input image, which are deliberately not judged here.
     """
     if not isinstance(graph, Mapping) or not graph:
         return ["the workflow has no nodes"]

@@ -19,10 +19,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..config import Settings
-from .client import ComfyClient
+from ...config import Settings
+from ..client import ComfyClient
+from ..pool.servers import clients_from_settings
 from .models import missing_models
-from .servers import clients_from_settings
 from .validate import validate_graph
 
 __all__ = ["preflight", "graph_problems", "node_classes"]

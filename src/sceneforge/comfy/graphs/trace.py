@@ -3,7 +3,7 @@
 From every sampler (KSampler, KSamplerAdvanced, SamplerCustom, SamplerCustomAdvanced via its guider) the
 walk follows links back through conditioning pass-through nodes to the node with the text. Wan's
 ``WanImageToVideo`` takes ``positive``/``negative`` and outputs them again as outputs 0/1, so the walk
-follows the output index. :class:`GraphQueries` is the part of :class:`~sceneforge.comfy.workflow.Workflow`
+follows the output index. :class:`GraphQueries` is the part of :class:`~sceneforge.comfy.graphs.workflow.Workflow`
 that answers these questions.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import WorkflowError
+from ...errors import WorkflowError
 from .validate import is_link
 
 __all__ = ["GraphQueries", "Injection", "node_title"]
@@ -74,7 +74,7 @@ def node_title(node: Mapping[str, Any]) -> str:
 class GraphQueries:
     """Finding nodes by title or id, and the text encoders behind a sampler's conditioning.
 
-    Mixed into :class:`~sceneforge.comfy.workflow.Workflow`, which provides ``graph`` and ``source``.
+    Mixed into :class:`~sceneforge.comfy.graphs.workflow.Workflow`, which provides ``graph`` and ``source``.
     """
 
     graph: dict[str, Any]

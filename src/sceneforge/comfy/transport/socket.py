@@ -28,8 +28,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from ..errors import ServerUnavailableError, TransientError
-from .watch import Input, Message, SocketDown, SocketFailed, SocketUp
+from ...errors import ServerUnavailableError, TransientError
+from ..protocol.watch import Input, Message, SocketDown, SocketFailed, SocketUp
 
 __all__ = ["Channel", "SharedSocket"]
 

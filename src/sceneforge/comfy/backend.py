@@ -1,6 +1,6 @@
 """What the ``comfyui`` image backend and the ``wan`` motion backend share.
 
-Both run their jobs on the run's :class:`~sceneforge.comfy.pool.ComfyPool` (lent
+Both run their jobs on the run's :class:`~sceneforge.comfy.pool.pool.ComfyPool` (lent
 through :class:`~sceneforge.backend.BackendResources`, never owned), journal each
 job before submitting it so a killed run re-attaches instead of rendering twice,
 and turn the client's job events into sceneforge events through the ``report``
@@ -15,14 +15,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from ..backend import Backend
+from ..backend import Backend, KeyedRequest, ServerPool
 from ..cache import file_digest
 from ..errors import ConfigError, JobTimeoutError, ServerUnavailableError, TransientError
 from ..events import Reporter
 from .client import ComfyClient
+from .graphs.workflow import Workflow
 from .journal import JobJournal
-from .pool import ComfyPool, PooledServer
-from .result import JobResult
+from .pool.pool import ComfyPool, PooledServer
+from .protocol.result import JobResult
 
 if TYPE_CHECKING:
     from ..layout import TopicLayout
@@ -58,22 +59,83 @@ def job_events(report: Reporter, server: str) -> Callable[[str, dict[str, Any]],
 
 
 class ComfyBackend(Backend):
-    """Base of the backends that run ComfyUI workflows on the shared server pool."""
+    """Base of the backends that run ComfyUI workflows on the shared server pool.
+
+    A subclass names its stage and workflow kind, keeps its workflow in ``workflow`` and
+    says which of its options decide the asset (:meth:`key_options`), how to build itself
+    again for a scene's own workflow (:meth:`options`) and the graph a request would
+    submit (:meth:`check_graph`). The fingerprint, the per-workflow variants, the cache
+    key and the sample graph checked against a server are then the same for both.
+    """
 
     #: The stage whose journal entries this backend writes ("image" or "motion").
     stage: ClassVar[str]
+    #: The name its fingerprint carries (fixed, whatever name a registry gives the class).
+    backend_id: ClassVar[str]
+    #: The request field naming a scene's own workflow ("workflow" or "motion_workflow").
+    workflow_field: ClassVar[str]
     #: Jobs in flight are limited by the pool (one running and one queued per server), not here.
     max_concurrency = 64
 
-    def __init__(self, pool: ComfyPool[ComfyClient] | None) -> None:
+    workflow: Workflow
+    seed: int | None
+
+    def __init__(self, pool: ServerPool | None) -> None:
         self._pool_ref = pool
+        self._variants: dict[str, ComfyBackend] = {}
 
     @property
     def pool(self) -> ComfyPool[ComfyClient]:
         """The shared pool; a backend built without one cannot run jobs."""
         if self._pool_ref is None:
             raise ConfigError(f"the {self.name} backend was built without a ComfyUI server pool")
+        if not isinstance(self._pool_ref, ComfyPool):
+            raise ConfigError(f"the {self.name} backend needs a ComfyUI pool, got {type(self._pool_ref).__name__}")
         return self._pool_ref
+
+    # ------------------------------------------------------------------ what a subclass says
+    def key_options(self) -> dict[str, Any]:
+        """The options besides workflow and seed policy that decide the asset (never the server)."""
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments (besides workflow and pool) that build this backend again."""
+        raise NotImplementedError
+
+    def check_graph(self, request: Any) -> dict[str, Any]:
+        """The graph ``request`` would submit, filled with a placeholder seed and image name."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared from here on
+    def fingerprint(self) -> dict[str, Any]:
+        """Workflow content, seed policy and :meth:`key_options` (not the server: the same workflow and
+        models give the same asset anywhere)."""
+        return {
+            "backend": self.backend_id,
+            "workflow": self.workflow.digest,
+            "seed": "random" if self.seed is None else self.seed,
+            **self.key_options(),
+        }
+
+    def _for(self, request: Any) -> Any:
+        """This backend, or the one for the scene's own workflow (same options, same pool)."""
+        if not request.workflow:
+            return self
+        if request.workflow not in self._variants:
+            workflow = Workflow.load(request.workflow, kind=self.stage)
+            build: Callable[..., ComfyBackend] = type(self)  # a subclass takes (workflow, *, pool, **options)
+            self._variants[request.workflow] = build(workflow, pool=self._pool_ref, **self.options())
+        return self._variants[request.workflow]
+
+    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
+        """The request's inputs and the options of the workflow it runs (its own, or the run's)."""
+        return {"request": request.key_fields(), "backend": self._for(request).fingerprint()}
+
+    def sample_graph(self, request: Any) -> tuple[str, dict[str, Any]]:
+        """``(workflow label, graph)`` as this request would submit it (to check against a server)."""
+        backend = self._for(request)
+        field = self.workflow_field if request.workflow else "the run's " + self.workflow_field.replace("_", " ")
+        return f"{field} {backend.workflow.source}", backend.check_graph(request)
 
     async def start(self) -> None:
         """Health-check the pool's servers (memoized by the pool): ServerUnavailableError when none answers."""

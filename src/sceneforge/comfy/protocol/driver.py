@@ -1,6 +1,6 @@
-"""The I/O around a :class:`~sceneforge.comfy.watch.JobTracker`: feed it, carry out its actions.
+"""The I/O around a :class:`~sceneforge.comfy.protocol.watch.JobTracker`: feed it, carry out its actions.
 
-One loop per job. It drains the job's :class:`~sceneforge.comfy.socket.Channel`,
+One loop per job. It drains the job's :class:`~sceneforge.comfy.transport.socket.Channel`,
 feeds every frame to the tracker and performs what comes back (read history or the
 queue, reconnect the shared socket, cancel, finish). A tick (the injected
 ``sleep``, at most ``poll_interval`` long) runs *alongside* the messages and is
@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..errors import ServerUnavailableError, TransientError
+from ...errors import ServerUnavailableError, TransientError
+from ..transport.socket import Channel, SharedSocket
 from .result import JobResult
-from .socket import Channel, SharedSocket
 from .watch import (
     Action,
     Cancel,

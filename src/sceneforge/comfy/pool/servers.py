@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..config import Settings
-from .client import ComfyClient
+from ...config import Settings
+from ..client import ComfyClient
 from .pool import ComfyPool
 
 __all__ = ["clients_from_settings", "pool_from_settings", "secret_headers"]

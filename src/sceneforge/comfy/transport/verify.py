@@ -16,7 +16,7 @@ import io
 import warnings
 from pathlib import Path
 
-from ..errors import DownloadError
+from ...errors import DownloadError
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "INLINE_BYTES", "verify_download", "check_image", "check_video"]
 

@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import workflows as bundled
-from ..errors import ConfigError, WorkflowError
+from ... import workflows as bundled
+from ...errors import ConfigError, WorkflowError
 from .models import missing_models
 from .trace import GraphQueries, Injection, node_title
 from .validate import (

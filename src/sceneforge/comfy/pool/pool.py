@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..config import redact_url
-from ..errors import ServerUnavailableError
+from ...config import redact_url
+from ...errors import ServerUnavailableError
 
 __all__ = ["ComfyPool", "PoolClient", "PooledServer", "PRIORITY_MOTION", "PRIORITY_IMAGE"]
 
@@ -47,6 +47,10 @@ class PoolClient(Protocol):
     async def system_stats(self) -> dict[str, Any]: ...
 
     async def aclose(self) -> None: ...
+
+    #: When set, a job abandoned by cancellation stays where it runs (its journal entry
+    #: lets the next run re-attach) instead of being cancelled there.
+    keep_abandoned_jobs: bool
 
 
 C = TypeVar("C", bound=PoolClient)
@@ -265,6 +269,12 @@ class ComfyPool(Generic[C]):
                     continue  # another server, or the same one once it is back
                 srv.jobs_done += 1
                 return result
+
+    def keep_jobs_on_close(self) -> None:
+        """From now on, jobs abandoned by cancellation stay on their servers (a service shutting down:
+        the next start re-attaches to them through their journal entries) instead of being cancelled."""
+        for s in self.servers:
+            s.client.keep_abandoned_jobs = True
 
     def find(self, name: str) -> PooledServer[C] | None:
         """The healthy server whose (redacted) URL is ``name``, if any."""

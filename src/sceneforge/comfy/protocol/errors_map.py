@@ -14,7 +14,7 @@ import errno
 import ssl
 from typing import Any
 
-from ..errors import (
+from ...errors import (
     ConfigError,
     GenerationError,
     JobInterruptedError,

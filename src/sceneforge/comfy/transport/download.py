@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import DownloadError, GenerationError, UnsafePathError
-from .errors_map import status_error
+from ...errors import DownloadError, GenerationError, UnsafePathError
+from ..protocol.errors_map import status_error
 from .http import ERROR_BODY_LIMIT, size_text
 
 __all__ = [

@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import AssetMissingError, PermanentError, TransientError
-from ..fsutil import atomic_path
+from ...errors import AssetMissingError, PermanentError, TransientError
+from ...fsutil import atomic_path
+from ..protocol.errors_map import connection_error, status_error
 from .download import check_file_ref, check_server_name, check_view_status, deadline_error, stream_to_file
-from .errors_map import connection_error, status_error
 from .http import ComfyHTTP
 from .verify import INLINE_BYTES, verify_download
 
@@ -48,7 +48,7 @@ class ComfyFiles(ComfyHTTP):
         Returns the value for ``LoadImage.image``: the server's final name (it may add
         `` (1)`` when a different file already has that name), prefixed with
         ``subfolder/`` when a subfolder is used. With ``content_addressed`` (``name`` is
-        derived from the bytes, as :func:`sceneforge.comfy.jobs.upload_name` makes it) a
+        derived from the bytes, as :func:`sceneforge.comfy.backend.upload_name` makes it) a
         name this client uploaded in the last :data:`UPLOAD_MEMORY` seconds is not sent
         again: a reference image shared by twenty scenes goes up once.
         """
