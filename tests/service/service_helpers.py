@@ -113,9 +113,9 @@ class Svc:
 
 
 async def start_service(settings: Settings, *, waits: Waits | None = None, keepalive: float = 15.0,
-                        headers: dict[str, str] | None = None) -> Svc:
+                        headers: dict[str, str] | None = None, send_timeout: float = 30.0) -> Svc:
     waits = waits or Waits()
-    service = Service(settings, sleep=waits, keepalive=keepalive)
+    service = Service(settings, sleep=waits, keepalive=keepalive, send_timeout=send_timeout)
     server = build_server(service, signals=False)
     sock = bind_socket("127.0.0.1", 0)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -130,7 +130,8 @@ async def _visual(tracks: dict[str, StageTrack], n: int, scene: Scene) -> None:
         return
     await motion.gate.wait()
     if outcome == FAILED:
-        motion.step.ctx.event("scene_failed", "motion", n, reason="its image failed")
+        motion.step.ctx.event("scene_failed", "motion", n, reason="its image failed",
+                              error={"type": "upstream", "message": "its image failed", "retryable": False})
     motion.finish(n)
 
 

@@ -134,7 +134,8 @@ async def get_topic(slug: str, request: Request) -> Response:
     """The topic: status, error, progress and its scenes with the URLs of their files."""
     service = _service(request)
     record = service.jobs.get(slug)
-    return Response(topic_view(record, service.store.layout(slug)), media_type="application/json")
+    return Response(topic_view(record, service.store.layout(slug), service.jobs.scene_states(record)),
+                    media_type="application/json")
 
 
 @router.delete("/topics/{slug}", tags=["topics"], responses=_ERRORS)

@@ -135,7 +135,12 @@ class SSEResponse(StreamingResponse):
             except TimeoutError:
                 raise StalledClient(f"an event stream's client read nothing for {self.send_timeout:g} s") from None
 
-        await super().stream_response(timed)  # type: ignore[arg-type]
+        try:
+            await super().stream_response(timed)  # type: ignore[arg-type]
+        finally:
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()  # its subscription ends now, not when the generator is collected
 
 
 async def _replay(store: TopicStore, slug: str, after: int) -> AsyncIterator[dict[str, Any]]:

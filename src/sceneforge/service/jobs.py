@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..config import Settings
-from ..errors import AssetMissingError, OutputLockedError, ServerUnavailableError, error_text
+from ..errors import AssetMissingError, ConfigError, OutputLockedError, ServerUnavailableError, error_text
 from ..events import Event
 from ..pipeline import Engine
 from .events import EventHub
@@ -48,7 +48,9 @@ from .files import relative_paths
 from .models import ACTIVE, RESUMABLE, JobSpec, JobStatus
 from .options import webhook_url
 from .runner import run_job, undo_reroll
+from .scene_states import SceneStates
 from .store import TopicRecord, TopicStore
+from .views import scene_count
 from .webhooks import WebhookSender
 
 __all__ = ["JobQueue"]
@@ -95,6 +97,7 @@ class JobQueue:
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}  # task, settled
         self._finished: dict[str, set[tuple[str, int]]] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._states: dict[str, SceneStates] = {}
 
     # ------------------------------------------------------------------ life
     async def start(self) -> None:
@@ -196,12 +199,28 @@ class JobQueue:
                                        "topic": record.topic, "data": {}, "time": self.clock()})
         self.store.events.remember(record.slug, record.last_event_id)  # a new topic of that name goes on from here
         self.records.pop(record.slug, None)
+        self._states.pop(record.slug, None)
         self.hub.close_topic(record.slug)
 
     # ------------------------------------------------------------------ events and status
+    def scene_states(self, record: TopicRecord) -> SceneStates:
+        """Each scene's state (as the events so far made it), sized to the topic's scenes now."""
+        try:
+            count = scene_count(self.store.layout(record.slug))
+        except (AssetMissingError, ConfigError):
+            count = 0
+        states = self._states.get(record.slug)
+        if states is None:
+            states = SceneStates.from_json(record.scene_states, count, record.status in ACTIVE)
+            self._states[record.slug] = states
+        elif len(states.states) != count:
+            states.resize(count, record.status in ACTIVE)
+        return states
+
     def _event(self, record: TopicRecord, event: dict[str, Any]) -> None:
         record.last_event_id += 1
         event = {"id": record.last_event_id, "slug": record.slug, **event}
+        self.scene_states(record).apply(event)
         try:
             self.store.append_event(record.slug, event)
         except OSError as exc:  # a full disk loses history, never the live stream or the job
@@ -250,12 +269,13 @@ class JobQueue:
             record.interrupted_from = was if status is JobStatus.INTERRUPTED else None
         record.updated_at = self.store.now()
         record.created_at = record.created_at or record.updated_at
+        self.note(record, "status", {"status": status.value, "error": error, "job": record.job.to_json(),
+                                     "progress": dict(record.progress)})
+        record.scene_states = self.scene_states(record).to_json()  # as this status leaves them
         try:
             self.store.save(record)
         except OSError as exc:
             log.warning("cannot save the status of %s: %s", record.slug, exc)
-        self.note(record, "status", {"status": status.value, "error": error, "job": record.job.to_json(),
-                                     "progress": dict(record.progress)})
         url = webhook_url(record.options)
         if url is not None and status in _WEBHOOK_STATUSES:
             self.webhooks.send(url, {"slug": record.slug, "status": status.value, "error": error},

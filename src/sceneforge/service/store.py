@@ -59,13 +59,14 @@ class TopicRecord:
     last_event_id: int = 0
     queued_at: str = ""  # when its job was queued: a restarted service resumes in this order
     interrupted_from: str | None = None  # "running" or "queued": what an interrupted job was doing
+    scene_states: list[dict[str, Any]] | None = None  # each scene's state as last saved (.scene_states)
 
     def to_json(self) -> dict[str, Any]:
         """``status.json``: everything, the webhook URL with its credentials included."""
         return {"slug": self.slug, "topic": self.topic, "status": self.status.value, "error": self.error,
                 "created_at": self.created_at, "updated_at": self.updated_at, "progress": dict(self.progress),
                 "options": self.options, "job": self.job.to_json(), "queued_at": self.queued_at,
-                "interrupted_from": self.interrupted_from}
+                "interrupted_from": self.interrupted_from, "scene_states": self.scene_states}
 
     def public_json(self) -> dict[str, Any]:
         """What a client sees: no webhook credentials, no queue bookkeeping."""
@@ -94,7 +95,8 @@ class TopicRecord:
         return cls(slug, topic, status, error, str(raw.get("created_at") or ""), str(raw.get("updated_at") or ""),
                    {"done": int(progress.get("done") or 0), "total": int(progress.get("total") or 0)},
                    options, JobSpec.from_json(raw.get("job")), queued_at=str(raw.get("queued_at") or ""),
-                   interrupted_from=was if was in ("running", "queued") else None)
+                   interrupted_from=was if was in ("running", "queued") else None,
+                   scene_states=raw["scene_states"] if isinstance(raw.get("scene_states"), list) else None)
 
 
 class TopicStore:
