@@ -17,7 +17,7 @@ def _ev(kind: str, scene: int | None = None, stage: str | None = None, **data) -
 def test_states_follow_the_events_and_a_failure_is_structured():
     states = SceneStates(3)
     states.apply(_ev("status", status="queued", job={"kind": "run"}))
-    assert [s["phase"] for s in states.to_json()] == ["queued"] * 3
+    assert [states.view(n)["phase"] for n in (1, 2, 3)] == ["queued"] * 3
     states.apply(_ev("scene_started", 1, "audio"))
     states.apply(_ev("scene_started", 1, "image"))
     states.apply(_ev("job_progress", 1, "image", value=3, max=4))
@@ -30,7 +30,7 @@ def test_states_follow_the_events_and_a_failure_is_structured():
                      error={"type": "upstream", "message": "its image failed", "retryable": False}))
     states.apply(_ev("scene_done", 1, "image"))
     states.apply(_ev("status", status="failed", error="scene 2: image: the server said no"))
-    one, two, three = states.to_json()
+    one, two, three = (states.view(n) for n in (1, 2, 3))
     assert one["phase"] == "done" and "failure" not in one
     assert two["failure"] == {"stage": "motion", "kind": "upstream", "message": "its image failed",
                               "retryable": False}
@@ -40,7 +40,13 @@ def test_states_follow_the_events_and_a_failure_is_structured():
     states.apply(_ev("status", status="failed", error="no server answered"))
     assert states.view(1)["failure"] == {"stage": None, "kind": "job", "message": "no server answered",
                                          "retryable": False}
+    assert states.view(2)["failure"]["kind"] == "job" and states.changed == {}  # shared, not one per scene
     assert SceneStates.from_json(states.to_json(), 2, busy=False).to_json() == states.to_json()
+    # A big topic costs what its events cost: the scenes no event named share one state.
+    big = SceneStates(100_000, busy=True)
+    big.apply(_ev("scene_done", 7, "audio"))
+    big.apply(_ev("status", status="done"))
+    assert len(big.changed) == 1 and big.view(99_999)["phase"] == "done" and len(big.to_json()["scenes"]) == 1
 
 
 async def test_a_failed_scene_says_why_in_the_topics_answer(start, comfy, tmp_path: Path):

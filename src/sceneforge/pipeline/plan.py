@@ -93,14 +93,19 @@ def _build_backends(settings: Settings) -> dict[str, Backend]:
     return {stage: build_backend(stage, settings, BackendResources.none()) for stage in STAGES if settings.wants(stage)}
 
 
+def _local_checks(sf: SceneFile, settings: Settings, backends: dict[str, Backend]) -> list[str]:
+    """What can be checked on this machine: reference images, each scene's request, workflow names."""
+    return (check_references(sf, settings) + check_requests(sf, settings, backends)
+            + check_workflow_names(sf, settings, backends))
+
+
 async def _check_scene_inputs(sfs: list[SceneFile], settings: Settings) -> None:
     """References, per-scene workflows and voices: every problem of every topic at once."""
     backends = _build_backends(settings)
     problems: list[str] = []
     try:
         for sf in sfs:
-            found = check_references(sf, settings) + check_requests(sf, settings, backends)
-            found += check_workflow_names(sf, settings, backends)
+            found = await asyncio.to_thread(_local_checks, sf, settings, backends)  # per scene: off the loop
             tts = backends.get("audio")
             if isinstance(tts, TTSBackend):
                 found += await check_voices(sf, settings, tts)

@@ -176,7 +176,7 @@ class TopicActions:
             try:
                 await asyncio.to_thread(_outside_run, slug, _save_state, layout, sf)
                 record = known or TopicRecord(slug, sf.topic, last_event_id=self.store.last_event_id(slug))
-                record.topic, record.options = sf.topic, options
+                record.topic, record.options, record.scene_count = sf.topic, options, len(sf.scenes)
                 self.jobs.enqueue(record, JobSpec("run"))
             except BaseException:
                 if known is None:

@@ -22,7 +22,7 @@ from ..scenes import decode_scene_json
 from .events import SSEResponse, sse_stream
 from .models import Accepted, Health, Problems, RegenerateRequest, SceneEdit, TakesOut, TopicState, TopicSummary
 from .service import Service
-from .views import takes_view, topic_view
+from .views import scene_count, takes_view, topic_view
 
 __all__ = ["router", "NotJson"]
 
@@ -134,6 +134,7 @@ async def get_topic(slug: str, request: Request) -> Response:
     """The topic: status, error, progress and its scenes with the URLs of their files."""
     service = _service(request)
     record = service.jobs.get(slug)
+    record.scene_count = scene_count(service.store.layout(slug))  # (parsed once per version of the file)
     return Response(topic_view(record, service.store.layout(slug), service.jobs.scene_states(record)),
                     media_type="application/json")
 

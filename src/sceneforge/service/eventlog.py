@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,6 +39,9 @@ def json_line(value: Any) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(value, separators=(",", ":"), default=str).encode("ascii")
+
+
+_ID_FIRST = re.compile(rb'\{"id":\s*(\d+)\s*,')
 
 
 def _event_id(line: bytes) -> int | None:
@@ -87,8 +91,7 @@ class EventReader:
                 hi = mid
         return self._line_at(lo)[1] if lo else 0
 
-    def chunk(self) -> list[dict[str, Any]] | None:
-        """The next events (about ``CHUNK`` bytes of them); None at the end of the file."""
+    def _lines(self) -> list[bytes] | None:
         if self._fh is None:
             return None
         data = self._fh.read(CHUNK)
@@ -96,8 +99,45 @@ class EventReader:
             return None
         if not data.endswith(b"\n"):
             data += self._fh.readline()  # finish the last line (one event is never cut)
+        return data.splitlines()
+
+    def messages(self) -> list[tuple[int, bytes]] | None:
+        """The next events as ``(id, SSE message)`` (about ``CHUNK`` bytes); None at the end of the file.
+
+        A kept line is already the event's JSON as the stream sends it (:func:`json_line`, the id
+        first): it is framed as it is, never decoded and encoded again."""
+        lines = self._lines()
+        if lines is None:
+            return None
         out = []
-        for line in data.splitlines():
+        for line in lines:
+            match = _ID_FIRST.match(line)
+            if match is None or not line.endswith(b"}"):
+                event = self._decode(line)
+                if event is None:
+                    continue
+                ident, line = event["id"], json_line(event)
+            else:
+                ident = int(match.group(1))
+            if ident > self.after:
+                out.append((ident, b"id: %d\ndata: %s\n\n" % (ident, line)))
+        return out
+
+    @staticmethod
+    def _decode(line: bytes) -> dict[str, Any] | None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return None  # a line cut short by a crash
+        return event if isinstance(event, dict) and isinstance(event.get("id"), int) else None
+
+    def chunk(self) -> list[dict[str, Any]] | None:
+        """The next events (about ``CHUNK`` bytes of them); None at the end of the file."""
+        lines = self._lines()
+        if lines is None:
+            return None
+        out = []
+        for line in lines:
             try:
                 event = json.loads(line)
             except ValueError:

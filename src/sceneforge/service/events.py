@@ -143,13 +143,14 @@ class SSEResponse(StreamingResponse):
                 await closing()  # its subscription ends now, not when the generator is collected
 
 
-async def _replay(store: TopicStore, slug: str, after: int) -> AsyncIterator[dict[str, Any]]:
-    """The kept events after ``after``, read a chunk at a time off the event loop."""
+async def _replay(store: TopicStore, slug: str, after: int) -> AsyncIterator[tuple[int, bytes]]:
+    """The kept events after ``after``, read and framed a chunk at a time off the loop: ``(the chunk's last
+    id, its SSE messages)``, one write each."""
     reader = await asyncio.to_thread(store.event_reader, slug, after)
     try:
-        while (events := await asyncio.to_thread(reader.chunk)) is not None:
-            for event in events:
-                yield event
+        while (messages := await asyncio.to_thread(reader.messages)) is not None:
+            if messages:
+                yield messages[-1][0], b"".join(message for _, message in messages)
     finally:
         await asyncio.to_thread(reader.close)
 
@@ -165,9 +166,9 @@ async def sse_stream(slug: str, after: int, store: TopicStore, hub: EventHub, *,
     with hub.subscribe(slug) as sub:
         yield b"retry: 3000\n\n"
         last = after
-        async for kept in _replay(store, slug, after):
-            last = kept["id"]
-            yield sse_message(kept)
+        async for ident, message in _replay(store, slug, after):
+            last = ident
+            yield message
         while True:
             if until_idle and idle() and sub.queue.empty():
                 return

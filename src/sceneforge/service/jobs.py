@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..config import Settings
-from ..errors import AssetMissingError, ConfigError, OutputLockedError, ServerUnavailableError, error_text
+from ..errors import AssetMissingError, OutputLockedError, ServerUnavailableError, error_text
 from ..events import Event
 from ..pipeline import Engine
 from .events import EventHub
@@ -50,7 +50,6 @@ from .options import webhook_url
 from .runner import run_job, undo_reroll
 from .scene_states import SceneStates
 from .store import TopicRecord, TopicStore
-from .views import scene_count
 from .webhooks import WebhookSender
 
 __all__ = ["JobQueue"]
@@ -205,15 +204,12 @@ class JobQueue:
     # ------------------------------------------------------------------ events and status
     def scene_states(self, record: TopicRecord) -> SceneStates:
         """Each scene's state (as the events so far made it), sized to the topic's scenes now."""
-        try:
-            count = scene_count(self.store.layout(record.slug))
-        except (AssetMissingError, ConfigError):
-            count = 0
+        count = record.scene_count
         states = self._states.get(record.slug)
         if states is None:
             states = SceneStates.from_json(record.scene_states, count, record.status in ACTIVE)
             self._states[record.slug] = states
-        elif len(states.states) != count:
+        elif states.count != count:
             states.resize(count, record.status in ACTIVE)
         return states
 

@@ -24,34 +24,55 @@ def _fresh(phase: str) -> dict[str, Any]:
 
 
 class SceneStates:
-    """The states of one topic's scenes (scene ``n`` at ``n - 1``)."""
+    """The states of one topic's scenes (numbered from 1): one shared state for the scenes no event named
+    since the last job began, and the few an event did (a 100 000-scene topic costs what its events cost)."""
 
     def __init__(self, count: int, busy: bool = False) -> None:
-        self.states = [_fresh("queued" if busy else "done") for _ in range(count)]
+        self.count = count
+        self.default = "queued" if busy else "done"
+        self.default_failure: dict[str, Any] | None = None  # the job's, for a job that failed naming no scene
+        self.changed: dict[int, dict[str, Any]] = {}
 
     @classmethod
     def from_json(cls, raw: Any, count: int, busy: bool) -> SceneStates:
-        """As kept in ``status.json`` (or fresh when it kept none or another number of scenes)."""
+        """As kept in ``status.json`` (fresh when it kept none, or for another number of scenes)."""
         made = cls(count, busy)
-        if isinstance(raw, list) and len(raw) == count and all(isinstance(s, dict) for s in raw):
-            made.states = [{**_fresh("done"), **s, "active": {}} for s in raw]
+        if isinstance(raw, dict) and raw.get("count") == count and isinstance(raw.get("scenes"), dict):
+            made.default = str(raw.get("default") or made.default)
+            failure = raw.get("default_failure")
+            made.default_failure = failure if isinstance(failure, dict) else None
+            made.changed = {int(n): {**_fresh("done"), **s, "active": {}} for n, s in raw["scenes"].items()
+                            if str(n).isdigit() and 1 <= int(n) <= count and isinstance(s, dict)}
         return made
 
-    def to_json(self) -> list[dict[str, Any]]:
-        return [self.view(n) for n in range(1, len(self.states) + 1)]
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "default": self.default, "default_failure": self.default_failure,
+                "scenes": {str(n): self.view(n) for n in sorted(self.changed)}}
+
+    def _shared(self) -> dict[str, Any]:
+        """The state of a scene no event named since the job began."""
+        state = _fresh(self.default)
+        if self.default_failure is not None:
+            state.update(note=self.default_failure["message"], failure=dict(self.default_failure))
+        return state
+
+    def _get(self, n: int) -> dict[str, Any]:
+        state = self.changed.get(n)
+        if state is None:
+            state = self.changed[n] = self._shared()
+        return state
 
     def view(self, n: int) -> dict[str, Any]:
         """Scene ``n``'s state for a client."""
-        state = self.states[n - 1]
+        state = self.changed.get(n) or self._shared()
         out = {k: state[k] for k in ("phase", "stage", "note", "stages")}
         if state["failure"] is not None:
             out["failure"] = state["failure"]
         return out
 
     def resize(self, count: int, busy: bool) -> None:
-        while len(self.states) < count:
-            self.states.append(_fresh("queued" if busy else "done"))
-        del self.states[count:]
+        self.count = count
+        self.changed = {n: s for n, s in self.changed.items() if n <= count}
 
     # ------------------------------------------------------------------ events
     def apply(self, event: dict[str, Any]) -> None:
@@ -61,9 +82,9 @@ class SceneStates:
             self._status(data)
             return
         n = event.get("scene")
-        if not isinstance(n, int) or not 1 <= n <= len(self.states):
+        if not isinstance(n, int) or not 1 <= n <= self.count:
             return
-        state, stage, kind = self.states[n - 1], event.get("stage"), event.get("kind")
+        state, stage, kind = self._get(n), event.get("stage"), event.get("kind")
         if state["phase"] == "failed" and kind != "scene_failed":
             return  # its reason stays until the next job
         if kind in ("scene_started", "job_progress", "scene_retried"):
@@ -102,28 +123,33 @@ class SceneStates:
     def _status(self, data: dict[str, Any]) -> None:
         status, job = data.get("status"), data.get("job") or {}
         if status == "queued":
-            if job.get("kind") == "regenerate" and isinstance(job.get("scene"), int) \
-                    and 1 <= job["scene"] <= len(self.states):
-                self.states[job["scene"] - 1] = {**_fresh("queued"), "stage": job.get("stage")}
+            if job.get("kind") == "regenerate" and isinstance(job.get("scene"), int) and 1 <= job["scene"] <= self.count:
+                self.changed[job["scene"]] = {**_fresh("queued"), "stage": job.get("stage")}
             elif job.get("kind") != "preview":
-                self.states = [_fresh("queued") for _ in self.states]
+                self.default, self.default_failure, self.changed = "queued", None, {}
         elif status != "running":
             self._settle(str(status), data.get("error"))
 
     def _settle(self, status: str, error: Any) -> None:
         """The job ended: every scene still waiting is done, cancelled, interrupted or failed with the job."""
-        any_failed = any(s["phase"] == "failed" for s in self.states)
-        for i, state in enumerate(self.states):
-            if state["phase"] not in _WAITING:
-                continue
-            if status == "failed" and not any_failed and state["phase"] != "ready":
-                message = str(error or "the job failed")
-                self.states[i] = {**_fresh("failed"), "note": message, "stages": state["stages"],
-                                  "failure": {"stage": None, "kind": "job", "message": message, "retryable": False}}
-            elif status in ("cancelled", "interrupted") and state["phase"] != "ready":
-                self.states[i] = {**_fresh(status), "stages": state["stages"]}
-            else:
-                self.states[i] = {**_fresh("done"), "stages": state["stages"]}
+        any_failed = any(s["phase"] == "failed" for s in self.changed.values())
+        ended = self._ended(self.default, status, error, any_failed)
+        self.default, self.default_failure = ended["phase"], ended["failure"]
+        for n, state in self.changed.items():
+            if state["phase"] in _WAITING:
+                self.changed[n] = {**self._ended(state["phase"], status, error, any_failed), "stages": state["stages"]}
+
+    @staticmethod
+    def _ended(phase: str, status: str, error: Any, any_failed: bool) -> dict[str, Any]:
+        if phase not in _WAITING:
+            return _fresh(phase)
+        if status == "failed" and not any_failed and phase != "ready":
+            message = str(error or "the job failed")
+            return {**_fresh("failed"), "note": message,
+                    "failure": {"stage": None, "kind": "job", "message": message, "retryable": False}}
+        if status in ("cancelled", "interrupted") and phase != "ready":
+            return _fresh(status)
+        return _fresh("done")
 
 
 def _percent(data: dict[str, Any]) -> str:

@@ -59,7 +59,8 @@ class TopicRecord:
     last_event_id: int = 0
     queued_at: str = ""  # when its job was queued: a restarted service resumes in this order
     interrupted_from: str | None = None  # "running" or "queued": what an interrupted job was doing
-    scene_states: list[dict[str, Any]] | None = None  # each scene's state as last saved (.scene_states)
+    scene_states: dict[str, Any] | None = None  # each scene's state as last saved (.scene_states)
+    scene_count: int = 0  # how many scenes its scenes.json has (kept up to date by whoever writes it)
 
     def to_json(self) -> dict[str, Any]:
         """``status.json``: everything, the webhook URL with its credentials included."""
@@ -96,7 +97,7 @@ class TopicRecord:
                    {"done": int(progress.get("done") or 0), "total": int(progress.get("total") or 0)},
                    options, JobSpec.from_json(raw.get("job")), queued_at=str(raw.get("queued_at") or ""),
                    interrupted_from=was if was in ("running", "queued") else None,
-                   scene_states=raw["scene_states"] if isinstance(raw.get("scene_states"), list) else None)
+                   scene_states=raw["scene_states"] if isinstance(raw.get("scene_states"), dict) else None)
 
 
 class TopicStore:
@@ -154,6 +155,8 @@ class TopicStore:
             made = iso_time(layout.scenes_json.stat().st_mtime)
             record = TopicRecord(slug, topic, created_at=made, updated_at=made)
         record.last_event_id = self.last_event_id(slug)
+        scenes = state.get("scenes") if isinstance(state, dict) else state
+        record.scene_count = len(scenes) if isinstance(scenes, list) else 0
         return record
 
     def save(self, record: TopicRecord) -> None:

@@ -156,7 +156,7 @@ def topic_view(record: TopicRecord, layout: TopicLayout, states: SceneStates) ->
     head = _dumps({**record.public_json(), **extra})
     scenes = scenes_json(layout)
     joined = b",".join(
-        scene[:-1] + b',"state":' + _dumps(states.view(n)) + b"}" if n <= len(states.states) else scene
+        scene[:-1] + b',"state":' + _dumps(states.view(n)) + b"}" if n <= states.count else scene
         for n, scene in enumerate(scenes, 1))
     return head[:-1] + b',"scenes":[' + joined + b"]}"
 
