@@ -168,15 +168,28 @@ async def test_server_gone_mid_job_is_unavailable(comfy_server, fake_time):
 
 
 async def test_abandoned_run_is_cancelled_on_server(comfy_server):
+    """Ctrl-C mid-job: the running job is interrupted (not only removed from a queue it has left), the job
+    queued behind it is deleted, and both calls are done before the cancelled waiters return."""
     comfy_server.fault("hang", times=1)
     async with make_client(comfy_server) as c:
-        task = asyncio.create_task(c.run(graph()))
+        running = asyncio.create_task(c.run(graph(prefix="acc/running")))
         while not comfy_server.jobs or comfy_server.jobs[-1]["status"] != "running":
             await asyncio.sleep(0.002)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert comfy_server.jobs[-1]["prompt_id"] in comfy_server.queue_deletes
+        queued = asyncio.create_task(c.run(graph(prefix="acc/queued")))
+        while len(comfy_server.jobs) < 2:
+            await asyncio.sleep(0.002)
+        first, second = comfy_server.jobs
+        assert (first["status"], second["status"]) == ("running", "pending")
+        for task in (queued, running):  # the queued one first: once the running one ends, it would start
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert {"prompt_id": first["prompt_id"]} in comfy_server.interrupts  # sent before the waiter returned
+        assert second["prompt_id"] in comfy_server.queue_deletes
+        while first["status"] == "running":  # the fake ends an interrupted job at its next step
+            await asyncio.sleep(0.002)
+    assert (first["status"], second["status"]) == ("interrupted", "deleted")
+    assert first["outputs"] == {} and comfy_server.history[first["prompt_id"]]["status"]["status_str"] == "error"
 
 
 # --- error mapping ------------------------------------------------------------------
