@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import uuid
 
 import pytest
-from comfy_helpers import NORMAL_GRAPH, SAMPLES, FakeTime, exception_chain_text
+from comfy_helpers import NORMAL_GRAPH, REFERENCE, SAMPLES, FakeTime, exception_chain_text
 from PIL import Image
 
 from fakes.comfy_server import FakeComfyServer
@@ -114,6 +115,27 @@ async def test_dropped_websocket_reconnects_and_completes(comfy_server):
     ids = {w["client_id"] for w in comfy_server.ws_connects}
     assert len(comfy_server.ws_connects) >= 2 and len(ids) == 1  # same clientId again
     assert len(comfy_server.jobs) == 1
+
+
+async def test_binary_preview_frames_are_skipped_and_progress_still_reported(comfy_server, fake_time):
+    """A server with previews on sends a ~22 kB binary frame after every sampler step (recorded); a flood of
+    them must neither break nor drop the socket: every step's progress is reported and the job completes
+    on the websocket, with no reconnect or polling."""
+    steps = 200
+    comfy_server.accept_any_model = True
+    comfy_server.preview_frames = True
+    sd15 = json.loads((REFERENCE / "sd15_t2i_api.json").read_text(encoding="utf-8"))
+    sd15["3"]["inputs"]["steps"] = steps
+    events: list[tuple[str, dict]] = []
+    async with make_client(comfy_server, fake_time, ws_idle_timeout=1000, timeout=100_000) as c:
+        result = await c.run(sd15, on_event=lambda k, d: events.append((k, d)))
+        again = await c.run(graph(), on_event=lambda k, d: events.append((k, d)))  # the same socket serves on
+    assert len(result.images()) == 1 and len(again.images()) == 3
+    assert comfy_server.binary_sent == steps  # the flood did reach the client
+    assert [d["value"] for k, d in events if k == "progress"] == list(range(1, steps + 1))
+    kinds = {k for k, _ in events}
+    assert not kinds & {"ws_dropped", "ws_reconnected", "ws_idle", "polling"}, kinds
+    assert len(comfy_server.ws_connects) == 1
 
 
 async def test_silent_websocket_falls_back_to_polling(comfy_server, fake_time):
