@@ -190,6 +190,10 @@ class JobRunner:
             while not self.pending:
                 self._wake.clear()
                 await self._wake.wait()
+            if self.srv.gate is not None:
+                await self.srv.gate.wait()  # the GPU is held: jobs queue up, none starts
+                if not self.pending:
+                    continue
             job = self.pending.pop(0)
             self.running = job
             try:

@@ -105,6 +105,8 @@ class FakeComfyServer(ComfyRoutes):
         self.cache_enabled = True
         #: ``--preview-method auto``: a binary preview frame after each sampler step (comfy_previews.py).
         self.preview_frames = False
+        #: While an unset event: no job starts (they queue up), as on a busy GPU; set it to let them run.
+        self.gate: asyncio.Event | None = None
         self.outputs_for: Callable[[dict[str, Any]], dict[str, dict[str, Any]] | None] | None = None
         self.require_headers: dict[str, str] = {}
         self.require_basic_auth: tuple[str, str] | None = None
