@@ -460,7 +460,7 @@ async def test_headers_and_basic_auth_are_sent_and_never_shown(comfy_server, dea
 
 
 def test_bad_urls_are_config_errors():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="ComfyUI URL must look like http://host:port: ftp://host"):
         ComfyClient("ftp://host")
     assert ComfyClient("https://h:1/prefix/")._url("ws", ws=True).human_repr() == "wss://h:1/prefix/ws"
 

@@ -48,7 +48,7 @@ def test_settings_and_fingerprint() -> None:
     assert (b.options.url, b.options.timeout) == ("ws://127.0.0.1:1/x?a=b", 7)
     assert b.fingerprint() == {"engine": "edge", "voice": "ko-KR-InJoonNeural", "rate": 1.1}
     assert b.max_concurrency == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the edge-tts URL must start with ws:// or wss://"):
         EdgeOptions(url="http://example.com")
 
 

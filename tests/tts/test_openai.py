@@ -161,7 +161,7 @@ def test_settings_and_fingerprint() -> None:
                                "server": "http://localhost:8880/v1"}  # another server: other audio
     assert b.max_concurrency == 4
     assert OpenAIBackend.from_settings(Settings(voice="nova")).options.voice == "nova"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"speed\n +Extra inputs are not permitted"):
         OpenAIOptions(speed=1.0)  # strict: rate is the only speed knob
 
 
