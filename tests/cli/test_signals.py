@@ -24,15 +24,22 @@ from sceneforge.cli.run import _until_signalled
 
 
 class _SlowToDelete(FakeComfyServer):
-    """Answers ``POST /queue`` 0.2 s late, calling ``on_delete`` first: a stop is then surely under way
-    (the command waiting for the server) when the test sends a second signal."""
+    """Holds every ``POST /queue`` until 0.2 s after the first one came, then answers them together, calling
+    ``on_delete`` at the first: a stop is then surely under way (the command waiting for the server) when the
+    test sends a second signal, and the queued job is deleted before the running one's interrupt can arrive
+    (with one hold per request, the running job's delete could be answered first, its interrupt let the
+    queued job start, and that one be interrupted instead of deleted)."""
 
     on_delete: Callable[[], None] | None = None
+    _release: asyncio.Event | None = None
 
     async def _post_queue(self, request: web.Request) -> web.Response:
         if self.on_delete is not None:
-            self.on_delete()
-            await asyncio.sleep(0.2)
+            if self._release is None:
+                self._release = asyncio.Event()
+                asyncio.get_running_loop().call_later(0.2, self._release.set)
+                self.on_delete()
+            await self._release.wait()
         return await super()._post_queue(request)
 
 
@@ -73,9 +80,8 @@ def test_a_signal_interrupts_the_running_job_deletes_the_queued_one_and_keeps_fi
         while not ready():
             assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.stderr else ""
             time.sleep(0.05)
-        signals = [signum] * times
-        srv.on_delete = lambda: signals and p.send_signal(signals.pop())  # the second one while stopping
-        p.send_signal(signals.pop())
+        srv.on_delete = (lambda: p.send_signal(signum)) if times == 2 else (lambda: None)  # the 2nd while stopping
+        p.send_signal(signum)
         _, err = p.communicate(timeout=60)
         assert p.returncode == 128 + signum, err.decode()
         assert f"stopped ({signal.Signals(signum).name})" in err.decode()
