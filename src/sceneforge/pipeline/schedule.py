@@ -23,6 +23,7 @@ from ..errors import AssetMissingError, add_scene_context, describe, error_text
 from ..scenes import Scene
 from .context import RunContext
 from .steps import Step
+from .tasks import gather_all
 
 __all__ = ["StageTrack", "run_chains", "raise_failures"]
 
@@ -141,7 +142,7 @@ async def _chain(tracks: dict[str, StageTrack], n: int, scene: Scene) -> None:
         parts.append(_step(tracks["audio"], n, scene))
     if "image" in tracks or "motion" in tracks:
         parts.append(_visual(tracks, n, scene))
-    await asyncio.gather(*parts)
+    await gather_all(*parts)
 
 
 async def run_chains(ctx: RunContext, scenes: list[Scene], steps: list[Step[Any]], limits: dict[str, int]) -> None:
@@ -155,7 +156,7 @@ async def run_chains(ctx: RunContext, scenes: list[Scene], steps: list[Step[Any]
     else:
         for t in order:
             t.open()
-    await asyncio.gather(*(_chain(tracks, n, s) for n, s in enumerate(scenes, 1)))
+    await gather_all(*(_chain(tracks, n, s) for n, s in enumerate(scenes, 1)))
     errors = [raise_failures(t.stage, t.failures) for t in order if t.failures]
     if errors:
         first = errors[0]  # stage order: narration's error first, the others named after it
