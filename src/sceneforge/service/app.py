@@ -37,8 +37,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import __version__
-from ..errors import (
+from .. import (
     AssetMissingError,
     ConfigError,
     OutputLockedError,
@@ -48,6 +47,7 @@ from ..errors import (
     TopicConflictError,
     UnsafePathError,
     WorkflowError,
+    __version__,
     error_text,
 )
 from . import api, files, fonts

@@ -30,7 +30,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ConfigError
+from .. import ConfigError
 
 __all__ = ["is_loopback", "check_bind", "BearerAuth", "BodyLimit", "PROTECTED_PREFIXES", "TOKEN_COOKIE"]
 

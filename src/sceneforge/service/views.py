@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import AssetMissingError, ConfigError
-from ..layout import TopicLayout
-from ..takes import Take
+from .. import AssetMissingError, ConfigError
+from ..pipeline import Take, TopicLayout
 from .files import file_url, relative_paths
 from .references import REFERENCES
 from .scene_states import SceneStates
