@@ -1,0 +1,58 @@
+"""``sceneforge mcp`` over stdio, driven by the SDK's own client (``stdio_client`` + ``ClientSession``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flow import bad_input, check_tools, create_and_wait, look_at_scene, reroll_and_restore
+from mcp_helpers import Client, example, server_command, stdio_session
+from mcp_types import jsonrpc_message_adapter
+
+
+async def test_an_agent_makes_looks_rerolls_and_restores(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    async with stdio_session(out, cwd=tmp_path) as session:
+        client = Client(session)
+        await check_tools(client)
+        topic = await create_and_wait(client)
+        slug = topic["slug"]
+        scene = await look_at_scene(client, slug, 2)
+        # Over stdio the files are this machine's paths.
+        assert Path(scene["files"]["image"]) == out / slug / "image_scene_2.png"
+        assert all(Path(p).is_file() for p in scene["files"]["motion_frames"])
+        await reroll_and_restore(client, slug, 2, out / slug)
+        await bad_input(client, slug)
+        listed = await client.call("list_topics")
+        assert [t["slug"] for t in listed["topics"]] == [slug]
+        resource = await session.read_resource(f"sceneforge://topics/{slug}/scenes.json")
+        scenes = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
+        assert [s["n"] for s in scenes] == [1, 2, 3, 4, 5]
+    assert (out / slug / "scenes.json").is_file()
+
+
+async def test_stdout_carries_only_the_protocol(tmp_path: Path) -> None:
+    """Everything the server process writes to stdout (teed to a file) is a JSON-RPC message, through a
+    whole job (narration workers, image and motion made, a scene shown)."""
+    wire = tmp_path / "stdout.jsonl"
+    command = ["/bin/sh", "-c", 'exec "$@" | tee "$0"', str(wire), *server_command(tmp_path / "out")]
+    async with stdio_session(tmp_path / "out", cwd=tmp_path, command=command) as session:
+        client = Client(session)
+        slug = (await client.call("create_topic", **example()))["slug"]
+        assert (await client.call("wait_topic", slug=slug))["finished"]
+        assert not (await client.raw("get_scene", {"slug": slug, "n": 1})).is_error
+        await client.error("get_topic", slug="nope")
+    lines = wire.read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= 5
+    for line in lines:
+        jsonrpc_message_adapter.validate_json(line)
+
+
+async def test_wait_says_still_running_when_the_timeout_passes(tmp_path: Path) -> None:
+    async with stdio_session(tmp_path / "out", cwd=tmp_path) as session:
+        client = Client(session)
+        slug = (await client.call("create_topic", **example()))["slug"]
+        waited = await client.call("wait_topic", slug=slug, timeout_s=0)
+        assert not waited["finished"] and waited["status"] in ("queued", "running")
+        assert "call wait_topic again" in waited["message"]
+        assert (await client.call("wait_topic", slug=slug))["status"] == "done"
