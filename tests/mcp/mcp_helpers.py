@@ -97,6 +97,7 @@ class Client:
     session: ClientSession
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: list[tuple[float, float | None, str | None]] = field(default_factory=list)
+    progressed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def tools(self) -> dict[str, Any]:
         listed = (await self.session.list_tools()).tools
@@ -106,6 +107,7 @@ class Client:
     async def raw(self, name: str, args: dict[str, Any]) -> CallToolResult:
         async def on_progress(done: float, total: float | None, message: str | None) -> None:
             self.progress.append((done, total, message))
+            self.progressed.set()
 
         return await self.session.call_tool(name, args, progress_callback=on_progress)
 

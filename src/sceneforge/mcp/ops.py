@@ -4,8 +4,9 @@ Every tool calls one method here, and every method calls what the HTTP route for
 the same thing calls today (:class:`~sceneforge.service.actions.TopicActions`,
 :class:`~sceneforge.service.jobs.JobQueue`, :mod:`~sceneforge.service.views`), so
 the same checks apply and the same messages come back. A sceneforge error becomes
-:class:`OpsError`, whose lines are what the HTTP answer would carry (a 422's
-``problems``, else its ``detail``), paths under the output folder said relative to it.
+:class:`OpsError`, whose lines are what the HTTP answer carries (a 422's ``problems``;
+for other errors every line of the error's text, where the answer's ``detail`` has the
+first), paths under the output folder said relative to it.
 
 When the service's internals move, this module is the only one to re-point.
 """
@@ -25,10 +26,10 @@ from pydantic import ValidationError
 
 from ..config import Settings
 from ..doctor import DoctorReport, doctor_report
-from ..errors import ConfigError, SceneforgeError
+from ..errors import ConfigError, SceneforgeError, SceneValidationError, error_text
 from ..layout import TopicLayout
 from ..scenes import decode_scene_json
-from ..service.app import error_response
+from ..service.files import relative_paths
 from ..service.models import ACTIVE, RegenerateRequest
 from ..service.options import job_settings
 from ..service.service import Service
@@ -44,9 +45,9 @@ Progress = Callable[[int, int], Awaitable[None]]
 class OpsError(Exception):
     """A refused call: ``lines`` say what was wrong, one problem each (what the HTTP API would answer)."""
 
-    def __init__(self, lines: list[str], status: int) -> None:
+    def __init__(self, lines: list[str], kind: str) -> None:
         self.lines = lines
-        self.status = status
+        self.kind = kind
         super().__init__("\n".join(lines))
 
 
@@ -75,10 +76,9 @@ class ServiceOps:
             raise self.refusal(exc) from None
 
     def refusal(self, exc: SceneforgeError) -> OpsError:
-        """The error as the HTTP API answers it (its ``problems``, else its ``detail``)."""
-        response = error_response(exc, self.service.out_dir)
-        body = json.loads(bytes(response.body))
-        return OpsError(list(body.get("problems") or [body["detail"]]), response.status_code)
+        """The error's lines as the HTTP API answers them (a 422's ``problems``), paths made relative."""
+        lines = list(exc.problems) if isinstance(exc, SceneValidationError) else error_text(exc).splitlines()
+        return OpsError([relative_paths(line, self.service.out_dir) for line in lines], type(exc).__name__)
 
     @property
     def settings(self) -> Settings:

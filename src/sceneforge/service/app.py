@@ -43,6 +43,7 @@ from ..errors import (
     WorkflowError,
     error_text,
 )
+from ..mcp.http import mount_mcp
 from . import api, files, fonts
 from .api import NotJson
 from .auth import BearerAuth, BodyLimit
@@ -112,7 +113,8 @@ def create_app(service: Service) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         try:
-            yield
+            async with mcp_running:  # the MCP tools at /mcp (sceneforge.mcp.http)
+                yield
         finally:
             await service.stop()
 
@@ -127,6 +129,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(files.router)
     app.include_router(fonts.router)
     mount_docs(app)
+    mcp_running = mount_mcp(app, service)
     settings = service.settings
     # Added innermost first: CORS (outermost) answers preflights before the token is asked for.
     app.add_middleware(BodyLimit, limit=settings.serve_max_body)
