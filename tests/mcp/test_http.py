@@ -65,6 +65,17 @@ async def test_mcp_refuses_without_the_token(running: Running) -> None:
             pass
 
 
+async def test_mcp_on_loopback_refuses_other_hosts_and_origins(running: Running) -> None:
+    """DNS rebinding: a page of another site that resolves its name to 127.0.0.1 is refused, token or not."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {TOKEN}"}
+    async with httpx2.AsyncClient(base_url=running.url) as http:
+        host = await http.post("/mcp", json=body, headers={**accept, "Host": "evil.example:8765"})
+        origin = await http.post("/mcp", json=body, headers={**accept, "Origin": "http://evil.example"})
+    assert host.status_code == 421 and "Host" in host.text
+    assert origin.status_code == 403 and "Origin" in origin.text
+
+
 async def test_a_wait_in_flight_ends_when_the_service_stops(tmp_path: Path) -> None:
     """One topic runs at a time: the second waits in the queue while an agent waits for it; stopping the
     service answers that wait (the topic interrupted, resumed by the next start) instead of hanging."""

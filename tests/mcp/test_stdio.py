@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -56,3 +57,15 @@ async def test_wait_says_still_running_when_the_timeout_passes(tmp_path: Path) -
         assert not waited["finished"] and waited["status"] in ("queued", "running")
         assert "call wait_topic again" in waited["message"]
         assert (await client.call("wait_topic", slug=slug))["status"] == "done"
+
+
+async def test_a_bad_command_line_is_refused_on_stderr(tmp_path: Path) -> None:
+    """Bad settings end the process with exit 2 and one clear line on stderr; stdout stays empty (an agent
+    reading it never sees anything but the protocol)."""
+    proc = await asyncio.create_subprocess_exec(
+        *server_command(tmp_path / "out", "--motion-length", "0"), cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert stdout == b""
+    assert "motion_length" in stderr.decode() and "Traceback" not in stderr.decode()

@@ -18,9 +18,11 @@ from .. import errors
 from ..pipeline.context import STAGE_FIELDS
 from .shapes import Failure, SceneInfo, StageInfo, TopicInfo
 
-__all__ = ["last_job_failures", "scene_info", "topic_info", "STAGES"]
+__all__ = ["last_job_failures", "scene_info", "topic_info", "STAGES", "FAILURE_STATUSES"]
 
 STAGES = ("audio", "image", "motion")
+#: A topic in these states may have failed scenes in its last job (a queued or done one has none).
+FAILURE_STATUSES = frozenset({"running", "failed", "cancelled", "interrupted"})
 _SEED_FIELDS = {"image": "image_seed", "motion": "motion_seed"}
 _ASSET_KEYS = {"audio": ("audio",), "image": ("image",), "motion": ("motion_frames", "motion_video")}
 _SHOWN = {"n", "urls", "script", "image_prompt", "motion_prompt", "gpu_seconds", "failure",

@@ -30,10 +30,10 @@ from ..errors import ConfigError, SceneforgeError, SceneValidationError, error_t
 from ..layout import TopicLayout
 from ..scenes import decode_scene_json
 from ..service.files import relative_paths
-from ..service.models import ACTIVE, RegenerateRequest
+from ..service.models import RegenerateRequest
 from ..service.options import job_settings
 from ..service.service import Service
-from ..service.views import preview_urls, read_state, scenes_json, takes_view, topic_view
+from ..service.views import scenes_json, takes_view, topic_view
 from ..voices import Voice, list_voices
 
 __all__ = ["ServiceOps", "OpsError", "Progress"]
@@ -105,6 +105,11 @@ class ServiceOps:
         with self._errors():
             return [r.summary() for r in self.service.jobs.all()]
 
+    def summary(self, slug: str) -> dict[str, Any]:
+        """The topic as ``GET /api/topics`` lists it."""
+        with self._errors():
+            return self.service.jobs.get(slug).summary()
+
     def topic_view(self, slug: str) -> dict[str, Any]:
         """``GET /api/topics/{slug}``, decoded."""
         with self._errors():
@@ -132,20 +137,12 @@ class ServiceOps:
                 settings = self.settings
         return {stage for stage in ("audio", "image", "motion") if settings.wants(stage)}
 
-    def scene_count(self, slug: str) -> int:
-        with self._errors():
-            self.service.jobs.get(slug)
-            return len(read_state(self.service.store.layout(slug))["scenes"])
-
     def scene(self, slug: str, n: int) -> dict[str, Any]:
         """One scene of ``GET /api/topics/{slug}`` (404 text for an unknown topic or scene)."""
         with self._errors():
             self.service.actions.check_scene(slug, n)
         scenes = json.loads(self.scenes_json(slug))
         return dict(scenes[n - 1])
-
-    def preview_files(self, slug: str) -> dict[str, str]:
-        return preview_urls(self.layout(slug))
 
     def file_path(self, url: str) -> Path | None:
         """The file behind one of the service's ``/files/<slug>/<path>`` URLs (None for anything else)."""
@@ -229,10 +226,6 @@ class ServiceOps:
         with self._errors():
             record = await self.service.actions.preview(slug)
         return {"slug": record.slug, "status": record.status.value}
-
-    def busy(self, slug: str) -> bool:
-        record = self.service.jobs.records.get(slug)
-        return record is not None and record.status in ACTIVE
 
     # ------------------------------------------------------------------ machine
     async def voices(self, engine: str | None, language: str | None) -> tuple[str, list[Voice]]:

@@ -23,7 +23,7 @@ from pydantic import Field
 from .. import __version__
 from ..config import MAX_SEED
 from ..doctor import DoctorReport
-from .derive import topic_info
+from .derive import FAILURE_STATUSES, last_job_failures, scene_info, topic_info
 from .ops import OpsError, ServiceOps
 from .shapes import (
     Accepted,
@@ -79,13 +79,20 @@ class _Tools:
         path = self.ops.file_path(url)
         return str(path) if path is not None else None
 
+    def _events(self, slug: str, status: str) -> list[dict[str, Any]]:
+        """The topic's events when they can tell a failure (a job running, failed or stopped)."""
+        return self.ops.events(slug) if status in FAILURE_STATUSES else []
+
     def topic(self, slug: str) -> TopicInfo:
         view = self.ops.topic_view(slug)
-        return topic_info(view, stages=self.ops.stages(slug), events=self.ops.events(slug), name=self._name)
+        return topic_info(view, stages=self.ops.stages(slug), events=self._events(slug, view["status"]),
+                          name=self._name)
 
     def scene(self, slug: str, n: int) -> SceneInfo:
-        self.ops.scene(slug, n)  # 404 text for an unknown topic or scene
-        return self.topic(slug).scenes[n - 1]
+        raw = self.ops.scene(slug, n)  # the 404 text for an unknown topic or scene
+        status = self.ops.summary(slug)["status"]
+        failures = last_job_failures(self._events(slug, status))
+        return scene_info(raw, stages=self.ops.stages(slug), status=status, failures=failures, name=self._name)
 
     def pictures(self, slug: str, n: int) -> list[ContentBlock]:
         """The scene's image and a few of its motion frames, as image content (each labelled)."""
