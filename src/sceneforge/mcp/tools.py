@@ -8,6 +8,7 @@ slug; ``wait_topic`` waits, sending progress notifications (done/total steps).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
@@ -73,7 +74,7 @@ class _Tools:
     def __init__(self, ops: ServiceOps) -> None:
         self.ops = ops
 
-    def _name(self, url: str) -> str | None:
+    def name(self, url: str) -> str | None:
         if not self.ops.local:
             return url
         path = self.ops.file_path(url)
@@ -86,43 +87,48 @@ class _Tools:
     def topic(self, slug: str) -> TopicInfo:
         view = self.ops.topic_view(slug)
         return topic_info(view, stages=self.ops.stages(slug), events=self._events(slug, view["status"]),
-                          name=self._name)
+                          name=self.name)
 
     def scene(self, slug: str, n: int) -> SceneInfo:
         raw = self.ops.scene(slug, n)  # the 404 text for an unknown topic or scene
         status = self.ops.summary(slug)["status"]
         failures = last_job_failures(self._events(slug, status))
-        return scene_info(raw, stages=self.ops.stages(slug), status=status, failures=failures, name=self._name)
+        return scene_info(raw, stages=self.ops.stages(slug), status=status, failures=failures, name=self.name)
 
-    def pictures(self, slug: str, n: int) -> list[ContentBlock]:
-        """The scene's image and a few of its motion frames, as image content (each labelled)."""
+    def picture_files(self, slug: str, n: int) -> list[tuple[str, Path]]:
+        """The scene's image and a few of its motion frames, each with its label."""
         urls = self.ops.scene(slug, n).get("urls") or {}
-        blocks: list[ContentBlock] = []
         image = self.ops.file_path(urls["image"]) if isinstance(urls.get("image"), str) else None
         frames = [p for p in (self.ops.file_path(u) for u in urls.get("motion_frames") or [] if isinstance(u, str))
                   if p is not None]
         shown: list[tuple[str, Path]] = [(f"scene {n} image", image)] if image is not None else []
-        picked = pick_frames(frames)
-        shown += [(f"scene {n} motion frame {frames.index(p) + 1} of {len(frames)}", p) for p in picked]
-        for label, path in shown:
-            thumb = thumbnail(path)
-            if thumb is None:
-                blocks.append(TextContent(type="text", text=f"{label}: the file is not a readable image"))
-                continue
-            blocks.append(TextContent(type="text", text=f"{label} ({thumb.width}x{thumb.height}):"))
-            blocks.append(ImageContent(type="image", data=base64.b64encode(thumb.data).decode("ascii"),
-                                       mime_type=thumb.mime_type))
-        if image is None:
-            blocks.append(TextContent(type="text", text=f"scene {n} has no image yet"))
-        return blocks
+        return shown + [(f"scene {n} motion frame {frames.index(p) + 1} of {len(frames)}", p)
+                        for p in pick_frames(frames)]
 
-    def takes(self, slug: str, n: int, view: dict[str, Any]) -> Takes:
-        out: dict[str, list[TakeInfo]] = {}
-        for stage, takes in view.items():
-            out[stage] = [TakeInfo(id=t["id"], seed=t["seed"], created_at=t["created_at"], current=t["current"],
-                                   files=[f for f in (self._name(u) for u in t["urls"]) if f is not None])
-                          for t in takes]
-        return Takes(slug=slug, n=n, **out)
+
+def _pictures(n: int, shown: list[tuple[str, Path]]) -> list[ContentBlock]:
+    """Each file as image content after its label (decoding and scaling: run it off the event loop)."""
+    blocks: list[ContentBlock] = []
+    for label, path in shown:
+        thumb = thumbnail(path)
+        if thumb is None:
+            blocks.append(TextContent(type="text", text=f"{label}: the file is not a readable image"))
+            continue
+        blocks.append(TextContent(type="text", text=f"{label} ({thumb.width}x{thumb.height}):"))
+        blocks.append(ImageContent(type="image", data=base64.b64encode(thumb.data).decode("ascii"),
+                                   mime_type=thumb.mime_type))
+    if not shown or not shown[0][0].endswith(" image"):
+        blocks.append(TextContent(type="text", text=f"scene {n} has no image yet"))
+    return blocks
+
+
+def _takes(tools: _Tools, slug: str, n: int, view: dict[str, Any]) -> Takes:
+    out: dict[str, list[TakeInfo]] = {}
+    for stage, takes in view.items():
+        out[stage] = [TakeInfo(id=t["id"], seed=t["seed"], created_at=t["created_at"], current=t["current"],
+                               files=[f for f in (tools.name(u) for u in t["urls"]) if f is not None])
+                      for t in takes]
+    return Takes(slug=slug, n=n, **out)
 
 
 def _register_topic_tools(server: MCPServer[Any], t: _Tools) -> None:
@@ -207,12 +213,12 @@ def _register_scene_tools(server: MCPServer[Any], t: _Tools) -> None:
     ops = t.ops
 
     @server.tool(annotations=_READ)
-    def get_scene(slug: Slug, n: SceneN) -> Annotated[CallToolResult, SceneInfo]:
+    async def get_scene(slug: Slug, n: SceneN) -> Annotated[CallToolResult, SceneInfo]:
         """One scene's fields and state, with its image as a picture (at most 768 px) and, when it has motion,
         three of its frames, so you can judge what was made."""
         try:
             info = t.scene(slug, n)
-            pictures = t.pictures(slug, n)
+            pictures = await asyncio.to_thread(_pictures, n, t.picture_files(slug, n))
         except OpsError as exc:
             raise _fail(exc) from None
         data = info.model_dump(mode="json")
@@ -254,7 +260,7 @@ def _register_take_tools(server: MCPServer[Any], t: _Tools) -> None:
     async def list_takes(slug: Slug, n: SceneN) -> Takes:
         """Every take of the scene's assets per stage, oldest first; current marks the one in use."""
         try:
-            return t.takes(slug, n, await ops.takes(slug, n))
+            return _takes(t, slug, n, await ops.takes(slug, n))
         except OpsError as exc:
             raise _fail(exc) from None
 
@@ -264,7 +270,7 @@ def _register_take_tools(server: MCPServer[Any], t: _Tools) -> None:
         """Make an earlier take current again (its files are put back; nothing is generated). Answers the
         scene's takes."""
         try:
-            return t.takes(slug, n, await ops.restore(slug, n, stage, take_id))
+            return _takes(t, slug, n, await ops.restore(slug, n, stage, take_id))
         except OpsError as exc:
             raise _fail(exc) from None
 
