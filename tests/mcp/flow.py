@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from mcp_helpers import TOOLS, Client, example, pictures
 
 from sceneforge.layout import TopicLayout
@@ -51,6 +52,7 @@ async def look_at_scene(client: Client, slug: str, n: int) -> dict[str, Any]:
         assert max(im.size) <= 768 and min(im.size) > 0
     scene = result.structured_content
     assert scene is not None and scene["n"] == n and scene["script"]
+    jsonschema.validate(scene, client.schemas["get_scene"])
     assert len(scene["files"]["motion_frames"]) == 5
     return scene
 

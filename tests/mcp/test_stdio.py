@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 from flow import bad_input, check_tools, create_and_wait, look_at_scene, reroll_and_restore
 from mcp_helpers import Client, example, server_command, stdio_session
@@ -26,9 +27,12 @@ async def test_an_agent_makes_looks_rerolls_and_restores(tmp_path: Path) -> None
         await bad_input(client, slug)
         listed = await client.call("list_topics")
         assert [t["slug"] for t in listed["topics"]] == [slug]
-        resource = await session.read_resource(f"sceneforge://topics/{slug}/scenes.json")
-        scenes = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
-        assert [s["n"] for s in scenes] == [1, 2, 3, 4, 5]
+        (listed_resource,) = (await session.list_resources()).resources
+        assert listed_resource.uri == f"sceneforge://topics/{quote(slug, safe='')}/scenes.json"
+        for uri in (listed_resource.uri, f"sceneforge://topics/{slug}/scenes.json"):
+            resource = await session.read_resource(uri)
+            scenes = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
+            assert [s["n"] for s in scenes] == [1, 2, 3, 4, 5]
     assert (out / slug / "scenes.json").is_file()
 
 

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, ContentBlock, ImageContent, Resource, TextContent, ToolAnnotations
 from pydantic import Field
 
 from .. import __version__
@@ -307,10 +308,25 @@ def _register_machine_tools(server: MCPServer[Any], t: _Tools) -> None:
 Lifespan = Callable[[MCPServer[Any]], AbstractAsyncContextManager[Any]]
 
 
+class _Server(MCPServer[Any]):
+    """The SDK's server, whose resource list also names each topic's scenes (the template reads any)."""
+
+    def __init__(self, ops: ServiceOps, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._ops = ops
+
+    async def list_resources(self) -> list[Resource]:
+        topics = [Resource(uri=SCENES_URI.format(slug=quote(t["slug"], safe="")), name=f"{t['slug']}/scenes.json",
+                           title=f"{t['topic']}: scenes", mime_type="application/json",
+                           description=f"The scenes of topic {t['topic']!r} ({t['status']}).")
+                  for t in self._ops.list_topics()]
+        return [*await super().list_resources(), *topics]
+
+
 def build_server(ops: ServiceOps, *, lifespan: Lifespan | None = None) -> MCPServer[Any]:
     """The MCP server over ``ops`` (``lifespan``: what brackets a stdio session, e.g. starting the service)."""
-    server: MCPServer[Any] = MCPServer("sceneforge", version=__version__, instructions=INSTRUCTIONS,
-                                       log_level="WARNING", lifespan=lifespan)
+    server = _Server(ops, name="sceneforge", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
+                     lifespan=lifespan)
     tools = _Tools(ops)
     _register_topic_tools(server, tools)
     _register_job_tools(server, tools)
