@@ -85,3 +85,25 @@ async def test_a_report_lists_missing_models_and_hides_passwords(tmp_path: Path)
     assert not workflow.ok and any("sd_xl_base_1.0.safetensors" in p and "models/checkpoints/" in p
                                    for p in workflow.problems)
     assert report.problems == len(workflow.problems)
+
+
+def test_doctor_json_prints_the_report(tmp_path: Path, dead_url: str) -> None:
+    """``sceneforge doctor --json``: the structured report on stdout, exit 1 when something is unhealthy."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from sceneforge.cli import app
+
+    with FakeComfyServer() as srv:
+        srv.models["checkpoints"] = ["sd_xl_base_1.0.safetensors"]
+        runner = CliRunner()
+        good = runner.invoke(app, ["doctor", "--json", "--comfy-url", srv.url, "--workflow", "sdxl"],
+                             env={"SCENEFORGE_TTS": "espeak"}, catch_exceptions=False)
+        bad = runner.invoke(app, ["doctor", "--json", "--comfy-url", dead_url], env={"SCENEFORGE_TTS": "espeak"},
+                            catch_exceptions=False)
+    assert good.exit_code == 0, good.output
+    report = json.loads(good.stdout)
+    assert report["healthy"] and report["servers"][0]["server"] == srv.url
+    assert bad.exit_code == 1
+    assert json.loads(bad.stdout)["servers"][0]["healthy"] is False

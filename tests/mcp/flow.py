@@ -95,3 +95,22 @@ async def bad_input(client: Client, slug: str) -> None:
     assert "narration has no seed" in await client.error("regenerate", slug=slug, n=1, stage="audio", seed=3)
     assert "no image take 'x'" in await client.error("restore_take", slug=slug, n=1, stage="image", take_id="x")
     assert "nothing to change" in await client.error("edit_scene", slug=slug, n=1, changes={})
+
+
+async def edit_preview_and_ask(client: Client, slug: str) -> None:
+    """An edit remakes what it changed; a preview is rendered; voices and the doctor answer."""
+    before = (await client.call("list_takes", slug=slug, n=1))["audio"]
+    await client.call("edit_scene", slug=slug, n=1, changes={"script": "새로 쓴 첫 문장입니다."})
+    assert (await client.call("wait_topic", slug=slug))["status"] == "done"
+    scene = (await client.call("get_topic", slug=slug))["scenes"][0]
+    assert scene["script"] == "새로 쓴 첫 문장입니다." and scene["stages"]["audio"]["state"] == "done"
+    assert len((await client.call("list_takes", slug=slug, n=1))["audio"]) == len(before) + 1
+    await client.call("render_preview", slug=slug)
+    assert (await client.call("wait_topic", slug=slug))["status"] == "done"
+    previews = (await client.call("get_topic", slug=slug))["previews"]
+    assert set(previews) == {"preview", "contact_sheet"}
+    voices = await client.call("list_voices", language="ko")
+    assert voices["engine"] == "espeak" and [v["name"] for v in voices["voices"]] == ["ko"]
+    assert "choose from espeak, edge, openai" in await client.error("list_voices", engine="piper")
+    report = await client.call("doctor")
+    assert report["healthy"] and report["narration"][0]["name"] == "espeak"

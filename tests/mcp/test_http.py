@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from flow import bad_input, check_tools, create_and_wait, look_at_scene, reroll_and_restore
+from flow import bad_input, check_tools, create_and_wait, edit_preview_and_ask, look_at_scene, reroll_and_restore
 from mcp_helpers import Client, Running, example, http_session, start_service
 from pydantic import SecretStr
 
@@ -41,6 +41,7 @@ async def test_an_agent_over_http_shares_the_services_topics(running: Running, t
         scene = await look_at_scene(client, slug, 3)
         await reroll_and_restore(client, slug, 3, out / slug)
         await bad_input(client, slug)
+        await edit_preview_and_ask(client, slug)
     # Over HTTP the files are the service's URLs, served under the same token; the topic is the service's.
     image_url = scene["files"]["image"]
     assert image_url.startswith("/files/") and image_url.endswith("/image_scene_3.png")

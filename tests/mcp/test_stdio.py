@@ -53,14 +53,19 @@ async def test_stdout_carries_only_the_protocol(tmp_path: Path) -> None:
         jsonrpc_message_adapter.validate_json(line)
 
 
-async def test_wait_says_still_running_when_the_timeout_passes(tmp_path: Path) -> None:
+async def test_wait_says_still_running_when_the_timeout_passes_and_cancel_stops_it(tmp_path: Path) -> None:
     async with stdio_session(tmp_path / "out", cwd=tmp_path) as session:
         client = Client(session)
         slug = (await client.call("create_topic", **example()))["slug"]
         waited = await client.call("wait_topic", slug=slug, timeout_s=0)
         assert not waited["finished"] and waited["status"] in ("queued", "running")
         assert "call wait_topic again" in waited["message"]
-        assert (await client.call("wait_topic", slug=slug))["status"] == "done"
+        assert (await client.call("cancel", slug=slug))["status"] == "cancelled"
+        assert (await client.call("wait_topic", slug=slug))["status"] == "cancelled"
+        topic = await client.call("get_topic", slug=slug)
+        assert topic["status"] == "cancelled"
+        assert {v["state"] for s in topic["scenes"] for v in s["stages"].values()} <= {"done", "missing"}
+        assert "no job to cancel" in await client.error("cancel", slug=slug)
 
 
 async def test_a_bad_command_line_is_refused_on_stderr(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ def doctor(
     workflow: Annotated[Optional[str], typer.Option(help="Workflow to check against the server.")] = None,
     motion_workflow: Annotated[Optional[str], typer.Option(help="Motion workflow to check.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Config file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     debug: Annotated[bool, typer.Option("--debug")] = False,
 ) -> None:
     """Check ComfyUI servers and workflows: reachability, devices, queue, nodes, model files."""
@@ -55,9 +56,17 @@ def doctor(
                       motion_workflow=motion_workflow),
             config_file=config,
         )
-        from .doctor import run_doctor
+        check_motion = motion_workflow is not None or settings.motion_enabled
+        if as_json:  # the same checks as data (sceneforge.doctor.doctor_report; the MCP doctor tool answers it)
+            from ..doctor import doctor_report
 
-        ok = asyncio.run(run_doctor(settings, common.err, check_motion=motion_workflow is not None or settings.motion_enabled))
+            report = asyncio.run(doctor_report(settings, check_motion=check_motion))
+            print(report.model_dump_json(indent=2))
+            ok = report.healthy
+        else:
+            from .doctor import run_doctor
+
+            ok = asyncio.run(run_doctor(settings, common.err, check_motion=check_motion))
     except Exception as exc:  # noqa: BLE001
         raise typer.Exit(fail(exc, debug)) from None
     raise typer.Exit(0 if ok else 1)
