@@ -1,6 +1,10 @@
-"""Helpers of the MCP tests: sessions of the SDK's own client (``mcp`` 2.x: ``ClientSession`` over
-``stdio_client`` and ``streamable_http_client``), tool calls checked against their published output
-schemas (jsonschema), and the agent's walk through a topic that both transports run."""
+"""Helpers of the MCP tests: sessions of the SDK's own client, tool calls checked against their published
+output schemas (jsonschema), and the service under uvicorn.
+
+Nothing of MCP is faked: the client is the official SDK's (``mcp`` 2.3.0: ``mcp/client/session.py``
+``ClientSession``, ``mcp/client/stdio.py`` ``stdio_client``, ``mcp/client/streamable_http.py``
+``streamable_http_client``, which in 2.x takes an ``httpx2.AsyncClient`` for headers), talking to the
+real server (``sceneforge mcp`` as a subprocess, or ``/mcp`` of the service)."""
 
 from __future__ import annotations
 

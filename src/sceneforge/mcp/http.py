@@ -11,6 +11,12 @@ Stateless: every POST is a session of its own (no ``Mcp-Session-Id`` to keep), a
 tool call's progress notifications come back on that POST's event stream. While the
 service listens on a loopback address the SDK's own Host/Origin check (DNS rebinding)
 is on too, allowing only loopback names.
+
+Follows ``mcp`` 2.3.0: ``MCPServer.streamable_http_app`` builds the
+:class:`~mcp.server.streamable_http_manager.StreamableHTTPSessionManager` (its own
+Starlette app is not used), whose ``run()`` must be entered once in the host app's
+lifespan (its docstring); :class:`~mcp.server.streamable_http_manager.StreamableHTTPASGIApp`
+is the ASGI endpoint the SDK's own app routes to.
 """
 
 from __future__ import annotations
