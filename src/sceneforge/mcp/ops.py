@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -27,7 +27,6 @@ from pydantic import ValidationError
 from ..config import Settings
 from ..doctor import DoctorReport, doctor_report
 from ..errors import ConfigError, SceneforgeError, SceneValidationError, error_text
-from ..layout import TopicLayout
 from ..scenes import decode_scene_json
 from ..service.files import relative_paths
 from ..service.models import RegenerateRequest
@@ -83,10 +82,6 @@ class ServiceOps:
     @property
     def settings(self) -> Settings:
         return self.service.settings
-
-    def layout(self, slug: str) -> TopicLayout:
-        with self._errors():
-            return self.service.store.layout(slug)
 
     # ------------------------------------------------------------------ topics
     async def submit(self, scenes: Any, topic: str | None, options: Any) -> dict[str, str]:
@@ -153,11 +148,6 @@ class ServiceOps:
         return path if os.path.isfile(path) else None
 
     # ------------------------------------------------------------------ waiting
-    @asynccontextmanager
-    async def _subscription(self, slug: str) -> AsyncIterator[Any]:
-        with self.service.hub.subscribe(slug) as sub:
-            yield sub
-
     async def wait(self, slug: str, timeout: float, progress: Progress) -> dict[str, Any]:
         """Until the topic's job ends, the service stops or ``timeout`` seconds pass; ``progress`` hears
         each change of the job's done/total steps. The topic's summary, and ``finished``."""
@@ -167,7 +157,7 @@ class ServiceOps:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
         last: tuple[int, int] | None = None
-        async with self._subscription(slug) as sub:
+        with self.service.hub.subscribe(slug) as sub:
             while True:
                 now = (int(record.progress.get("done", 0)), int(record.progress.get("total", 0)))
                 if now != last:
