@@ -39,7 +39,7 @@ async def test_an_agent_makes_looks_rerolls_and_restores_and_stdout_is_protocol_
             assert [s["n"] for s in scenes] == [1, 2, 3, 4, 5]
     assert (out / slug / "scenes.json").is_file()
     lines = wire.read_text(encoding="utf-8").splitlines()
-    assert len(lines) > 40
+    assert len(lines) > 20  # an answer to every request, and the progress notifications
     for line in lines:
         jsonrpc_message_adapter.validate_json(line)
 
