@@ -11,6 +11,8 @@ import sceneforge
 import sceneforge.pipeline
 
 SERVICE = Path(sceneforge.__file__).parent / "service"
+#: The faces themselves: the service, and the agent tools it serves at /mcp (issue #20), beside it.
+FACES = ("sceneforge.service", "sceneforge.mcp")
 PUBLIC = {"sceneforge": set(sceneforge.__all__), "sceneforge.pipeline": set(sceneforge.pipeline.__all__)}
 
 
@@ -29,7 +31,7 @@ def test_the_service_imports_only_public_names_of_the_library():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 target = _absolute(node.module, node.level, package)
-                if not target.startswith("sceneforge") or target.startswith("sceneforge.service"):
+                if not target.startswith("sceneforge") or target.startswith(FACES):
                     continue
                 names = {a.name for a in node.names}
                 if target not in PUBLIC or not names <= PUBLIC[target]:
@@ -37,6 +39,6 @@ def test_the_service_imports_only_public_names_of_the_library():
                                      f"{', '.join(sorted(names - PUBLIC.get(target, set())))}")
             elif isinstance(node, ast.Import):
                 offenders += [f"{path.name}:{node.lineno}: import {a.name}" for a in node.names
-                              if a.name.startswith("sceneforge.") and not a.name.startswith("sceneforge.service")]
+                              if a.name.startswith("sceneforge.") and not a.name.startswith(FACES)]
     assert not offenders, "the service reaches below the public library:\n" + "\n".join(offenders)
     assert len(list(SERVICE.rglob("*.py"))) > 15  # it did look at the service

@@ -118,7 +118,8 @@ def _dumps(value: Any) -> bytes:
 
 def _folder(layout: TopicLayout) -> tuple[set[str], set[str]]:
     """The names of the topic folder's files and of its folders (one directory read)."""
-    files, dirs = set(), set()
+    files: set[str] = set()
+    dirs: set[str] = set()
     with os.scandir(layout.root) as entries:
         for entry in entries:
             (dirs if entry.is_dir() else files).add(entry.name)
