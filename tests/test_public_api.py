@@ -9,7 +9,7 @@ from sceneforge import errors
 from sceneforge.cache import WorkflowCache
 
 USE = ["generate_assets", "agenerate_assets", "plan_run", "run_many", "RunPlan", "Engine", "Settings",
-       "load_settings", "Scene", "SceneFile", "Event", "EventSink", "JsonLinesSink", "RetryPolicy",
+       "load_settings", "Scene", "SceneFile", "Event", "EventKind", "EventSink", "JsonLinesSink", "RetryPolicy",
        "audio_generator", "visual_generator", "motion_generator", "aaudio_generator", "avisual_generator",
        "amotion_generator", "generate_all_audios"]
 EXTEND = ["Backend", "BackendResources", "Reporter", "TTSBackend", "SpeechRequest", "SpeechResult",

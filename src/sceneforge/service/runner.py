@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .. import EventSink, JobInterruptedError, Settings
+from .. import EventKind, EventSink, JobInterruptedError, Settings
 from ..pipeline import Engine, Topic, aplan_run
 from .files import file_url
 from .models import JobSpec
@@ -25,7 +25,7 @@ from .options import job_settings
 __all__ = ["run_job", "undo_reroll", "job_run_settings", "Note"]
 
 #: Tell the topic's listeners something the service did: ``note(kind, data)``.
-Note = Callable[[str, dict[str, Any]], None]
+Note = Callable[[EventKind, dict[str, Any]], None]
 
 
 def job_run_settings(base: Settings, options: dict[str, Any], job: JobSpec, topic: Topic, *,
