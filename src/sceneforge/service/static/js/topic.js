@@ -1,14 +1,13 @@
 // A topic's page: its status, one card per scene, the preview; kept live by the event stream.
 
-import {api, topicPath} from "./api.js";
+import {api, errorText, topicPath} from "./api.js";
 import {SceneCard} from "./card.js";
 import {h, replace, setAttr, setText} from "./dom.js";
 import {versioned} from "./media.js";
-import {applyEvent, initialStates, STAGE_WORDS} from "./scene-state.js";
+import {applyEvent, initialStates, isBusy, STAGE_WORDS} from "./scene-state.js";
 import {EventStream} from "./stream.js";
 import {suggestVoices} from "./voices.js";
 
-const BUSY = new Set(["queued", "running"]);
 const REFRESH_KINDS = new Set(["scene_done", "scene_failed", "take_restored", "scene_edited", "preview_done", "status"]);
 const CONNECTION = {connecting: "connecting…", live: "live", reconnecting: "reconnecting…", closed: "not live"};
 
@@ -82,7 +81,7 @@ export class TopicPage {
     try {
       topic = await api("GET", topicPath(this.slug));
     } catch (err) {
-      setText(this.error, err.status === 404 ? `There is no topic ${this.slug}.` : err.message);
+      setText(this.error, err.status === 404 ? `There is no topic ${this.slug}.` : errorText(err));
       return;
     }
     this.replayUntil = topic.last_event_id || 0;
@@ -120,7 +119,7 @@ export class TopicPage {
   }
 
   showStatus(topic) {
-    const busy = BUSY.has(topic.status);
+    const busy = isBusy(topic.status);
     setText(this.status, statusWords(topic));
     this.status.dataset.status = topic.status;
     this.root.dataset.status = topic.status;
@@ -196,7 +195,7 @@ export class TopicPage {
     try {
       await action();
     } catch (err) {
-      setText(this.error, (err.problems || [err.message]).join("\n"));
+      setText(this.error, errorText(err));
     }
   }
 
