@@ -22,8 +22,9 @@ from ..scenes import decode_scene_json, parse_state
 from ..takes import Take
 from ..workflows import BUNDLED_KINDS, bundled_kind, list_bundled
 from .api import TopicResult, agenerate_assets, generate_assets, run_many
-from .engine import Engine, write_scenes_json
+from .engine import Engine
 from .plan import DEFAULT_TOPIC, RunPlan, aplan_run, plan_run
+from .state import write_scenes_json
 from .workspace import LOCK_WAIT, Reroll, Topic, without_outputs
 
 _LAZY = {"make_preview": "..preview", "make_contact_sheet": "..preview", "cjk_font_path": "..preview.fonts"}

@@ -22,7 +22,7 @@ from ..lock import topic_lock
 from ..scenes import Scene, SceneFile, parse_state
 from ..takes import PIN_FIELD, STAGE_INPUTS, Take, TakeStore, recorded_motion_pin
 from .context import STAGE_FIELDS, drop_fields, set_fields
-from .engine import write_scenes_json
+from .state import write_scenes_json
 from .steps import STEPS
 
 __all__ = [

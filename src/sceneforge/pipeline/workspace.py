@@ -36,7 +36,7 @@ from ..scenes import SceneFile
 from ..takes import PIN_FIELD, Take
 from . import topics as rules
 from .context import STAGE_FIELDS, drop_fields, set_fields
-from .engine import write_scenes_json
+from .state import write_scenes_json
 
 __all__ = ["Topic", "Reroll", "LOCK_WAIT", "without_outputs"]
 

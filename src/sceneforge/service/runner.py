@@ -57,7 +57,7 @@ async def run_job(engine: Engine, base: Settings, topic: Topic, options: dict[st
         await asyncio.to_thread(topic.begin_reroll, job.reroll())
     sf = await asyncio.to_thread(topic.read)
     plan = await aplan_run([sf.state()], settings, base=topic.root)  # the stages' own checks (a prompt ...)
-    await engine.run_topic(plan.topics[0], settings=settings, emit=emit)
+    await engine.run_topic(plan.topics[0], settings=settings, emit=emit, topic=topic)
 
 
 def undo_reroll(topic: Topic, job: JobSpec) -> bool:
