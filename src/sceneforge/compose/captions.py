@@ -83,6 +83,12 @@ def _ass_colour(rgb: tuple[int, int, int], alpha: int = 0) -> str:
     return f"&H{alpha:02X}{b:02X}{g:02X}{r:02X}"
 
 
+def _tag_colour(rgb: tuple[int, int, int]) -> str:
+    """A colour as an override tag wants it: ``&HBBGGRR&``."""
+    r, g, b = rgb
+    return f"&H{b:02X}{g:02X}{r:02X}&"
+
+
 def _escape(text: str) -> str:
     """Plain text as ASS dialogue text: override braces and backslashes neutralised, newlines kept."""
     text = text.replace("\\", "\u29f5").replace("{", "\uff5b").replace("}", "\uff5d")
@@ -106,7 +112,7 @@ def _pages(words: list[Cue], max_width: float, font_size: int) -> list[list[Cue]
 def _word_events(words: list[Cue], offset: float, slot_end: float, style: CaptionStyle) -> list[Event]:
     """One event per word: its caption line with that word highlighted, until the next word starts."""
     events: list[Event] = []
-    hi, plain = _ass_colour(HIGHLIGHT), _ass_colour(TEXT_RGB)
+    hi, plain = _tag_colour(HIGHLIGHT), _tag_colour(TEXT_RGB)
     pages = _pages(words, style.text_width * 0.96, style.font_size)
     for p, page in enumerate(pages):
         following = pages[p + 1][0].start if p + 1 < len(pages) else None
