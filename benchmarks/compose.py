@@ -190,9 +190,9 @@ def main() -> None:
     if sys.argv[1:2] == ["--moviepy"]:
         render_moviepy(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
         return
-    import moviepy  # noqa: F401 - fail early when the bench extra is missing
-
     from importlib.metadata import version
+
+    import moviepy  # noqa: F401 - fail early when the bench extra is missing
 
     with tempfile.TemporaryDirectory(prefix="sceneforge-bench-compose-") as tmpdir:
         tmp = Path(tmpdir)
