@@ -107,3 +107,16 @@ def test_encoder_lead_only_for_headerless_mp3_with_exact_duration(topic: Path) -
 
     assert encoder_lead(audio, mp3_length(audio)) == 0.0  # the engine recorded the file's own length
     assert encoder_lead(topic / "image_scene_1.png", 0.1) == 0.0
+
+
+@pytest.mark.parametrize("size", ["1080x1920", "720x1280", "1080x1080", "1920x1080"])
+def test_caption_zone_inside_the_frame_and_clear_of_the_interface(size: str) -> None:
+    from sceneforge.compose import parse_size, safe_margins
+
+    w, h = parse_size(size)
+    left, right, bottom = safe_margins(w, h)
+    x0, y0, x1, y1 = CaptionStyle(w, h).zone()
+    assert 0 < x0 < x1 < w and 0 < y0 < y1 < h
+    assert y1 == h - bottom and bottom >= 0.09 * h and right >= left
+    if h > w:  # portrait players: description and buttons cover the bottom quarter and the right edge
+        assert bottom >= 0.25 * h and right >= 0.15 * w and y0 > 0.4 * h
