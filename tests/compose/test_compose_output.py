@@ -8,6 +8,7 @@ with word timings, scene 3 a landscape still (blurred fill) with an SRT line.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,34 @@ def test_no_music_normalises_the_narration_alone_and_cuts_without_transition(top
     zone = CaptionStyle(*SIZE).zone()
     assert all(caption_pixels(f, zone) == (0, 0) for f in frames[::5])
     assert res.captions == ("none", "none", "none")
+
+
+def _line_positions(frames: list[np.ndarray], row: int, start_x: int) -> np.ndarray:
+    """Sub-pixel x of one bright vertical line in each frame, followed from frame to frame."""
+    out, x = [], float(start_x)
+    for f in frames:
+        band = f[row - 10:row + 10].astype(float).mean(axis=(0, 2))
+        lo = int(x) - 8
+        k = lo + int(np.argmax(band[lo:lo + 17]))
+        seg = band[k - 4:k + 5] - band[k - 4:k + 5].min()
+        x = float((np.arange(k - 4, k + 5) * seg).sum() / seg.sum())
+        out.append(x)
+    return np.array(out)
+
+
+def test_a_still_moves_smoothly(topic: Path) -> None:
+    grid = np.full((640, 360, 3), 40, np.uint8)
+    for x in range(20, 360, 40):
+        grid[:, x:x + 3] = 255
+    Image.fromarray(grid).save(topic / "image_scene_1.png")
+    data = json.loads((topic / "scenes.json").read_text(encoding="utf-8"))
+    data["scenes"] = data["scenes"][:1]
+    (topic / "scenes.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    res = compose_topic(topic, ComposeOptions(size=SIZE, captions="none", pad=0.8))
+    frames = decode_frames(res.path)
+    start = 20 + 40 * 7 + 1  # a line at 3/4 of the width: it moves outwards as the picture zooms in
+    x = _line_positions(frames, SIZE[1] // 3, start)
+    t = np.arange(len(x))
+    wobble = x - np.polyval(np.polyfit(t, x, 2), t)
+    assert x[-1] - x[0] > 5  # the Ken Burns move
+    assert np.sqrt(np.mean(wobble ** 2)) < 0.15 and np.abs(wobble).max() < 0.4  # sub-pixel smooth

@@ -3,9 +3,11 @@
 Per scene, one input and one chain, ending as ``[v<i>]`` with exactly its
 clip's frames (:meth:`.Timeline.clips`) at the output rate:
 
-* **A still** is read once and fitted to a frame 20% larger than the output,
-  then ``zoompan`` makes the clip's frames from it: a slow Ken Burns move
-  (8%), zooming in on odd scenes and out on even ones.
+* **A still** is read and fitted once, repeated in memory (``loop``) for the
+  clip's frames, and moved with ``perspective``: a slow Ken Burns move (8%),
+  zooming in on the 1st, 3rd, ... scene and out on the others, sampled with
+  sub-pixel precision (``zoompan`` rounds its crop to whole pixels, and the
+  picture wobbles by about half a pixel from frame to frame).
 * **Motion frames** play at their own fps (``motion_fps``), converted to the
   output rate by repeating frames; a clip shorter than its scene *holds* its
   last frame (never loops: a Wan clip starts from the still, so a loop would
@@ -34,7 +36,6 @@ from .timeline import Clip, Timeline
 __all__ = ["ZOOM", "SceneSource", "picture_command", "fit_mode"]
 
 ZOOM = 1.08  # how far a still moves over its scene
-OVERSCAN = 1.2  # stills are fitted this much larger than the frame, so the zoom has pixels to use
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,6 @@ def fit_mode(image: Path, size: tuple[int, int], wanted: str) -> str:
     return "cover" if 1 / 1.2 <= ratio <= 1.2 else "blur"
 
 
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
-
-
 def _fit(label_in: str, label_out: str, w: int, h: int, fit: str, tag: str) -> str:
     """A chain fitting ``label_in`` into w x h (cover, or whole over a blurred fill)."""
     cover = f"scale={w}:{h}:force_original_aspect_ratio=increase:flags=bicubic,crop={w}:{h},setsar=1"
@@ -73,16 +70,17 @@ def _fit(label_in: str, label_out: str, w: int, h: int, fit: str, tag: str) -> s
 
 def _still_chain(i: int, clip: Clip, src: SceneSource, opts: ComposeOptions) -> str:
     w, h = opts.size
-    bw, bh = _even(w * OVERSCAN), _even(h * OVERSCAN)
     n = clip.frames
-    grow = f"(on/{max(1, n - 1)})"
-    z0 = OVERSCAN / ZOOM if i % 2 == 0 else OVERSCAN  # zoom in on odd scenes (1st, 3rd, ...), out on even ones
-    z1 = OVERSCAN if i % 2 == 0 else OVERSCAN / ZOOM
-    # zoompan's z is relative to the overscanned still: z=OVERSCAN shows exactly the frame's field of view.
-    zoom = f"{z0:.5f}+({z1 - z0:.5f})*{grow}"
-    return (_fit(f"[{i}:v]", f"[f{i}]", bw, bh, src.fit, f"s{i}") + ";"
-            f"[f{i}]zoompan=z='{zoom}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d={n}:s={w}x{h}:fps={opts.fps},"
-            f"trim=end_frame={n},settb=1/{opts.fps},setpts=N,format=yuv420p[v{i}]")
+    z0, z1 = (1.0, ZOOM) if i % 2 == 0 else (ZOOM, 1.0)  # in on the 1st, 3rd, ... scene; out on the others
+    zoom = f"({z0:.5f}+({z1 - z0:.5f})*on/{max(1, n - 1)})"
+    hx, hy = f"(W/2/{zoom})", f"(H/2/{zoom})"
+    # perspective maps the source rectangle centred on the frame, 1/zoom of it, onto the whole frame,
+    # with sub-pixel (bilinear) sampling: zoompan rounds its crop to whole pixels and wobbles.
+    corners = ":".join(f"x{k}='W/2{sx}{hx}':y{k}='H/2{sy}{hy}'"
+                       for k, (sx, sy) in enumerate((("-", "-"), ("+", "-"), ("-", "+"), ("+", "+"))))
+    return (_fit(f"[{i}:v]", f"[f{i}]", w, h, src.fit, f"s{i}") + ";"
+            f"[f{i}]loop=loop={n - 1}:size=1:start=0,settb=1/{opts.fps},setpts=N,fps={opts.fps},"
+            f"perspective={corners}:eval=frame:interpolation=linear,format=yuv420p[v{i}]")
 
 
 def _motion_chain(i: int, clip: Clip, src: SceneSource, opts: ComposeOptions) -> str:
