@@ -203,6 +203,15 @@ async def preview(slug: str, request: Request) -> JSONResponse:
     return _accepted(record.slug, record.status.value)
 
 
+@router.post("/topics/{slug}/compose", status_code=202, response_model=Accepted, tags=["topics"],
+             responses=_ERRORS)
+async def compose(slug: str, request: Request) -> JSONResponse:
+    """Render the final cut, ``final.mp4`` and ``cover.jpg``, in the background (a ``compose_done`` event has
+    their URLs)."""
+    record = await _service(request).actions.compose(slug)
+    return _accepted(record.slug, record.status.value)
+
+
 @router.get("/topics/{slug}/events", tags=["topics"], responses={
     200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, 404: _ERRORS[404]})
 async def events(slug: str, request: Request,

@@ -1,10 +1,11 @@
-"""Running one topic's job with the library: a run, a re-roll, or a preview.
+"""Running one topic's job with the library: a run, a re-roll, a preview, or the final cut.
 
 Nothing here decides what to remake: a job is always :meth:`Engine.run_topic` over
 the topic's ``scenes.json`` (so after an edit the cache remakes exactly what the edit
 invalidates), with the topic's own options, or for a re-roll with
 :func:`reroll_settings` (that scene and stage, forced). A preview renders in a
-thread under the topic's lock, and stops between frames when the job is cancelled.
+thread under the topic's lock, and stops between frames when the job is cancelled; the final cut
+(:func:`sceneforge.compose.compose_topic`) likewise, its ffmpeg ended when the job is cancelled.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def job_run_settings(base: Settings, options: dict[str, Any], job: JobSpec, layo
 async def run_job(engine: Engine, base: Settings, layout: TopicLayout, options: dict[str, Any], job: JobSpec, *,
                   emit: EventSink, note: Note, resumed: bool = False) -> None:
     """Run ``job`` on the topic in ``layout``; raises what the run raised."""
-    if job.kind == "preview":
-        await run_preview(layout, note)
+    if job.kind in ("preview", "compose"):
+        await run_render(layout, note, job.kind)
         return
     settings = job_run_settings(base, options, job, layout, resumed=resumed)
     if job.kind == "regenerate" and job.scene is not None and job.stage is not None:
@@ -126,10 +127,20 @@ def _render(layout: TopicLayout, stop: threading.Event) -> dict[str, Any]:
     return {"urls": urls, "duration": round(result.duration, 3)}
 
 
-async def run_preview(layout: TopicLayout, note: Note) -> None:
-    """Render ``preview.mp4`` and ``contact_sheet.png`` in a thread; a cancel stops the encode between frames."""
+def _compose(layout: TopicLayout, stop: threading.Event) -> dict[str, Any]:
+    from ..compose import compose_topic  # imported here: Pillow and ffmpeg are heavy
+
+    with topic_lock(layout, wait=30):
+        result = compose_topic(layout.root, cancel=stop)
+    urls = {"final": file_url(layout.slug, result.path.name), "cover": file_url(layout.slug, result.cover.name)}
+    return {"urls": urls, "duration": round(result.duration, 3), "captions": list(result.captions)}
+
+
+async def run_render(layout: TopicLayout, note: Note, kind: str = "preview") -> None:
+    """Render in a thread: ``preview.mp4`` and ``contact_sheet.png`` (``preview_done``), or ``final.mp4`` and
+    ``cover.jpg`` (``compose``: ``compose_done``); a cancel stops the encode (between frames, or its ffmpeg)."""
     stop = threading.Event()
-    task = asyncio.ensure_future(asyncio.to_thread(_render, layout, stop))
+    task = asyncio.ensure_future(asyncio.to_thread(_compose if kind == "compose" else _render, layout, stop))
     try:
         made = await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -137,4 +148,4 @@ async def run_preview(layout: TopicLayout, note: Note) -> None:
         with contextlib.suppress(BaseException):
             await task  # the thread ends at its next frame; the lock and the temporary file go with it
         raise
-    note("preview_done", made)
+    note(f"{kind}_done", made)
