@@ -30,6 +30,7 @@ EventKind = Literal[
     "take_restored",
     "reroll_undone",
     "preview_done",
+    "compose_done",
     "deleted",
 ]
 

@@ -86,6 +86,7 @@ async def test_every_answer_and_event_is_valid_against_the_published_schema(star
     await call("POST", "/api/topics/contract/references", 201, data=_png(), headers={"Content-Type": "image/png"})
     await call("POST", "/api/topics/contract/cancel", 409)
     await call("POST", "/api/topics/contract/preview", 202)
+    await call("POST", "/api/topics/contract/compose", 409)  # the preview's job holds the topic
     await svc.wait("contract")
     # A full queue: one topic runs, one waits, the next is refused (429).
     await call("POST", "/api/topics", 202, body=topic("one", 3))

@@ -1,5 +1,5 @@
 """Per-scene work through the API: an edit remakes exactly what it invalidates, a re-roll makes a new take
-(its seed recorded), an old take comes back, and a preview renders in the background."""
+(its seed recorded), an old take comes back, and a preview or the final cut renders in the background."""
 
 from __future__ import annotations
 
@@ -208,6 +208,43 @@ async def test_cancelling_a_preview_stops_the_encode_and_leaves_nothing_half_wri
     assert not (root / "preview.mp4").exists() and not list(root.glob(".*.part"))
     await svc.call("PATCH", "/api/topics/long/scenes/1", body={"script": "Short now."})  # the lock was let go
     assert (await svc.wait("long"))["status"] == "done"
+
+
+async def test_compose_renders_the_final_cut_in_the_background_and_says_where(start, tmp_path: Path):
+    import av
+
+    svc = await start()
+    await svc.submit({"topic": "cut", "scenes": [{"script": "Hi.", "image_prompt": "a cat"}]})
+    done = await svc.wait("cut")
+    status, body = await svc.call("POST", "/api/topics/cut/compose")
+    assert (status, body) == (202, {"slug": "cut", "status": "queued"})
+    events = await svc.stream("cut", after=done["last_event_id"])
+    assert statuses(events) == ["queued", "running", "done"]
+    made = next(e for e in events if e["kind"] == "compose_done")["data"]
+    assert made["urls"] == {"final": "/files/cut/final.mp4", "cover": "/files/cut/cover.jpg"}
+    assert made["captions"] == ["lines"] and made["duration"] > 0.25
+    with av.open(str(svc.out / "cut" / "final.mp4")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (1080, 1920) and c.metadata["title"] == "cut"
+    status, jpg = await svc.call("GET", made["urls"]["cover"])
+    assert status == 200 and jpg[:3] == b"\xff\xd8\xff"
+    _, state = await svc.call("GET", "/api/topics/cut")
+    assert {"final", "cover"} <= set(state["preview_urls"])
+
+
+async def test_cancelling_a_compose_ends_ffmpeg_and_leaves_nothing_half_written(start, tmp_path: Path):
+    svc = await start()
+    long_line = "This narration goes on for a while, so that the final cut has many frames to encode. " * 3
+    await svc.submit({"topic": "longcut", "scenes": [{"script": long_line, "image_prompt": f"p{i}"}
+                                                     for i in range(3)]})
+    done = await svc.wait("longcut")
+    await svc.call("POST", "/api/topics/longcut/compose")
+    await svc.stream("longcut", after=done["last_event_id"], until_idle=False,
+                     stop=lambda e: e["kind"] == "status" and e["data"]["status"] == "running")
+    assert await svc.call("POST", "/api/topics/longcut/cancel") == (200, {"slug": "longcut", "status": "cancelled"})
+    root = svc.out / "longcut"
+    assert not (root / "final.mp4").exists() and not (root / "cover.jpg").exists() and not list(root.glob(".*.part"))
+    await svc.call("PATCH", "/api/topics/longcut/scenes/1", body={"script": "Short now."})  # the lock was let go
+    assert (await svc.wait("longcut"))["status"] == "done"
 
 
 async def test_a_cancelled_or_failed_re_roll_leaves_the_scene_as_it_was(start, comfy, tmp_path: Path):

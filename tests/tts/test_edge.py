@@ -67,6 +67,9 @@ async def test_writes_mp3_with_word_cues(edge: FakeEdgeServer, tmp_path: Path) -
     assert result.cues[-1].end <= result.duration
     assert "00:00:00,050 --> 00:00:01,800\nHello world, this is a test." in format_srt(result.cues)
     assert [p.name for p in tmp_path.iterdir()] == ["scene_1.mp3"]  # no temporaries left
+    # every WordBoundary is kept as a word (the narration step writes them to audio_scene_N.words.json)
+    assert len(result.words) == n_words and result.words[0].text == "Hello" and result.words[0].start == pytest.approx(0.05)
+    assert all(a.start <= b.start for a, b in zip(result.words, result.words[1:]))
 
 
 async def test_voice_and_rate_are_sent_in_the_ssml(edge: FakeEdgeServer, tmp_path: Path) -> None:

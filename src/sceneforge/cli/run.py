@@ -20,6 +20,7 @@ from ..events import Event, EventSink, JsonLinesSink
 from ..pipeline import RunPlan, plan_run, run_many
 from . import common
 from .common import fail, overrides
+from .compose import compose_topics
 from .preview import preview_topics
 from .progress import ProgressView
 
@@ -61,6 +62,7 @@ def run(
     config: Annotated[Optional[Path], typer.Option(help="Config file (default: ./sceneforge.toml).")] = None,
     wait_lock: Annotated[Optional[float], typer.Option(help="Seconds to wait for another run on the same topic.")] = None,
     preview: Annotated[bool, typer.Option("--preview", help="Also write preview.mp4 and contact_sheet.png.")] = False,
+    compose: Annotated[bool, typer.Option("--compose", help="Also write final.mp4 and cover.jpg (default compose options).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Generate narration, images and (optionally) motion for scene files."""
@@ -86,7 +88,7 @@ def run(
         plan = plan_run(list(files), settings, topic=topic)
     except Exception as exc:  # noqa: BLE001 - every error becomes a clean message
         raise typer.Exit(fail(exc, debug)) from None
-    raise typer.Exit(_run_plan(plan, json_out=json_out, events=events, preview=preview, debug=debug))
+    raise typer.Exit(_run_plan(plan, json_out=json_out, events=events, preview=preview, compose=compose, debug=debug))
 
 
 def _check_flags(files: list[Path], *, events: str | None, json_out: bool, offline: bool, tts: str | None) -> None:
@@ -140,7 +142,7 @@ async def _until_signalled(work: Coroutine[Any, Any, T], stopped: list[int], *,
             waiter.cancel()
 
 
-def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: bool, debug: bool) -> int:
+def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: bool, compose: bool, debug: bool) -> int:
     with ExitStack() as stack:
         view = ProgressView(common.err, enabled=not json_out and common.err.is_terminal)
         sinks: list[EventSink] = [view]
@@ -179,6 +181,8 @@ def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: boo
         view.summary(plan.topics, plan.settings)
     if preview and code == 0:
         code = preview_topics(plan.topics, plan.settings, debug)
+    if compose and code == 0:
+        code = compose_topics(plan.topics, plan.settings, debug)
     if json_out:
         payload = [sf.state() for sf in plan.topics]
         print(json.dumps(payload[0] if len(payload) == 1 else payload, ensure_ascii=False, indent=2))

@@ -29,6 +29,7 @@ from ..retry import RetryPolicy
 from ..scenes import Scene
 from ..takes import STAGE_INPUTS, new_take_meta
 from ..tts.base import SpeechRequest, TTSBackend, format_srt
+from ..tts.words import words_path, write_words
 from .context import RunContext, drop_fields, set_fields
 
 __all__ = ["Step", "Outcome", "AudioStep", "ImageStep", "MotionStep", "STEPS", "motion_input_problem"]
@@ -143,7 +144,8 @@ def _check_written(path: Path, n: int, what: str) -> None:
 
 
 class AudioStep(Step[TTSBackend]):
-    """Narration: ``audio_scene_N.mp3`` and, when the engine gives timings, ``audio_scene_N.srt``."""
+    """Narration: ``audio_scene_N.mp3`` and, when the engine gives timings, ``audio_scene_N.srt``
+    (and with word timings ``audio_scene_N.words.json``, for word-by-word captions)."""
 
     stage = "audio"
 
@@ -172,6 +174,10 @@ class AudioStep(Step[TTSBackend]):
             outcome.fields["subtitle_path"] = str(srt)
         else:
             outcome.dropped = ("subtitle_path",)
+        if res.words:
+            outcome.files.append(write_words(request.dest, res.words))
+        else:  # timings of an earlier narration must not outlive it (the take kept them)
+            words_path(request.dest).unlink(missing_ok=True)
         return outcome
 
 

@@ -179,6 +179,13 @@ class TopicActions:
             self.jobs.enqueue(record, JobSpec("preview"))
         return record
 
+    async def compose(self, slug: str) -> TopicRecord:
+        record = self.jobs.get(slug)
+        async with self.jobs.claim(slug):
+            await asyncio.to_thread(self.topic(slug).check_free)
+            self.jobs.enqueue(record, JobSpec("compose"))
+        return record
+
     async def delete(self, slug: str) -> None:
         """Remove the topic's folder (refused while it has a job, or a command-line run holds it); also a
         folder that only holds references uploaded for a topic never submitted."""

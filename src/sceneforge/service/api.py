@@ -222,6 +222,15 @@ _SSE = {"text/event-stream": {"schema": {"type": "string", "description": "SSE m
                               "x-data-schema": {"$ref": "#/components/schemas/StreamEvent"}}}
 
 
+@router.post("/topics/{slug}/compose", status_code=202, response_model=Accepted, tags=["topics"],
+             responses=_ERRORS)
+async def compose(slug: str, service: ServiceDep) -> Accepted:
+    """Render the final cut, ``final.mp4`` and ``cover.jpg``, in the background (a ``compose_done`` event has
+    their URLs)."""
+    return _accepted(await service.actions.compose(slug))
+
+
+
 @router.get("/topics/{slug}/events", tags=["topics"], responses={
     200: {"content": _SSE, "description": "Server-Sent Events; each data line is a StreamEvent",
           "model": StreamEvent}, **{k: v for k, v in _ERRORS.items() if k != 422}})

@@ -45,7 +45,7 @@ ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 #: What a starting service finds unfinished (and resumes).
 RESUMABLE = ACTIVE | {JobStatus.INTERRUPTED}
 
-JobKind = Literal["run", "regenerate", "preview"]
+JobKind = Literal["run", "regenerate", "preview", "compose"]
 
 
 @dataclass
@@ -57,6 +57,7 @@ class JobSpec:
     was current when it was asked for: a resumed re-roll that already replaced it is not
     forced again, so it re-attaches to its journaled job instead of running a second one).
     ``preview``: ``preview.mp4`` and ``contact_sheet.png``.
+    ``compose``: the final cut, ``final.mp4`` and ``cover.jpg`` (default compose options).
 
     A re-roll's seed is pinned when its job starts (``seed``; None: a new random one), not
     when it is asked for: a re-roll cancelled while queued changes nothing, and one cancelled
@@ -85,7 +86,7 @@ class JobSpec:
 
     @classmethod
     def from_json(cls, raw: Any) -> JobSpec:
-        if not isinstance(raw, dict) or raw.get("kind") not in ("run", "regenerate", "preview"):
+        if not isinstance(raw, dict) or raw.get("kind") not in ("run", "regenerate", "preview", "compose"):
             return cls()
         def whole(name: str) -> int | None:
             value = raw.get(name)
@@ -197,7 +198,8 @@ class TopicState(TopicSummary):
     options: dict[str, Any] = Field(default_factory=dict)
     last_event_id: int = 0
     preview_urls: dict[str, str] = Field(
-        default_factory=dict, description='"preview" (preview.mp4) and "contact_sheet", when a preview made them.')
+        default_factory=dict, description='"preview" (preview.mp4) and "contact_sheet", when a preview made them; '
+                    '"final" (final.mp4) and "cover" (cover.jpg), when a compose made them.')
     reference_image: str | None = Field(None, description="The topic's reference image, when it has one.")
     reference_url: str | None = None
     scenes: list[SceneView] = Field(default_factory=list)

@@ -64,6 +64,7 @@ class SpeechResult:
 
     duration: float
     cues: list[Cue] = field(default_factory=list)
+    words: list[Cue] = field(default_factory=list)  # one per spoken word, when the engine gives them
 
 
 class TTSOptions(BaseModel):

@@ -309,7 +309,8 @@ class EdgeBackend(TTSBackend):
                     duration = mp3_duration(tmp)
         except TimeoutError:
             raise JobTimeoutError(f"edge-tts did not finish within {self.options.timeout:g} s") from None
-        return SpeechResult(duration=duration, cues=words_to_cues(text, words))
+        return SpeechResult(duration=duration, cues=words_to_cues(text, words),
+                            words=[Cue(s, e, w) for s, e, w in words])
 
     @contextlib.contextmanager
     def _errors(self, voice: str) -> Iterator[None]:
