@@ -1,4 +1,4 @@
-"""The storyboard draft image backend (its CJK font is tested in tests/preview/test_fonts.py)."""
+"""The storyboard draft image backend (its CJK font is tested in tests/test_fonts.py)."""
 
 from __future__ import annotations
 

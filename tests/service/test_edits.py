@@ -287,7 +287,7 @@ async def test_a_failed_motion_re_roll_with_a_seed_leaves_the_motion_as_it_was(s
 
 
 async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_put_back(start, comfy, tmp_path: Path):
-    from sceneforge.cache import WorkflowCache
+    from sceneforge.cache import StageCache
     from sceneforge.service.runner import _pin
     from sceneforge.takes import TakeStore
 
@@ -302,8 +302,8 @@ async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_pu
     # As a re-roll that had begun before the service stopped: its pin set, the old take kept and replaced.
     layout = svc.service.jobs.store.layout("later")
     _pin(layout, 1, "image", None)
-    TakeStore(WorkflowCache(layout)).keep("image", 1)
-    WorkflowCache(layout).invalidate("image", 1)
+    TakeStore(StageCache(layout)).keep("image", 1)
+    StageCache(layout).invalidate("image", 1)
     status, _ = await svc.call("POST", "/api/topics/later/cancel")
     _, state = await svc.call("GET", "/api/topics/later")
     assert state["status"] == "cancelled" and state["scenes"][0]["seed"] == 42 and "image" in state["scenes"][0]["urls"]

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..events import Reporter, null_report
+from ..fonts import ellipsize, load_font, wrap_text
 from ..fsutil import atomic_path
-from ..preview.fonts import ellipsize, load_font, wrap_text
 from .base import ImageBackend, ImageRequest, ImageResult
 
 if TYPE_CHECKING:
