@@ -34,7 +34,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("scenes", "config", "layout", "cache", "takes", "retry", "errors", "events", "fsutil", "lock",
               "registry", "backend", "input_checks", "fonts", "workflows")),
     ("backends", ("tts", "images", "motion", "comfy")),
-    ("pipeline", ("pipeline", "topic", "preview", "compose")),  # preview and compose beside the pipeline
+    # the library over the backends: the engine and topic workspace, the preview and compose beside it, and what
+    # the faces ask of the engines (their voices, their health)
+    ("pipeline", ("pipeline", "preview", "compose", "voices", "doctor")),
     ("faces", ("cli", "service", "mcp", "integrations", "__main__", "")),
 ]
 

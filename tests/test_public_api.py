@@ -9,14 +9,15 @@ from sceneforge import errors
 from sceneforge.cache import StageCache, WorkflowCache
 
 USE = ["generate_assets", "agenerate_assets", "plan_run", "run_many", "RunPlan", "Engine", "Settings",
-       "load_settings", "Scene", "SceneFile", "Event", "EventSink", "JsonLinesSink", "RetryPolicy",
+       "load_settings", "Scene", "SceneFile", "Event", "EventKind", "EventSink", "JsonLinesSink", "RetryPolicy",
        "audio_generator", "visual_generator", "motion_generator", "aaudio_generator", "avisual_generator",
        "amotion_generator", "generate_all_audios"]
 EXTEND = ["Backend", "BackendResources", "Reporter", "TTSBackend", "SpeechRequest", "SpeechResult",
           "ImageBackend", "ImageRequest", "ImageResult", "MotionBackend", "MotionRequest", "MotionResult",
           "tts_registry", "image_registry", "motion_registry"]
 ERRORS = ["SceneforgeError", "SceneValidationError", "ConfigError", "AssetMissingError", "ServerUnavailableError",
-          "WorkflowError", "GenerationError", "error_text"]
+          "WorkflowError", "GenerationError", "TopicConflictError", "UnsafePathError", "OutputLockedError",
+          "JobInterruptedError", "PermanentError", "TransientError", "error_text"]
 
 
 def test_all_is_exactly_this():

@@ -26,13 +26,19 @@ from .errors import (
     AssetMissingError,
     ConfigError,
     GenerationError,
+    JobInterruptedError,
+    OutputLockedError,
+    PermanentError,
     SceneforgeError,
     SceneValidationError,
     ServerUnavailableError,
+    TopicConflictError,
+    TransientError,
+    UnsafePathError,
     WorkflowError,
     error_text,
 )
-from .events import Event, EventSink, JsonLinesSink, Reporter
+from .events import Event, EventKind, EventSink, JsonLinesSink, Reporter
 from .images.base import ImageBackend, ImageRequest, ImageResult, image_registry
 from .motion.base import MotionBackend, MotionRequest, MotionResult, motion_registry
 from .pipeline import Engine, RunPlan, agenerate_assets, generate_assets, plan_run, run_many
@@ -64,6 +70,7 @@ __all__ = [
     "Scene",
     "SceneFile",
     "Event",
+    "EventKind",
     "EventSink",
     "JsonLinesSink",
     "RetryPolicy",
@@ -98,6 +105,12 @@ __all__ = [
     "ServerUnavailableError",
     "WorkflowError",
     "GenerationError",
+    "TopicConflictError",
+    "UnsafePathError",
+    "OutputLockedError",
+    "JobInterruptedError",
+    "PermanentError",
+    "TransientError",
     "error_text",
     "__version__",
 ]

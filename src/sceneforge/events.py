@@ -23,6 +23,14 @@ EventKind = Literal[
     "job_queued",
     "job_progress",
     "warning",
+    # the service's own (``sceneforge serve``): a topic's job changed status, a scene was edited, a take
+    # restored, a failed re-roll undone, a preview made, the topic deleted
+    "status",
+    "scene_edited",
+    "take_restored",
+    "reroll_undone",
+    "preview_done",
+    "deleted",
 ]
 
 

@@ -1,4 +1,4 @@
-"""One set of run options for every face that runs topics (``run``, ``serve``, ``mcp`` once it lands).
+"""One set of run options for every face that runs topics (``run``, ``serve``, ``mcp``).
 
 The faces are compared by their click parameters (what ``--help`` shows and the parser accepts), not
 by their source: a run option missing from a face, or a flag added to ``run`` that is neither a run
@@ -18,7 +18,7 @@ from sceneforge.cli import app
 from sceneforge.cli.options import RUN_OPTION_NAMES, RunOptions, with_run_options
 from sceneforge.config import Settings
 
-#: The commands that run topics. ``mcp`` is checked as soon as the app has it.
+#: The commands that run topics (a new one goes here, and takes :func:`with_run_options`).
 FACES = ("run", "serve", "mcp")
 #: Flags of one invocation of ``run``: not run options.
 PER_INVOCATION = {"files", "topic", "scene", "force", "json_out", "events", "preview", "wait_lock"}
@@ -35,7 +35,7 @@ def command_params(name: str) -> dict[str, Any]:
 
 def faces() -> list[str]:
     found = [name for name in FACES if name in commands()]
-    assert {"run", "serve"} <= set(found)
+    assert found == list(FACES), f"the app has no {sorted(set(FACES) - set(found))} command"
     return found
 
 
@@ -82,6 +82,18 @@ def test_serve_takes_the_run_options_as_every_topics_defaults(monkeypatch: pytes
         5, 7, "face", "mp", "mi")
     assert s.out_dir == tmp_path and s.serve_port == 0 and s.sequential and not s.motion_enabled
     assert s.comfy_urls == ("http://127.0.0.1:1", "http://127.0.0.1:2")
+
+
+def test_mcp_takes_the_run_options_as_every_topics_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sceneforge.mcp.stdio as stdio
+
+    seen: list[Settings] = []
+    monkeypatch.setattr(stdio, "run_stdio", lambda settings: seen.append(settings))
+    result = CliRunner().invoke(app, ["mcp", "--out", str(tmp_path), "--offline", "--concurrency", "3",
+                                      "--seed", "11", "--motion-image-node", "mi"])
+    assert result.exit_code == 0, result.output
+    [s] = seen
+    assert (s.out_dir, s.offline, s.serve_concurrency, s.seed, s.motion_image_node) == (tmp_path, True, 3, 11, "mi")
 
 
 def test_runoptions_maps_only_what_was_given() -> None:
