@@ -324,7 +324,7 @@ async def test_a_failed_motion_re_roll_with_a_seed_leaves_the_motion_as_it_was(s
 
 
 async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_put_back(start, comfy, tmp_path: Path):
-    from sceneforge.cache import WorkflowCache
+    from sceneforge.cache import StageCache
     from sceneforge.pipeline import Reroll
     from sceneforge.takes import TakeStore
 
@@ -340,8 +340,8 @@ async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_pu
     ws = svc.service.jobs.store.topic("later")
     layout = ws.layout
     ws.begin_reroll(Reroll(1, "image", None))
-    TakeStore(WorkflowCache(layout)).keep("image", 1)
-    WorkflowCache(layout).invalidate("image", 1)
+    TakeStore(StageCache(layout)).keep("image", 1)
+    StageCache(layout).invalidate("image", 1)
     status, _ = await svc.call("POST", "/api/topics/later/cancel")
     _, state = await svc.call("GET", "/api/topics/later")
     assert state["status"] == "cancelled" and state["scenes"][0]["seed"] == 42 and "image" in state["scenes"][0]["urls"]

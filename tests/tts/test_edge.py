@@ -12,6 +12,7 @@ import pytest
 from mutagen.mp3 import MP3
 
 from fakes.tts_servers import EDGE_SECONDS_PER_WORD, FakeEdgeServer
+from sceneforge.backend import BackendResources
 from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, JobTimeoutError, TransientError
 from sceneforge.retry import is_retryable
@@ -43,7 +44,7 @@ def test_rate_strings() -> None:
 
 def test_settings_and_fingerprint() -> None:
     assert tts_registry.get("edge") is EdgeBackend
-    b = EdgeBackend.from_settings(Settings(edge_url="ws://127.0.0.1:1/x?a=b", rate=1.1, tts_timeout=7))
+    b = EdgeBackend.from_settings(Settings(edge_url="ws://127.0.0.1:1/x?a=b", rate=1.1, tts_timeout=7), BackendResources.none())
     assert b.options.voice == "ko-KR-InJoonNeural"
     assert (b.options.url, b.options.timeout) == ("ws://127.0.0.1:1/x?a=b", 7)
     assert b.fingerprint() == {"engine": "edge", "voice": "ko-KR-InJoonNeural", "rate": 1.1}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..preview.fonts import load_font
+from ..fonts import load_font
 from ..preview.subtitles import script_cues
 from ..tts.base import Cue
 from .inputs import SceneInput

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from ..fonts import ellipsize, load_font, wrap_text
 from ..fsutil import atomic_path
 from ..preview.assets import cover
-from ..preview.fonts import ellipsize, load_font, wrap_text
 
 __all__ = ["COVER_NAME", "make_cover"]
 

@@ -21,8 +21,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..fonts import cjk_font_path
 from ..fsutil import atomic_path
-from ..preview.fonts import cjk_font_path
 from .audio import fit_loudness, mix_command
 from .captions import CaptionStyle, caption_events, write_ass
 from .cover import COVER_NAME, make_cover

@@ -27,7 +27,7 @@ from .plan import DEFAULT_TOPIC, RunPlan, aplan_run, plan_run
 from .state import write_scenes_json
 from .workspace import LOCK_WAIT, Reroll, Topic, without_outputs
 
-_LAZY = {"make_preview": "..preview", "make_contact_sheet": "..preview", "cjk_font_path": "..preview.fonts",
+_LAZY = {"make_preview": "..preview", "make_contact_sheet": "..preview", "cjk_font_path": "..fonts",
          "compose_topic": "..compose"}
 
 

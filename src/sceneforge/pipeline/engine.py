@@ -159,7 +159,7 @@ class Engine:
         await run_chains(ctx, sf.scenes, steps, limits)
 
     @staticmethod
-    def _limit(step: Step[Any], settings: Settings) -> int:
+    def _limit(step: Step[Any, Any], settings: Settings) -> int:
         """Jobs of a stage in flight at once: 1 for images and motion in the original order,
         else the backend's own limit (or the settings' when it has none)."""
         if step.stage == "audio":

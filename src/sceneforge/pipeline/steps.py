@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ..backend import Backend
+from ..backend import Backend, KeyedRequest
 from ..cache import CacheHit, file_digest, fingerprint
 from ..errors import AssetMissingError
 from ..events import Reporter
@@ -34,7 +34,8 @@ from .context import RunContext, drop_fields, set_fields
 
 __all__ = ["Step", "Outcome", "AudioStep", "ImageStep", "MotionStep", "STEPS", "motion_input_problem"]
 
-B = TypeVar("B", bound=Backend)
+B = TypeVar("B", bound=Backend[Any])  # the stage's backend kind
+R = TypeVar("R", bound=KeyedRequest)  # the request that backend kind serves
 
 
 @dataclass
@@ -46,8 +47,8 @@ class Outcome:
     dropped: tuple[str, ...] = ()  # stage fields this result does not have (no subtitles, no video)
 
 
-class Step(ABC, Generic[B]):
-    """One stage's per-scene logic for one topic run."""
+class Step(ABC, Generic[B, R]):
+    """One stage's per-scene logic for one topic run: backend kind ``B``, request type ``R``."""
 
     stage: ClassVar[str]
 
@@ -61,7 +62,7 @@ class Step(ABC, Generic[B]):
         """The stage's retry schedule."""
 
     @abstractmethod
-    def request(self, n: int, scene: Scene) -> Any:
+    def request(self, n: int, scene: Scene) -> R:
         """What the backend is asked for, for scene ``n``."""
 
     @staticmethod
@@ -75,14 +76,15 @@ class Step(ABC, Generic[B]):
         set_fields(scene, **self.scene_fields(self.ctx.layout, n, hit.files, hit.fields))
 
     @abstractmethod
-    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+    async def attempt(self, n: int, scene: Scene, request: R, report: Reporter) -> Outcome:
         """One try at generating scene ``n``'s asset, files put in place."""
 
     def blocked(self, n: int, scene: Scene) -> str | None:
         """Why scene ``n`` cannot start this stage (its input is missing), or None."""
         return None
 
-    def key(self, request: Any) -> str:
+    def key(self, request: R) -> str:
+        """The cache key of ``request``: the stage plus the backend's ``cache_key``."""
         return fingerprint({"stage": self.stage, **self.backend.cache_key(request)})
 
     def pin(self, scene: Scene) -> tuple[str, int] | None:
@@ -143,7 +145,7 @@ def _check_written(path: Path, n: int, what: str) -> None:
         raise AssetMissingError(f"scene {n}: {what} {path} was not created")
 
 
-class AudioStep(Step[TTSBackend]):
+class AudioStep(Step[TTSBackend, SpeechRequest]):
     """Narration: ``audio_scene_N.mp3`` and, when the engine gives timings, ``audio_scene_N.srt``
     (and with word timings ``audio_scene_N.words.json``, for word-by-word captions)."""
 
@@ -163,7 +165,7 @@ class AudioStep(Step[TTSBackend]):
             out["subtitle_path"] = str(layout.subtitle_path(n))
         return out
 
-    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+    async def attempt(self, n: int, scene: Scene, request: SpeechRequest, report: Reporter) -> Outcome:
         res = await self.backend.synthesize(request, report)
         _check_written(request.dest, n, "audio file")
         outcome = Outcome([request.dest], {"audio_duration": round(float(res.duration), 3)})
@@ -181,7 +183,7 @@ class AudioStep(Step[TTSBackend]):
         return outcome
 
 
-class ImageStep(Step[ImageBackend]):
+class ImageStep(Step[ImageBackend, ImageRequest]):
     """An image per scene: ``image_scene_N.png`` and the seed used."""
 
     stage = "image"
@@ -203,7 +205,7 @@ class ImageStep(Step[ImageBackend]):
     def scene_fields(layout: TopicLayout, n: int, files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:
         return {"image_path": str(layout.image_path(n)), **fields}
 
-    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+    async def attempt(self, n: int, scene: Scene, request: ImageRequest, report: Reporter) -> Outcome:
         res = await self.backend.generate(request, report)
         _check_written(request.dest, n, "image file")
         return Outcome([request.dest], dict(res.fields))
@@ -218,7 +220,7 @@ def motion_input_problem(n: int, scene: Scene) -> str | None:
     return None
 
 
-class MotionStep(Step[MotionBackend]):
+class MotionStep(Step[MotionBackend, MotionRequest]):
     """Motion frames per scene: ``motion_scene_N/frame_0001.png`` ... (and a video when one is made)."""
 
     stage = "motion"
@@ -258,7 +260,7 @@ class MotionStep(Step[MotionBackend]):
             out.pop("motion_video_path", None)
         return out
 
-    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+    async def attempt(self, n: int, scene: Scene, request: MotionRequest, report: Reporter) -> Outcome:
         lay = self.ctx.layout
         lay.root.mkdir(parents=True, exist_ok=True)
         work_dir = lay.root / f".motion_scene_{n}.{secrets.token_hex(4)}{PART_SUFFIX}"
@@ -286,4 +288,4 @@ class MotionStep(Step[MotionBackend]):
 
 
 #: The step class of each stage, in the order the original system runs them.
-STEPS: dict[str, type[Step[Any]]] = {"audio": AudioStep, "image": ImageStep, "motion": MotionStep}
+STEPS: dict[str, type[Step[Any, Any]]] = {"audio": AudioStep, "image": ImageStep, "motion": MotionStep}

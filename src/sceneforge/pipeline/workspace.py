@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cache import WorkflowCache as StageCache
+from ..cache import StageCache
 from ..config import Settings
 from ..errors import OutputLockedError, UnsafePathError
 from ..fsutil import atomic_write_bytes
