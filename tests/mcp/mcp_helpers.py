@@ -33,7 +33,7 @@ from sceneforge.service.service import Service
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "ai-shorts.ko.json"
 TOOLS = {"create_topic", "list_topics", "get_topic", "wait_topic", "get_scene", "edit_scene", "regenerate",
-         "list_takes", "restore_take", "cancel", "render_preview", "list_voices", "doctor"}
+         "list_takes", "restore_take", "cancel", "render_preview", "compose", "list_voices", "doctor"}
 #: Offline and quick: narration, a storyboard image and 5 Ken Burns frames per scene.
 OFFLINE_ARGS = ["--offline", "--stages", "audio,image,motion", "--motion", "--motion-length", "5"]
 

@@ -219,6 +219,12 @@ class ServiceOps:
             record = await self.service.actions.preview(slug)
         return {"slug": record.slug, "status": record.status.value}
 
+    async def compose(self, slug: str) -> dict[str, str]:
+        """``POST /api/topics/{slug}/compose``."""
+        with self._errors():
+            record = await self.service.actions.compose(slug)
+        return {"slug": record.slug, "status": record.status.value}
+
     # ------------------------------------------------------------------ machine
     async def voices(self, engine: str | None, language: str | None) -> tuple[str, list[Voice]]:
         """The voices of ``engine`` (default: the service's narration engine), optionally of one language."""

@@ -209,6 +209,15 @@ def _register_job_tools(server: MCPServer[Any], t: _Tools) -> None:
         except OpsError as exc:
             raise _fail(exc) from None
 
+    @server.tool(annotations=_WRITE)
+    async def compose(slug: Slug) -> Accepted:
+        """Render the publishable cut, final.mp4 (1080x1920, captions, crossfades, -14 LUFS) and cover.jpg, in
+        the background; wait_topic, then get_topic lists them under previews."""
+        try:
+            return _accepted(await ops.compose(slug), "the final video is queued")
+        except OpsError as exc:
+            raise _fail(exc) from None
+
 
 def _register_scene_tools(server: MCPServer[Any], t: _Tools) -> None:
     ops = t.ops
