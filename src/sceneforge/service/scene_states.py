@@ -32,6 +32,7 @@ class SceneStates:
         self.default = "queued" if busy else "done"
         self.default_failure: dict[str, Any] | None = None  # the job's, for a job that failed naming no scene
         self.changed: dict[int, dict[str, Any]] = {}
+        self.version = 0  # changes whenever a state may have (a view built for one version can be kept)
 
     @classmethod
     def from_json(cls, raw: Any, count: int, busy: bool) -> SceneStates:
@@ -70,13 +71,19 @@ class SceneStates:
             out["failure"] = state["failure"]
         return out
 
+    def shared_view(self) -> dict[str, Any]:
+        """The state of every scene no event named since the job began."""
+        return self.view(0)
+
     def resize(self, count: int, busy: bool) -> None:
+        self.version += 1
         self.count = count
         self.changed = {n: s for n, s in self.changed.items() if n <= count}
 
     # ------------------------------------------------------------------ events
     def apply(self, event: dict[str, Any]) -> None:
         """Take one event of the topic (the same dicts the stream sends)."""
+        self.version += 1
         data = event.get("data") or {}
         if event.get("kind") == "status":
             self._status(data)

@@ -186,11 +186,28 @@ def topic_view(record: TopicRecord, layout: TopicLayout, states: SceneStates) ->
         extra["reference_image"] = relative_paths(reference_value(layout, reference), layout.root.parent)
         extra["reference_url"] = reference_url(layout, reference)
     head = _dumps({**record.public_json(), **extra})
+    return head[:-1] + b',"scenes":[' + _scenes_with_states(layout, states) + b"]}"
+
+
+_joined: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+
+
+def _scenes_with_states(layout: TopicLayout, states: SceneStates) -> bytes:
+    """The scenes' encoded list with each one's state, kept while neither the scenes nor their states changed."""
     scenes = scenes_json(layout)
+    key = (_encoded[str(layout.root)][0], id(states), states.version)
+    cached = _joined.get(str(layout.root))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    shared = _dumps(states.shared_view())
     joined = b",".join(
-        scene[:-1] + b',"state":' + _dumps(states.view(n)) + b"}" if n <= states.count else scene
+        scene[:-1] + b',"state":' + (_dumps(states.view(n)) if n in states.changed else shared) + b"}"
+        if n <= states.count else scene
         for n, scene in enumerate(scenes, 1))
-    return head[:-1] + b',"scenes":[' + joined + b"]}"
+    _joined[str(layout.root)] = (key, joined)
+    while len(_joined) > _CACHE_SIZE:
+        _joined.pop(next(iter(_joined)))
+    return joined
 
 
 def _take_urls(layout: TopicLayout, take: Take) -> list[str]:
