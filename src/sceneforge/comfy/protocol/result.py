@@ -27,6 +27,10 @@ class JobResult:
     server: str = ""  # redacted URL, safe to print
     cached_nodes: list[str] = field(default_factory=list)
     number: float | None = None
+    #: Seconds the job held a GPU (a server's execution start to its end; an endpoint's executionTime).
+    gpu_seconds: float | None = None
+    #: Seconds it waited for a worker before that (an endpoint's delayTime; None on a server).
+    queue_seconds: float | None = None
 
     def images(self, node_id: str | None = None) -> list[dict[str, Any]]:
         """File refs (``filename``, ``subfolder``, ``type``) in output order.

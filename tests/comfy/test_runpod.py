@@ -1,0 +1,279 @@
+"""A RunPod endpoint (worker-comfyui) as a pool member, against the fake control plane (``fakes/runpod.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+
+import pytest
+from comfy_helpers import FakeTime, exception_chain_text
+from PIL import Image
+
+from fakes.comfy_server import FakeComfyServer
+from fakes.runpod import FakeRunPod
+from sceneforge.comfy.client import ComfyClient
+from sceneforge.comfy.endpoints.runpod import RunPodClient, poll_delay
+from sceneforge.comfy.graphs.workflow import Workflow
+from sceneforge.comfy.pool.pool import ComfyPool
+from sceneforge.comfy.pool.servers import members_from_settings, pool_from_settings
+from sceneforge.config import Settings
+from sceneforge.errors import (
+    ConfigError,
+    DownloadError,
+    GenerationError,
+    JobTimeoutError,
+    UnsafePathError,
+    WorkflowError,
+)
+from sceneforge.images import ImageRequest
+from sceneforge.images.comfyui import ComfyImageBackend
+from sceneforge.motion import MotionRequest
+from sceneforge.motion.wan import WanBackend, upload_name
+
+KEY = "rp-secret-KEY-123"
+
+
+@pytest.fixture
+async def runpod():
+    async with FakeRunPod(api_key=KEY, workers=2) as fake:
+        yield fake
+
+
+def member(fake: FakeRunPod, t: FakeTime | None = None, **kw) -> RunPodClient:
+    t = t or FakeTime()
+    return RunPodClient(fake.base_url, server=fake.member_url, api_key=kw.pop("api_key", KEY),
+                        sleep=t.sleep, clock=t.clock, **kw)
+
+
+def sdxl_graph(prompt: str = "a lighthouse") -> dict:
+    return Workflow.load("sdxl").prepare_image(prompt, seed=1, width=64, height=64)[0]
+
+
+async def test_image_scene_runs_on_the_endpoint_and_is_decoded(runpod, tmp_path):
+    t = FakeTime()
+    client = member(runpod, t)
+    backend = ComfyImageBackend(Workflow.load("sdxl"), pool=ComfyPool([client]), width=64, height=64,
+                                rng=random.Random(1))
+    try:
+        await backend.start()
+        result = await backend.generate(ImageRequest(2, "a lighthouse", tmp_path / "scene_2.png"))
+    finally:
+        await backend.pool.aclose()
+    with Image.open(result.path) as im:
+        assert im.size == (64, 64)
+    sent = runpod.submitted[0]
+    assert sent["workflow"]["6"]["inputs"]["text"].startswith("a lighthouse") or any(
+        n.get("inputs", {}).get("text") == "a lighthouse" for n in sent["workflow"].values())
+    assert "images" not in sent  # a text-to-image job has no input files
+    assert all(status in (200,) for _, path, status in runpod.requests)
+    # Polls are injected waits, at most one a second per job after the first.
+    assert t.sleeps and all(s >= 1.0 for s in t.sleeps[1:])
+
+
+async def test_load_image_inputs_travel_inline(runpod, tmp_path):
+    png = tmp_path / "ref.png"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(png)
+    client = member(runpod)
+    graph = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "placeholder"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "sceneforge/scene_1"}},
+    }
+    try:
+        graph["1"]["inputs"]["image"] = await client.upload_image(png, name="sceneforge_abc.png")
+        result = await client.run(graph)
+    finally:
+        await client.aclose()
+    images = runpod.submitted[0]["images"]
+    assert [i["name"] for i in images] == ["sceneforge_abc.png"]
+    assert base64.b64decode(images[0]["image"]) == png.read_bytes()
+    assert result.still_images() and result.gpu_seconds is not None and result.queue_seconds is not None
+
+
+async def test_s3_url_outputs_are_fetched_without_the_key(tmp_path):
+    async with FakeRunPod(api_key=KEY, s3=True) as fake:
+        client = member(fake)
+        try:
+            result = await client.run(sdxl_graph())
+            ref = result.still_images()[0]
+            assert ref["transport"] == "url"
+            await client.download(ref, tmp_path / "out.png")
+        finally:
+            await client.aclose()
+        assert fake.s3_requests and all("Authorization" not in h for h in fake.s3_requests)
+    with Image.open(tmp_path / "out.png") as im:
+        im.load()
+
+
+@pytest.mark.parametrize("ref, error", [
+    ({"filename": "a.png", "transport": "url", "data": "file:///etc/passwd"}, UnsafePathError),
+    ({"filename": "a.png", "transport": "url", "data": "ftp://host/a.png"}, UnsafePathError),
+    ({"filename": "../a.png", "transport": "base64", "data": "AAAA"}, UnsafePathError),
+    ({"filename": "a.png", "transport": "base64", "data": "not base64!!"}, DownloadError),
+    ({"filename": "a.png", "transport": "base64", "data": base64.b64encode(b"<html>login</html>").decode()},
+     DownloadError),
+    ({"filename": "a.png", "transport": "base64", "data": "A" * 4000}, DownloadError),  # over the cap below
+])
+async def test_untrusted_outputs_are_refused_and_leave_nothing(runpod, tmp_path, ref, error):
+    client = member(runpod, max_download_bytes=2000)
+    with pytest.raises(error):
+        await client.download(ref, tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
+    await client.aclose()
+
+
+async def test_rate_limits_wait_for_retry_after(runpod):
+    t = FakeTime()
+    runpod.rate_limit("run", 2, 3)
+    runpod.rate_limit("status", 1.5)
+    client = member(runpod, t)
+    try:
+        await client.run(sdxl_graph())
+    finally:
+        await client.aclose()
+    assert client.rate_limited == [2.0, 3.0, 1.5]
+    assert t.sleeps[:2] == [2.0, 3.0] and 1.5 in t.sleeps
+    assert len(runpod.submitted) == 1
+
+
+async def test_wrong_key_is_a_config_error_that_never_shows_a_key(runpod):
+    client = member(runpod, api_key="rp-wrong-SECRET")
+    with pytest.raises(ConfigError) as ei:
+        await client.run(sdxl_graph())
+    text = exception_chain_text(ei.value) + repr(client) + client.server
+    assert "401" in text and runpod.member_url in text
+    assert "rp-wrong-SECRET" not in text and KEY not in text
+    await client.aclose()
+
+
+async def test_abandoned_job_is_cancelled_on_the_endpoint(runpod):
+    runpod.hold()
+    client = member(runpod)
+    events: list[tuple[str, dict]] = []
+    task = asyncio.ensure_future(client.run(sdxl_graph(), on_event=lambda k, d: events.append((k, d))))
+    while not any(k == "waiting" for k, _ in events):
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (job_id,) = runpod.jobs
+    assert runpod.cancels == [job_id] and runpod.jobs[job_id].status == "CANCELLED"
+    await client.aclose()
+
+
+async def test_kept_jobs_are_not_cancelled(runpod):
+    runpod.hold()
+    client = member(runpod)
+    ComfyPool([client]).keep_jobs_on_close()
+    task = asyncio.ensure_future(client.run(sdxl_graph()))
+    while not runpod.jobs:
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert runpod.cancels == []
+    await client.aclose()
+
+
+async def test_queue_time_has_its_own_limit(runpod):
+    runpod.hold()
+    t = FakeTime()
+    client = member(runpod, t, queue_timeout=30, timeout=5)  # the job's own 5 s would have passed long before
+    with pytest.raises(JobTimeoutError) as ei:
+        await client.run(sdxl_graph())
+    assert "comfy_queue_timeout" in str(ei.value) and "waited" in str(ei.value)
+    assert runpod.cancels == list(runpod.jobs)
+    assert sum(t.sleeps) > 30 and all(s <= 2.0 for s in t.sleeps)
+    await client.aclose()
+
+
+async def test_failed_jobs_map_to_errors(runpod):
+    client = member(runpod)
+    with pytest.raises(WorkflowError, match="Workflow validation failed"):
+        await client.run({"1": {"class_type": "NoSuchNode", "inputs": {}},
+                          "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}})
+    await client.aclose()
+
+
+async def test_a_node_failing_on_the_worker_is_a_generation_error_naming_it():
+    def failing() -> FakeComfyServer:
+        srv = FakeComfyServer()
+        srv.accept_any_model = True
+        srv.fault("execution_error")
+        return srv
+
+    async with FakeRunPod(api_key=KEY, workers=1, comfy_factory=failing) as fake:
+        client = member(fake)
+        with pytest.raises(GenerationError) as ei:
+            await client.run(sdxl_graph())
+        await client.aclose()
+    assert not isinstance(ei.value, WorkflowError)
+    assert "Job processing failed" in str(ei.value) and "Workflow execution error" in str(ei.value)
+
+
+async def test_resume_re_attaches_while_the_endpoint_keeps_the_job_and_not_after(runpod):
+    client = member(runpod)
+    try:
+        ids: list[str] = []
+        first = await client.run(sdxl_graph(), on_submit=lambda i, c: ids.append(i))
+        again = await client.resume(ids[0], "runpod")
+        assert again is not None and again.prompt_id == first.prompt_id
+        assert len(runpod.submitted) == 1
+        runpod.expire()
+        assert await client.resume(ids[0], "runpod") is None
+    finally:
+        await client.aclose()
+
+
+def test_poll_delay_never_polls_a_job_more_than_once_a_second():
+    assert poll_delay("IN_QUEUE", since_submit=0, in_progress_for=None, expected=0.4, polls=0) == pytest.approx(0.44)
+    assert poll_delay("IN_QUEUE", since_submit=0, in_progress_for=None, expected=None, polls=0) == 1.0
+    assert poll_delay("IN_PROGRESS", since_submit=3, in_progress_for=1, expected=0.4, polls=3) == 1.0
+    assert poll_delay("IN_QUEUE", since_submit=30, in_progress_for=None, expected=0.4, polls=9) == 2.0
+
+
+def test_members_from_settings_by_scheme_with_the_key_from_the_environment():
+    s = Settings(comfy_urls=["http://gpu:8188", {"url": "runpod://abc123", "concurrency": 8, "price_per_second": 0.0004},
+                             "comfyui-api+http://salad:3000"])
+    members = members_from_settings(s, env={"RUNPOD_API_KEY": KEY})
+    assert [type(m).__name__ for m in members] == ["ComfyClient", "RunPodClient", "ComfyApiClient"]
+    rp = members[1]
+    assert rp.server == "runpod://abc123" and str(rp._base) == "https://api.runpod.ai/v2/abc123"
+    assert rp.concurrency == 8 and rp.price_per_second == 0.0004
+    assert KEY not in repr(rp) + rp.server + repr(s) + str(s.public_dict())
+    pool = pool_from_settings(s, env={"SCENEFORGE_RUNPOD_API_KEY": KEY})
+    assert [srv.depth for srv in pool.servers] == [2, 8, 1]
+    assert [srv.price_per_second for srv in pool.servers] == [None, 0.0004, None]
+    with pytest.raises(ConfigError, match="RUNPOD_API_KEY"):
+        members_from_settings(s, env={})
+
+
+async def test_a_server_and_an_endpoint_in_one_pool_both_work(comfy_server, runpod, tmp_path):
+    comfy_server.models["checkpoints"].append("sd_xl_base_1.0.safetensors")
+    endpoint = member(runpod)
+    pool = ComfyPool([ComfyClient(comfy_server.url), endpoint])
+    backend = ComfyImageBackend(Workflow.load("sdxl"), pool=pool, width=64, height=64, rng=random.Random(1))
+    try:
+        await backend.start()
+        await asyncio.gather(*(backend.generate(ImageRequest(i, f"scene {i}", tmp_path / f"s{i}.png"))
+                               for i in range(1, 9)))
+    finally:
+        await pool.aclose()
+    assert comfy_server.prompts and runpod.submitted
+    assert len(comfy_server.prompts) + len(runpod.submitted) == 8
+    assert all((tmp_path / f"s{i}.png").is_file() for i in range(1, 9))
+
+
+async def test_a_motion_scene_sends_its_image_and_gets_frames_back(runpod, tmp_path):
+    img = tmp_path / "image_scene_1.png"
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(img)
+    pool = ComfyPool([member(runpod)])
+    wan = WanBackend(Workflow.load("wan22-14b-i2v", kind="motion"), pool=pool, length=9, width=64, height=64)
+    try:
+        res = await wan.generate(MotionRequest(1, img, "pan right", tmp_path / "work"))
+    finally:
+        await pool.aclose()
+    (sent,) = runpod.submitted
+    assert [i["name"] for i in sent["images"]] == [upload_name(img)]
+    assert base64.b64decode(sent["images"][0]["image"]) == img.read_bytes()
+    assert len(res.frames) == 9 and all(f.is_file() for f in res.frames)
