@@ -1,0 +1,62 @@
+"""Serverless endpoints in real runs: a run killed with SIGKILL re-attaches to its RunPod jobs by id on the
+next run (no second submission) and submits again only the jobs the endpoint no longer has."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_secrets import InThread
+
+from fakes.runpod import FakeRunPod
+
+pytestmark = pytest.mark.timeout(120)
+
+KEY = "rpa-test-key"
+
+
+def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_killed_run_re_attaches_to_its_endpoint_jobs_and_resubmits_only_lost_ones(tmp_path: Path):
+    f = tmp_path / "scenes.json"
+    f.write_text(json.dumps({"topic": "rented", "scenes": [
+        {"script": f"Line {n}.", "image_prompt": f"a harbour {n}"} for n in (1, 2, 3)]}))
+    out, logs = tmp_path / "out", tmp_path
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEFORGE_")}
+    env["RUNPOD_API_KEY"] = KEY
+    thread = InThread(FakeRunPod(api_key=KEY, workers=3))
+    with thread as fake:
+        thread.loop.call_soon_threadsafe(fake.hold)
+        cmd = [sys.executable, "-m", "sceneforge.cli", "run", str(f), "--out", str(out), "--tts", "espeak",
+               "--workflow", "sdxl", "--width", "64", "--height", "64", "--comfy-url", fake.member_url]
+        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=open(logs / "1.out", "wb"),
+                             stderr=open(logs / "1.err", "wb"), start_new_session=True)
+        journal = out / "rented" / ".sceneforge" / "jobs"
+        try:
+            wait_for(lambda: len(fake.jobs) == 3 and len(list(journal.glob("image_scene_*.json"))) == 3,
+                     "three journaled endpoint jobs")
+        finally:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+        assert fake.cancels == []  # killed: nothing was cancelled, the jobs stay on the endpoint
+        thread.loop.call_soon_threadsafe(fake.release)
+        wait_for(lambda: all(j.status == "COMPLETED" for j in fake.jobs.values()), "the jobs to finish")
+        lost = sorted(fake.jobs)[0]
+        del fake.jobs[lost]  # as after RunPod's retention period, for one of them
+        p2 = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=90)
+        assert p2.returncode == 0, p2.stderr.decode()
+        assert len(fake.submitted) == 4  # three before the kill, one again: the one the endpoint had lost
+    state = json.loads((out / "rented" / "scenes.json").read_text())
+    assert all(Path(out / "rented" / s["image_path"]).is_file() or Path(s["image_path"]).is_file()
+               for s in state["scenes"])
