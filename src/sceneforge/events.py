@@ -21,6 +21,8 @@ EventKind = Literal[
     "scene_done",
     "scene_failed",
     "job_queued",
+    "job_waiting",
+    "job_started",
     "job_progress",
     "warning",
 ]

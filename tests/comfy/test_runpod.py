@@ -26,6 +26,7 @@ from sceneforge.errors import (
     UnsafePathError,
     WorkflowError,
 )
+from sceneforge.events import Event, bound_reporter
 from sceneforge.images import ImageRequest
 from sceneforge.images.comfyui import ComfyImageBackend
 from sceneforge.motion import MotionRequest
@@ -277,3 +278,24 @@ async def test_a_motion_scene_sends_its_image_and_gets_frames_back(runpod, tmp_p
     assert [i["name"] for i in sent["images"]] == [upload_name(img)]
     assert base64.b64decode(sent["images"][0]["image"]) == img.read_bytes()
     assert len(res.frames) == 9 and all(f.is_file() for f in res.frames)
+
+
+async def test_a_scene_waiting_for_a_worker_is_told_then_its_start(runpod, tmp_path):
+    runpod.hold()
+    events: list[Event] = []
+    pool = ComfyPool([member(runpod)])
+    backend = ComfyImageBackend(Workflow.load("sdxl"), pool=pool, width=64, height=64)
+    report = bound_reporter(events.append, topic="t", stage="image", scene=4)
+    try:
+        task = asyncio.ensure_future(backend.generate(ImageRequest(4, "x", tmp_path / "s4.png"), report))
+        while not any(e.kind == "job_waiting" for e in events):
+            await asyncio.sleep(0.001)
+        assert not any(e.kind == "job_started" for e in events)
+        runpod.release()
+        await task
+    finally:
+        await pool.aclose()
+    kinds = [e.kind for e in events]
+    assert kinds.index("job_queued") < kinds.index("job_waiting") < kinds.index("job_started")
+    waiting = next(e for e in events if e.kind == "job_waiting")
+    assert waiting.scene == 4 and waiting.data["server"] == runpod.member_url

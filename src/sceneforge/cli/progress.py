@@ -41,6 +41,7 @@ class ProgressView:
         self._tasks: dict[tuple[str | None, str | None], Any] = {}
         self.failures: list[Event] = []
         self.retries = 0
+        self._waiting: dict[tuple[str | None, str | None], set[int | None]] = {}
 
     def __enter__(self) -> ProgressView:
         self.progress.__enter__()
@@ -56,15 +57,29 @@ class ProgressView:
             self._tasks[key] = self.progress.add_task(label, total=ev.data.get("total"), note="")
         elif ev.kind in ("scene_done", "scene_cached", "scene_failed") and key in self._tasks:
             self.progress.advance(self._tasks[key])
+            if ev.scene in self._waiting.get(key, ()):
+                self._waiting[key].discard(ev.scene)
+                self.progress.update(self._tasks[key], note=self._waiting_note(key))
             if ev.kind == "scene_failed":
                 self.failures.append(ev)
                 self.progress.update(self._tasks[key], note=f"[red]{len(self._failed(key))} failed[/]")
         elif ev.kind == "scene_retried" and key in self._tasks:
             self.retries += 1
             self.progress.update(self._tasks[key], note=f"retry scene {ev.scene} in {ev.data.get('wait')} s")
+        elif ev.kind in ("job_waiting", "job_started") and key in self._tasks:
+            waiting = self._waiting.setdefault(key, set())
+            (waiting.add if ev.kind == "job_waiting" else waiting.discard)(ev.scene)
+            self.progress.update(self._tasks[key], note=self._waiting_note(key))
         elif ev.kind == "warning" and self.enabled:
             self.progress.console.print("[yellow]warning:[/] ", end="", markup=True)
             self.progress.console.print(str(ev.data.get("message")), markup=False)
+
+    def _waiting_note(self, key: tuple[str | None, str | None]) -> str:
+        """``scene 3 waiting for a worker`` (an endpoint's cold start), or nothing."""
+        scenes = sorted(s for s in self._waiting.get(key, ()) if s is not None)
+        if not scenes:
+            return ""
+        return f"scene{'s' if len(scenes) > 1 else ''} {', '.join(map(str, scenes))} waiting for a worker"
 
     def _failed(self, key: tuple[str | None, str | None]) -> list[Event]:
         return [e for e in self.failures if (e.topic, e.stage) == key]

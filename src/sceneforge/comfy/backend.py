@@ -44,11 +44,20 @@ def upload_name(image: Path) -> str:
 
 
 def job_events(report: Reporter, server: str) -> Callable[[str, dict[str, Any]], None]:
-    """The client's job events (``queued``, ``progress``, ``warning``) as sceneforge events."""
+    """The client's job events as sceneforge events: ``queued``, ``progress``, ``warning``; an endpoint's
+    ``waiting`` (no worker has taken the job yet: ``job_waiting``) and, after a wait, ``started``."""
+    waited = False
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
+        nonlocal waited
         if kind == "queued":
             report("job_queued", server=server, prompt_id=data.get("prompt_id"))
+        elif kind == "waiting":
+            waited = True
+            report("job_waiting", server=server, prompt_id=data.get("prompt_id"))
+        elif kind == "started" and waited:
+            waited = False
+            report("job_started", server=server, prompt_id=data.get("prompt_id"))
         elif kind == "progress":
             report("job_progress", server=server, prompt_id=data.get("prompt_id"),
                    node=data.get("node"), value=data.get("value"), max=data.get("max"))
