@@ -30,3 +30,19 @@ def test_waiting_scenes_are_shown_until_their_job_starts_or_ends():
     assert note(view) == "scene 3 waiting for a worker"
     view(ev("scene_done", 3))
     assert note(view) == ""
+
+
+def test_summary_shows_gpu_time_and_cost_per_scene_and_topic(tmp_path):
+    from sceneforge.config import Settings
+    from sceneforge.scenes import Scene, SceneFile
+
+    scenes = [Scene(script="one", image_prompt="a", gpu_seconds={"image": 3.2, "motion": 41.0},
+                    gpu_cost={"image": 0.001, "motion": 0.0128}),
+              Scene(script="two", image_prompt="b", gpu_seconds={"image": 2.8}),
+              Scene(script="three", image_prompt="c")]
+    buf = io.StringIO()
+    view = ProgressView(Console(file=buf, width=160), enabled=False)
+    view.summary([SceneFile(topic="t", scenes=scenes)], Settings(out_dir=tmp_path))
+    text = buf.getvalue()
+    assert "44.2 s · $0.0138" in text and "2.8 s" in text
+    assert "GPU time 47.0 s · $0.0138" in text

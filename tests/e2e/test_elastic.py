@@ -60,3 +60,30 @@ def test_a_killed_run_re_attaches_to_its_endpoint_jobs_and_resubmits_only_lost_o
     state = json.loads((out / "rented" / "scenes.json").read_text())
     assert all(Path(out / "rented" / s["image_path"]).is_file() or Path(s["image_path"]).is_file()
                for s in state["scenes"])
+
+
+def test_gpu_seconds_and_cost_per_scene_in_scenes_json_events_and_summary(tmp_path: Path):
+    f = tmp_path / "scenes.json"
+    f.write_text(json.dumps({"topic": "costed", "scenes": [
+        {"script": f"Line {n}.", "image_prompt": f"a harbour {n}"} for n in (1, 2)]}))
+    out, events = tmp_path / "out", tmp_path / "run.events"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEFORGE_")}
+    env.update(RUNPOD_API_KEY=KEY, COLUMNS="200")
+    with InThread(FakeRunPod(api_key=KEY, workers=2)) as fake:
+        (tmp_path / "sceneforge.toml").write_text(
+            f'comfy_urls = [{{url = "{fake.member_url}", concurrency = 2, price_per_second = 0.5}}]\n')
+        cmd = [sys.executable, "-m", "sceneforge.cli", "run", str(f), "--out", str(out), "--tts", "espeak",
+               "--workflow", "sdxl", "--width", "64", "--height", "64", "--events", str(events)]
+        p = subprocess.run(cmd, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=90)
+        assert p.returncode == 0, p.stderr.decode()
+        executed = {j.id: (j.finished - j.started) for j in fake.jobs.values()}
+        again = subprocess.run([*cmd[:-1], str(tmp_path / "again.events")], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=90)
+        assert again.returncode == 0 and len(fake.submitted) == 2  # the second run is cached
+    state = json.loads((out / "costed" / "scenes.json").read_text())
+    seconds = [s["gpu_seconds"]["image"] for s in state["scenes"]]
+    assert sorted(seconds) == pytest.approx(sorted(round(v, 3) for v in executed.values()), abs=0.002)
+    assert [s["gpu_cost"]["image"] for s in state["scenes"]] == pytest.approx([v * 0.5 for v in seconds], abs=1e-5)
+    done = [json.loads(line) for line in events.read_text().splitlines()]
+    done = [e for e in done if e["kind"] == "scene_done" and e.get("stage") == "image"]
+    assert len(done) == 2 and all("gpu_seconds" in e["data"] and "gpu_cost" in e["data"] for e in done)
+    assert b"GPU time" in p.stdout + p.stderr

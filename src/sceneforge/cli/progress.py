@@ -17,6 +17,7 @@ from rich.table import Table
 from ..config import Settings
 from ..events import Event
 from ..layout import TopicLayout
+from ..pipeline.usage import scene_usage
 from ..scenes import SceneFile
 
 __all__ = ["ProgressView"]
@@ -85,14 +86,13 @@ class ProgressView:
         return [e for e in self.failures if (e.topic, e.stage) == key]
 
     def summary(self, sfs: list[SceneFile], settings: Settings) -> None:
-        """A table of every scene's results."""
+        """A table of every scene's results, with the GPU time (and cost, where a price is set) of its assets."""
         for sf in sfs:
             table = Table(title=f"{sf.topic} → {TopicLayout.for_topic(settings.out_dir, sf.topic).root}")
-            table.add_column("scene", justify="right")
-            table.add_column("script")
-            table.add_column("audio")
-            table.add_column("image")
-            table.add_column("motion")
+            for name in ("scene", "script", "audio", "image", "motion", "GPU"):
+                table.add_column(name, justify="right" if name in ("scene", "GPU") else "left")
+            total_s = total_cost = 0.0
+            known = priced = False
             for n, s in enumerate(sf.scenes, 1):
                 d = s.to_dict()
                 audio = f"{d['audio_duration']:.1f} s" if d.get("audio_duration") else "-"
@@ -100,5 +100,18 @@ class ProgressView:
                 frames = d.get("motion_frames_path") or []
                 motion = f"{len(frames)} frames" if frames else "-"
                 script = s.script if len(s.script) <= 30 else s.script[:29] + "…"
-                table.add_row(str(n), script, audio, image, motion)
+                seconds, cost = scene_usage(s)
+                total_s += seconds or 0.0
+                total_cost += cost or 0.0
+                known, priced = known or seconds is not None, priced or cost is not None
+                table.add_row(str(n), script, audio, image, motion, gpu_text(seconds, cost))
+            if known:
+                table.caption = f"GPU time {gpu_text(total_s, total_cost if priced else None)}"
             self.console.print(table)
+
+
+def gpu_text(seconds: float | None, cost: float | None) -> str:
+    """``41.0 s`` or ``41.0 s · $0.0135`` (``-`` when unknown)."""
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f} s" + (f" · ${cost:.4f}" if cost is not None else "")

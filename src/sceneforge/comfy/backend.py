@@ -201,6 +201,18 @@ class ComfyBackend(Backend):
             journal.clear()  # the client cancelled it: the retry must submit anew, not re-attach
             raise
 
+    def usage(self, client: Any, result: JobResult) -> dict[str, float]:
+        """The job's GPU seconds (and, where its member has a ``price_per_second``, their cost) as the
+        asset's fields ``gpu_seconds`` / ``gpu_cost``; nothing when the member did not say."""
+        if result.gpu_seconds is None:
+            return {}
+        out = {"gpu_seconds": round(result.gpu_seconds, 3)}
+        member = next((s for s in self.pool.servers if s.client is client), None)
+        price = member.price_per_second if member is not None else None
+        if price is not None:
+            out["gpu_cost"] = round(result.gpu_seconds * price, 6)
+        return out
+
     async def on_pool(
         self, job: Callable[[ComfyClient], Awaitable[T]], *, scene: int, priority: int, report: Reporter,
         weight: float = 1.0,

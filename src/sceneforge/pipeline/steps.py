@@ -30,6 +30,7 @@ from ..scenes import Scene
 from ..takes import STAGE_INPUTS, new_take_meta
 from ..tts.base import SpeechRequest, TTSBackend, format_srt
 from .context import RunContext, drop_fields, set_fields
+from .usage import set_usage
 
 __all__ = ["Step", "Outcome", "AudioStep", "ImageStep", "MotionStep", "STEPS", "motion_input_problem"]
 
@@ -71,7 +72,7 @@ class Step(ABC, Generic[B]):
 
     def apply(self, n: int, scene: Scene, hit: CacheHit) -> None:
         """Set the scene's fields from a valid cache record."""
-        set_fields(scene, **self.scene_fields(self.ctx.layout, n, hit.files, hit.fields))
+        set_fields(scene, **self.scene_fields(self.ctx.layout, n, hit.files, set_usage(scene, self.stage, hit.fields)))
 
     @abstractmethod
     async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
@@ -134,7 +135,7 @@ class Step(ABC, Generic[B]):
         ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields, meta)
         self.backend.forget(ctx.layout, n)
         drop_fields(scene, *outcome.dropped)
-        set_fields(scene, **self.scene_fields(ctx.layout, n, outcome.files, outcome.fields))
+        set_fields(scene, **self.scene_fields(ctx.layout, n, outcome.files, set_usage(scene, self.stage, outcome.fields)))
 
 
 def _check_written(path: Path, n: int, what: str) -> None:
