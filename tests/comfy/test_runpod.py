@@ -299,3 +299,13 @@ async def test_a_scene_waiting_for_a_worker_is_told_then_its_start(runpod, tmp_p
     assert kinds.index("job_queued") < kinds.index("job_waiting") < kinds.index("job_started")
     waiting = next(e for e in events if e.kind == "job_waiting")
     assert waiting.scene == 4 and waiting.data["server"] == runpod.member_url
+
+
+def test_outputs_a_worker_cannot_return():
+    from sceneforge.comfy.graphs.outputs import unreturnable_outputs
+
+    vhs = {"1": {"class_type": "VHS_VideoCombine", "inputs": {}}, "2": {"class_type": "PreviewImage", "inputs": {}}}
+    (line,) = unreturnable_outputs(vhs, "runpod://abc")
+    assert "runpod://abc" in line and "node 1 VHS_VideoCombine" in line and "gifs" in line and "SaveImage" in line
+    assert unreturnable_outputs({**vhs, "3": {"class_type": "SaveImage", "inputs": {}}}, "runpod://abc") == []
+    assert unreturnable_outputs({"1": {"class_type": "SomeCustomSaver", "inputs": {}}}, "runpod://abc") == []

@@ -87,3 +87,28 @@ def test_gpu_seconds_and_cost_per_scene_in_scenes_json_events_and_summary(tmp_pa
     done = [e for e in done if e["kind"] == "scene_done" and e.get("stage") == "image"]
     assert len(done) == 2 and all("gpu_seconds" in e["data"] and "gpu_cost" in e["data"] for e in done)
     assert b"GPU time" in p.stdout + p.stderr
+
+
+def test_a_motion_workflow_whose_outputs_a_runpod_worker_cannot_return_is_refused_before_any_job(tmp_path: Path):
+    bundled = Path(__file__).resolve().parents[2] / "src" / "sceneforge" / "workflows" / "wan22-14b-i2v.json"
+    graph = json.loads(bundled.read_text())
+    for nid in [n for n, node in graph.items() if node["class_type"] in ("SaveImage", "SaveVideo", "CreateVideo")]:
+        del graph[nid]
+    graph["300"] = {"class_type": "VHS_VideoCombine", "inputs": {
+        "images": ["87", 0], "frame_rate": 16, "loop_count": 0, "filename_prefix": "sceneforge/vhs",
+        "format": "video/h264-mp4", "pingpong": False, "save_output": True}}
+    vhs = tmp_path / "vhs.json"
+    vhs.write_text(json.dumps(graph))
+    f = tmp_path / "scenes.json"
+    f.write_text(json.dumps({"topic": "vhs", "scenes": [{"script": "One.", "image_prompt": "a harbour"}]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEFORGE_")}
+    env["RUNPOD_API_KEY"] = KEY
+    with InThread(FakeRunPod(api_key=KEY)) as fake:
+        p = subprocess.run([sys.executable, "-m", "sceneforge.cli", "run", str(f), "--out", str(tmp_path / "out"),
+                            "--tts", "espeak", "--workflow", "sdxl", "--motion", "--motion-workflow", str(vhs),
+                            "--motion-length", "9", "--comfy-url", fake.member_url],
+                           env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=90)
+        assert fake.submitted == []
+    err = (p.stdout + p.stderr).decode()
+    assert p.returncode == 2, err
+    assert "VHS_VideoCombine" in err and "gifs" in err and "SaveVideo" in err and fake.member_url in err
