@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import binascii
+import copy
 import time
 import uuid
 from typing import Any
@@ -124,7 +124,7 @@ class FakeComfyApi:
                     return web.json_response({"error": "Prompt execution failed", "id": api_id}, status=500)
                 images, names = [], []
                 for node in (entry.get("outputs") or {}).values():
-                    for key, files in node.items():
+                    for files in node.values():  # every output key, as comfy.ts reads them
                         for ref in files if isinstance(files, list) else []:
                             if not isinstance(ref, dict) or not ref.get("filename"):
                                 continue  # e.g. SaveAnimatedWEBP's "animated" flags

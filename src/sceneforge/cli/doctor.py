@@ -1,6 +1,7 @@
 """``sceneforge doctor``: check that a run would find what it needs.
 
-For every ComfyUI server in ``settings.comfy_urls`` it reports whether the server answers
+For every serverless endpoint it reports its health and what cannot be checked there
+(:mod:`~sceneforge.cli.doctor_endpoints`). For every ComfyUI server in ``settings.comfy_urls`` it reports whether the server answers
 (``/system_stats``: ComfyUI, Python and PyTorch versions, devices with their VRAM), how busy it is
 (``/queue``), and whether the image workflow (and, with ``check_motion``, the motion workflow) would be
 accepted there: node types it lacks, missing required inputs, out-of-range values
@@ -30,6 +31,7 @@ from ..comfy.graphs.validate import MODEL_EXTENSIONS, validate_graph
 from ..comfy.graphs.workflow import Workflow
 from ..comfy.pool.servers import clients_from_settings
 from ..config import Settings, redact_url
+from .doctor_endpoints import endpoint_secrets, report_endpoints
 
 __all__ = ["run_doctor", "model_folders", "LOADER_FOLDERS"]
 
@@ -334,7 +336,7 @@ async def run_doctor(settings: Settings, console: Console, *, check_motion: bool
     Returns True when every server is reachable and every checked workflow is valid there with all
     its model files present (and the narration engine loads). Never raises for what it checks.
     """
-    report = _Report(console, _secrets_of(settings))
+    report = _Report(console, _secrets_of(settings) + endpoint_secrets())
     workflows = [_load_workflow(settings, "image")]
     if check_motion:
         workflows.append(_load_workflow(settings, "motion"))
@@ -366,6 +368,7 @@ async def run_doctor(settings: Settings, console: Console, *, check_motion: bool
     finally:
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
+    await report_endpoints(report, settings, usable)
     await _check_narration(report, settings)
 
     if report.problems:
