@@ -227,10 +227,18 @@ async def test_resume_re_attaches_while_the_endpoint_keeps_the_job_and_not_after
 
 
 def test_poll_delay_never_polls_a_job_more_than_once_a_second():
-    assert poll_delay("IN_QUEUE", since_submit=0, in_progress_for=None, expected=0.4, polls=0) == pytest.approx(0.44)
-    assert poll_delay("IN_QUEUE", since_submit=0, in_progress_for=None, expected=None, polls=0) == 1.0
-    assert poll_delay("IN_PROGRESS", since_submit=3, in_progress_for=1, expected=0.4, polls=3) == 1.0
-    assert poll_delay("IN_QUEUE", since_submit=30, in_progress_for=None, expected=0.4, polls=9) == 2.0
+    # Nothing known yet: once a second.
+    assert poll_delay("IN_QUEUE", since_submit=0, started=None, expected=None, polls=0) == 1.0
+    # The first poll when a job like the last ones should be done (0.1 s queue + 0.4 s work; 2 + 0.9 s).
+    assert poll_delay("IN_QUEUE", since_submit=0, started=None, expected=(0.1, 0.4), polls=0) == pytest.approx(0.54)
+    assert poll_delay("IN_QUEUE", since_submit=0, started=None, expected=(2.0, 0.9), polls=0) == pytest.approx(2.965)
+    # Running: when it should be done, but never sooner than a second after the previous poll ...
+    assert poll_delay("IN_PROGRESS", since_submit=0.5, started=0.3, expected=(0.1, 0.4), polls=1) == 1.0
+    # ... and a long clip is asked about when it should be done (within 30 s), not every second.
+    assert poll_delay("IN_PROGRESS", since_submit=2.0, started=1.0, expected=(1.0, 20.0), polls=1) == pytest.approx(20.02)
+    assert poll_delay("IN_PROGRESS", since_submit=2.0, started=1.0, expected=(1.0, 90.0), polls=1) == 30.0
+    # A cold start: every two seconds after ten.
+    assert poll_delay("IN_QUEUE", since_submit=30, started=None, expected=(0.1, 0.4), polls=9) == 2.0
 
 
 def test_members_from_settings_by_scheme_with_the_key_from_the_environment():

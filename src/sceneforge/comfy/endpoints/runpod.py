@@ -51,19 +51,30 @@ MiB = 1024 * 1024
 UNREACHABLE_AFTER = 5
 
 
-def poll_delay(status: str, *, since_submit: float, in_progress_for: float | None, expected: float | None,
+def poll_delay(status: str, *, since_submit: float, started: float | None, expected: tuple[float, float] | None,
                polls: int) -> float:
-    """Seconds until the next ``/status`` of a job (never under 1 s after a poll of it).
+    """Seconds until the next ``/status`` of a job, counted from the previous one (never under 1 s between two).
 
-    The first poll comes when the job should be done (``expected``: the endpoint's recent queue
-    plus execution time), so a short job is noticed within a fraction of a second; after that once
-    a second while a worker runs it, and once every two seconds after 10 s in the queue (a cold start).
+    ``expected`` is ``(queue, execution)`` seconds of recent jobs of the same workflow here; ``started``
+    is when a worker took this job (seconds after its submission, from ``delayTime``). The first poll
+    comes when the job should be done, so a short job is noticed within a fraction of a second; a
+    running job is next asked when it should be done (a Wan clip of a minute is asked about once or
+    twice, not sixty times), at least a second later; a job still queued once a second, once every
+    two after 10 s (a cold start).
     """
+    if expected is None:
+        return 1.0
+    queue, work = expected
     if polls == 0:
-        return min(1.0, max(0.05, expected * 1.05 + 0.02)) if expected is not None else 1.0
-    if status == "IN_QUEUE" and since_submit > 10.0:
-        return 2.0
-    return 1.0
+        return min(30.0, max(0.05, queue + work * 1.05 + 0.02))
+    if status == "IN_PROGRESS" and started is not None:
+        return min(30.0, max(1.0, started + work * 1.05 + 0.02 - since_submit))
+    return 2.0 if status == "IN_QUEUE" and since_submit > 10.0 else 1.0
+
+
+def graph_kind(graph: Mapping[str, Any]) -> str:
+    """What tells jobs of one workflow from another's (an image from a clip) for their expected times."""
+    return "|".join(sorted({str(n.get("class_type")) for n in graph.values() if isinstance(n, dict)}))
 
 
 class RunPodClient(EndpointMember):
@@ -88,7 +99,7 @@ class RunPodClient(EndpointMember):
         )
         self.timeout = float(timeout)
         self.queue_timeout = float(queue_timeout)
-        self._expected: float | None = None  # recent queue + execution seconds of a job here
+        self._expected: dict[str, tuple[float, float]] = {}  # workflow kind -> recent (queue, execution) seconds
 
     # --- plain calls ----------------------------------------------------------------
     async def _json(self, method: str, path: str, what: str, body: Any = None) -> tuple[int, Any]:
@@ -152,7 +163,7 @@ class RunPodClient(EndpointMember):
         if on_submit is not None:
             on_submit(job_id, self.kind)
         emit(on_event, job_id, "queued", {"number": None, "server": self.server})
-        return await self._follow_owned(job_id, on_event, timeout, first=None)
+        return await self._follow_owned(job_id, on_event, timeout, first=None, kind=graph_kind(graph))
 
     async def resume(self, prompt_id: str, client_id: str, *, on_event: OnEvent | None = None,
                      timeout: float | None = None) -> JobResult | None:
@@ -162,27 +173,33 @@ class RunPodClient(EndpointMember):
         if first is None or first.get("status") in ("FAILED", "CANCELLED", "TIMED_OUT"):
             return None
         emit(on_event, prompt_id, "resumed", {"server": self.server})
-        return await self._follow_owned(prompt_id, on_event, timeout, first=first)
+        return await self._follow_owned(prompt_id, on_event, timeout, first=first, kind="")
 
     async def _follow_owned(self, job_id: str, on_event: OnEvent | None, timeout: float | None,
-                            first: dict[str, Any] | None) -> JobResult:
+                            first: dict[str, Any] | None, kind: str) -> JobResult:
         try:
-            return await self._follow(job_id, on_event, timeout or self.timeout, first)
+            result = await self._follow(job_id, on_event, timeout or self.timeout, first, kind)
         except asyncio.CancelledError:
             if not self.keep_abandoned_jobs:  # Ctrl-C, SIGTERM, a service cancel: free the worker
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(self.cancel_quietly(job_id, on_event=on_event))
             raise
+        if result.queue_seconds is not None and result.gpu_seconds is not None:
+            known = self._expected.get(kind)
+            now = (result.queue_seconds, result.gpu_seconds)
+            self._expected[kind] = now if known is None else (0.7 * known[0] + 0.3 * now[0], 0.7 * known[1] + 0.3 * now[1])
+        return result
 
     async def _follow(self, job_id: str, on_event: OnEvent | None, limit: float,
-                      answer: dict[str, Any] | None) -> JobResult:
+                      answer: dict[str, Any] | None, kind: str) -> JobResult:
         submitted, started, polls, failures, waiting = self._clock(), None, 0, 0, False
+        took: float | None = None  # seconds after submission a worker took it (its delayTime)
         while True:
             if answer is None:
                 now = self._clock()
                 await self._sleep(poll_delay(
                     "IN_PROGRESS" if started is not None else "IN_QUEUE", since_submit=now - submitted,
-                    in_progress_for=None if started is None else now - started, expected=self._expected, polls=polls))
+                    started=took, expected=self._expected.get(kind), polls=polls))
                 polls += 1
                 try:
                     answer = await self.status(job_id)
@@ -201,6 +218,8 @@ class RunPodClient(EndpointMember):
                 raise self._failure(job_id, state, answer)
             if state == "IN_PROGRESS" and started is None:
                 started = now
+                delay = _seconds(answer.get("delayTime"))
+                took = delay if delay is not None else now - submitted
                 emit(on_event, job_id, "started", {"server": self.server})
             elif state == "IN_QUEUE" and not waiting:
                 waiting = True
@@ -225,9 +244,6 @@ class RunPodClient(EndpointMember):
                 files.append({"filename": item["filename"], "data": item.get("data"),
                               "transport": "base64" if item["type"] == "base64" else "url"})
         queue_s, work_s = _seconds(answer.get("delayTime")), _seconds(answer.get("executionTime"))
-        if queue_s is not None and work_s is not None:
-            total = queue_s + work_s
-            self._expected = total if self._expected is None else 0.7 * self._expected + 0.3 * total
         result = JobResult(job_id, output_refs(files), server=self.server)
         result.gpu_seconds, result.queue_seconds = work_s, queue_s
         return result
