@@ -244,6 +244,7 @@ class Settings(BaseModel):
             if getattr(self, name) is not None:
                 d[name] = "***"
         d["comfy_urls"] = [_redact_url(u) for u in self.comfy_urls]
+        d["comfy_member_options"] = {_redact_url(u): o for u, o in self.comfy_member_options.items()}
         return d
 
 

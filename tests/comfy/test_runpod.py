@@ -317,3 +317,28 @@ def test_outputs_a_worker_cannot_return():
     assert "runpod://abc" in line and "node 1 VHS_VideoCombine" in line and "gifs" in line and "SaveImage" in line
     assert unreturnable_outputs({**vhs, "3": {"class_type": "SaveImage", "inputs": {}}}, "runpod://abc") == []
     assert unreturnable_outputs({"1": {"class_type": "SomeCustomSaver", "inputs": {}}}, "runpod://abc") == []
+
+
+async def test_an_endpoint_that_does_not_answer_leaves_the_work_to_the_server(comfy_server, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v2/gone"
+    comfy_server.models["checkpoints"].append("sd_xl_base_1.0.safetensors")
+    endpoint = RunPodClient(dead, server="runpod+" + dead, api_key=KEY)
+    pool = ComfyPool([endpoint, ComfyClient(comfy_server.url)])
+    backend = ComfyImageBackend(Workflow.load("sdxl"), pool=pool, width=64, height=64)
+    try:
+        await backend.start()
+        await backend.generate(ImageRequest(1, "x", tmp_path / "s1.png"))
+    finally:
+        await pool.aclose()
+    assert not pool.servers[0].healthy and "runpod+" + dead in pool.servers[0].last_error
+    assert len(comfy_server.prompts) == 1
+
+
+def test_member_options_never_show_a_password():
+    s = Settings(comfy_urls=[{"url": "http://u:pw-SECRET@gpu:8188", "price_per_second": 0.001}])
+    assert "pw-SECRET" not in str(s.public_dict())
+    assert s.comfy_member_options == {"http://u:pw-SECRET@gpu:8188": {"price_per_second": 0.001}}
