@@ -87,6 +87,18 @@ def test_gpu_seconds_and_cost_per_scene_in_scenes_json_events_and_summary(tmp_pa
     done = [e for e in done if e["kind"] == "scene_done" and e.get("stage") == "image"]
     assert len(done) == 2 and all("gpu_seconds" in e["data"] and "gpu_cost" in e["data"] for e in done)
     assert b"GPU time" in p.stdout + p.stderr
+    # The topic's total counts every job: after a forced re-roll it holds both rolls, the scenes the last one.
+    assert state["gpu_seconds_total"]["image"] == pytest.approx(sum(seconds), abs=0.002)
+    with InThread(FakeRunPod(api_key=KEY, workers=2)) as fake2:
+        (tmp_path / "sceneforge.toml").write_text(f'comfy_urls = [{{url = "{fake2.member_url}", price_per_second = 0.5}}]\n')
+        again = subprocess.run([*cmd[:-2], "--force", "--scene", "1"], env=env, cwd=tmp_path,
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=90)
+        assert again.returncode == 0, again.stderr.decode()
+        assert len(fake2.submitted) == 1
+    after = json.loads((out / "costed" / "scenes.json").read_text())
+    rerolled = after["scenes"][0]["gpu_seconds"]["image"]
+    assert after["gpu_seconds_total"]["image"] == pytest.approx(sum(seconds) + rerolled, abs=0.003)
+    assert after["scenes"][1]["gpu_seconds"] == state["scenes"][1]["gpu_seconds"]
 
 
 def test_a_motion_workflow_whose_outputs_a_runpod_worker_cannot_return_is_refused_before_any_job(tmp_path: Path):

@@ -32,6 +32,7 @@ from .context import RunContext, Sleep, forget_input_assets
 from .folder import claim_topic_folder
 from .schedule import run_chains
 from .steps import STEPS, Step, motion_input_problem
+from .usage import TopicUsage
 
 __all__ = ["Engine", "StageBackends", "write_scenes_json"]
 
@@ -209,6 +210,7 @@ class Engine:
                 await self._restore_skipped(ctx, sf, ("motion",))
         if not write_state:
             return
+        sf.extra.update(TopicUsage(ctx.layout.state_dir).top_level())
         try:
             write_scenes_json(sf, ctx.layout)
         except Exception as exc:
