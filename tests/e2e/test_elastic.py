@@ -124,3 +124,29 @@ def test_a_motion_workflow_whose_outputs_a_runpod_worker_cannot_return_is_refuse
     err = (p.stdout + p.stderr).decode()
     assert p.returncode == 2, err
     assert "VHS_VideoCombine" in err and "gifs" in err and "SaveVideo" in err and fake.member_url in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_cancel_every_endpoint_job_in_flight(tmp_path: Path, sig: signal.Signals):
+    f = tmp_path / "scenes.json"
+    f.write_text(json.dumps({"topic": "stopped", "scenes": [
+        {"script": f"Line {n}.", "image_prompt": f"a harbour {n}"} for n in (1, 2, 3)]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEFORGE_")}
+    env["RUNPOD_API_KEY"] = KEY
+    thread = InThread(FakeRunPod(api_key=KEY, workers=3))
+    with thread as fake:
+        thread.loop.call_soon_threadsafe(fake.hold)
+        p = subprocess.Popen([sys.executable, "-m", "sceneforge.cli", "run", str(f), "--out", str(tmp_path / "out"),
+                              "--tts", "espeak", "--workflow", "sdxl", "--width", "64", "--height", "64",
+                              "--comfy-url", fake.member_url], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: len(fake.jobs) == 3, "three endpoint jobs in flight")
+            p.send_signal(sig)
+            p.wait(30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert p.returncode != 0
+        assert sorted(fake.cancels) == sorted(fake.jobs)
+        assert all(j.status == "CANCELLED" for j in fake.jobs.values())
