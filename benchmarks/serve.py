@@ -11,6 +11,10 @@ stdout is one JSON object.
   read; ``..._after_change_`` is the first read after the topic changed (nothing cached).
 * ``event_latency_p95_ms``: from the moment the engine made an event (its ``time``) to the
   moment the SSE client read it, for every engine event of a 30-scene offline run.
+* ``stalled_50_*``: 50 clients open a topic's event stream over an 8 MB history and never read:
+  the service's peak RSS, and ``/api/health`` latency meanwhile (issue #17.3).
+* ``big_submission_*``: a 4.9 MB submission of 130 000 scenes, and ``/api/health`` latency while it
+  is read and checked (issue #17.4: no request delays another by more than 200 ms).
 * ``rss_mb_20_topics_queued``: the service process's peak resident memory while 2 of 20
   submitted topics (10 scenes each) run and 18 wait, sampled from ``/proc``; its espeak worker
   processes are reported beside it.
@@ -24,6 +28,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -214,6 +219,91 @@ async def queued_memory(tmp: Path) -> dict[str, Any]:
             "topics_running_queued": [states.count("running"), states.count("queued")]}
 
 
+def stalled_client(url: str, path: str) -> socket.socket:
+    """A client that asks for a stream and never reads (a small receive buffer: the server's sends block)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    return sock
+
+
+async def health_while(http: aiohttp.ClientSession, url: str, busy: asyncio.Future[Any],
+                       minimum: int = 20) -> list[float]:
+    """``GET /api/health`` latencies (ms) while ``busy`` runs (at least ``minimum`` of them)."""
+    lat: list[float] = []
+    while not busy.done() or len(lat) < minimum:
+        began = time.perf_counter()
+        async with http.get(f"{url}/api/health") as resp:
+            await resp.read()
+        lat.append((time.perf_counter() - began) * 1000)
+        await asyncio.sleep(0.02)
+    return lat
+
+
+async def stalled_streams(tmp: Path, clients: int = 50) -> dict[str, Any]:
+    """Issue #17.3: a topic's events file at its 8 MB compaction point, 50 clients that connect to its
+    stream and never read: the service's peak RSS, and /api/health latency meanwhile."""
+    out = tmp / "stalled"
+    big_topic(out, 5, 0, "long")
+    events = out / "long" / ".sceneforge" / "service" / "events.jsonl"
+    events.parent.mkdir(parents=True, exist_ok=True)
+    with events.open("wb") as fh:
+        for i in range(1, 8 * 1024 + 1):  # 8 MB: 8192 events of about 1 kB
+            fh.write(json.dumps({"id": i, "kind": "job_progress", "data": {"pad": "x" * 980}}).encode() + b"\n")
+    svc = ServiceProcess(out, "--offline")
+    socks: list[socket.socket] = []
+    try:
+        idle = svc.rss_mb()[0]
+        async with aiohttp.ClientSession() as http:
+            async def connect_all() -> float:
+                peak = 0.0
+                for _ in range(clients):
+                    socks.append(stalled_client(svc.url, "/api/topics/long/events"))
+                    await asyncio.sleep(0.01)
+                for _ in range(30):  # 3 s with every client stalled
+                    peak = max(peak, svc.rss_mb()[0])
+                    await asyncio.sleep(0.1)
+                return peak
+
+            busy = asyncio.ensure_future(connect_all())
+            lat = await health_while(http, svc.url, busy)
+            peak = busy.result()
+    finally:
+        for sock in socks:
+            sock.close()
+        svc.stop()
+    return {"stalled_50_rss_mb": round(peak, 1), "stalled_50_rss_mb_idle": round(idle, 1),
+            "stalled_50_health_p95_ms": round(p95(lat), 1), "stalled_50_health_max_ms": round(max(lat), 1)}
+
+
+async def big_submission(tmp: Path, scenes: int = 145_000) -> dict[str, Any]:
+    """Issue #17.4: a 4.9 MB submission (130 000 scenes) is read and checked while /api/health is asked."""
+    svc = ServiceProcess(tmp / "big", "--offline", "--stages", "audio")
+    body = json.dumps({"topic": "huge", "scenes": [{"script": "s", "image_prompt": "p"}] * scenes}, separators=(",", ":"))
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def submit() -> int:
+                async with http.post(f"{svc.url}/api/topics", data=body,
+                                     headers={"Content-Type": "application/json"}) as resp:
+                    await resp.read()
+                    return resp.status
+
+            began = time.perf_counter()
+            busy = asyncio.ensure_future(submit())
+            lat = await health_while(http, svc.url, busy, minimum=5)
+            took = time.perf_counter() - began
+            status = busy.result()
+            cancel = await http.post(f"{svc.url}/api/topics/huge/cancel")
+            cancel.release()
+    finally:
+        svc.stop()
+    return {"big_submission_mb": round(len(body) / 1e6, 2), "big_submission_status": status,
+            "big_submission_s": round(took, 2), "big_submission_health_max_ms": round(max(lat), 1),
+            "big_submission_health_p95_ms": round(p95(lat), 1)}
+
+
 async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sceneforge-serve-bench-") as name:
         tmp = Path(name)
@@ -224,7 +314,13 @@ async def main() -> None:
         result.update(await event_latency(tmp))
         log("memory with 20 topics queued ...")
         result.update(await queued_memory(tmp))
-        result["goals"] = {"get_topic_p95_ms": 20, "event_latency_p95_ms": 50, "rss_mb_20_topics_queued": 250}
+        log("50 stalled event streams on an 8 MB history ...")
+        result.update(await stalled_streams(tmp))
+        log("a 4.9 MB submission ...")
+        result.update(await big_submission(tmp))
+        result["goals"] = {"get_topic_p95_ms": 20, "event_latency_p95_ms": 50, "rss_mb_20_topics_queued": 250,
+                           "stalled_50_rss_mb": 250, "stalled_50_health_p95_ms": 100,
+                           "big_submission_health_max_ms": 200}
         result["cpus"] = os.cpu_count()
     print(json.dumps(result))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,38 @@ class SleepRecorder:
 @pytest.fixture
 def sleeps() -> SleepRecorder:
     return SleepRecorder()
+
+
+class DeadlineRecorder:
+    """``asyncio.timeout``, recording each deadline sceneforge's own code arms as ``(module, seconds)``.
+
+    A test then says which deadline bounded a call instead of timing it against the wall clock
+    (a bound like ``elapsed < 1.5`` fails on a loaded machine and passes with the wrong deadline).
+    """
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.armed: list[tuple[str, float | None]] = []
+        self._timeouts: list[Any] = []
+
+    def __call__(self, delay: float | None) -> Any:
+        timeout = self.real(delay)
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith("sceneforge."):
+            self.armed.append((caller, delay))
+            self._timeouts.append(timeout)
+        return timeout
+
+    def expired(self) -> list[bool]:
+        """Whether each recorded deadline is the one that fired (``asyncio.Timeout.expired``)."""
+        return [t.expired() for t in self._timeouts]
+
+
+@pytest.fixture
+def deadlines(monkeypatch: pytest.MonkeyPatch) -> DeadlineRecorder:
+    recorder = DeadlineRecorder(asyncio.timeout)
+    monkeypatch.setattr(asyncio, "timeout", recorder)
+    return recorder
 
 
 @pytest.fixture

@@ -26,3 +26,11 @@ def test_readme_opens_with_the_two_quickstart_commands():
     assert len(commands) == 2
     assert "sceneforge run" in commands[0] and "--offline" in commands[0]
     assert "pytest" in commands[1]
+
+
+def test_the_recorded_comfyui_data_readme_counts_its_files():
+    data = ROOT / "tests" / "data" / "comfyui"
+    files = [f for f in data.rglob("*") if f.is_file() and f.name != "README.md"]
+    m = re.search(r"\((\d+) files, ([\d,]+) bytes", (data / "README.md").read_text(encoding="utf-8"))
+    assert m, "tests/data/comfyui/README.md no longer says how many files it holds"
+    assert (int(m.group(1)), int(m.group(2).replace(",", ""))) == (len(files), sum(f.stat().st_size for f in files))

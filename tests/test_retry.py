@@ -51,7 +51,7 @@ def test_delays_are_the_original_systems():
 
 
 def test_bad_policy():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="max_attempts must be at least 1"):
         RetryPolicy(0)
 
 

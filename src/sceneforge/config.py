@@ -134,6 +134,8 @@ class Settings(BaseModel):
     serve_max_queued: int = Field(100, ge=1, le=100_000)  # jobs waiting; more are refused (429)
     serve_max_body: int = Field(5 * 1024 * 1024, ge=1024)  # bytes of one request body (413 above)
     serve_cors_origins: tuple[str, ...] = ()  # none: no CORS headers at all
+    serve_allowed_hosts: tuple[str, ...] = ()  # Host names answered beyond the bound address's own (421 otherwise)
+    serve_webhook_allow: tuple[str, ...] = ()  # hosts or CIDRs a webhook may reach though private (SSRF guard)
     serve_token: SecretStr | None = None  # SCENEFORGE_SERVE_TOKEN: required off loopback; never printed
     webhook_secret: SecretStr | None = None  # SCENEFORGE_WEBHOOK_SECRET: signs webhook bodies (HMAC-SHA256)
 
@@ -150,7 +152,7 @@ class Settings(BaseModel):
             raise ValueError("at least one stage is needed")
         return tuple(s for s in STAGES if s in v)  # the order is always audio, image, motion
 
-    @field_validator("serve_cors_origins", mode="before")
+    @field_validator("serve_cors_origins", "serve_allowed_hosts", "serve_webhook_allow", mode="before")
     @classmethod
     def _origins(cls, v: Any) -> tuple[str, ...]:
         if isinstance(v, str):

@@ -223,7 +223,8 @@ def format_problems(problems: Iterable[str]) -> str:
 
 def describe(exc: BaseException) -> dict[str, Any]:
     """A small JSON-able description of an exception, for events."""
-    out: dict[str, Any] = {"type": type(exc).__name__, "message": error_text(exc)}
+    out: dict[str, Any] = {"type": type(exc).__name__, "message": error_text(exc),
+                           "retryable": bool(getattr(exc, "retryable", False))}
     where = scene_of(exc)
     if where is not None:
         out["scene"], out["stage"] = where

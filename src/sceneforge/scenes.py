@@ -243,7 +243,9 @@ def _check_topic(topic: Any, where: str) -> str:
         slugify(topic)
     except UnsafePathError as exc:
         raise SceneValidationError(f"{where}topic: {exc}") from None
-    return topic
+    # One title, however its letters were composed: "한국" typed as syllables (NFC) or as jamo (NFD, macOS
+    # file names) is the same topic, in its folder's claim and wherever it is compared.
+    return unicodedata.normalize("NFC", topic)
 
 
 def _check_extra(extra: dict[Any, Any], label: str) -> None:

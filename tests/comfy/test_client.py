@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import uuid
 
 import pytest
-from comfy_helpers import NORMAL_GRAPH, SAMPLES, FakeTime, exception_chain_text
+from comfy_helpers import NORMAL_GRAPH, REFERENCE, SAMPLES, FakeTime, exception_chain_text
 from PIL import Image
 
 from fakes.comfy_server import FakeComfyServer
@@ -116,6 +117,27 @@ async def test_dropped_websocket_reconnects_and_completes(comfy_server):
     assert len(comfy_server.jobs) == 1
 
 
+async def test_binary_preview_frames_are_skipped_and_progress_still_reported(comfy_server, fake_time):
+    """A server with previews on sends a ~22 kB binary frame after every sampler step (recorded); a flood of
+    them must neither break nor drop the socket: every step's progress is reported and the job completes
+    on the websocket, with no reconnect or polling."""
+    steps = 200
+    comfy_server.accept_any_model = True
+    comfy_server.preview_frames = True
+    sd15 = json.loads((REFERENCE / "sd15_t2i_api.json").read_text(encoding="utf-8"))
+    sd15["3"]["inputs"]["steps"] = steps
+    events: list[tuple[str, dict]] = []
+    async with make_client(comfy_server, fake_time, ws_idle_timeout=1000, timeout=100_000) as c:
+        result = await c.run(sd15, on_event=lambda k, d: events.append((k, d)))
+        again = await c.run(graph(), on_event=lambda k, d: events.append((k, d)))  # the same socket serves on
+    assert len(result.images()) == 1 and len(again.images()) == 3
+    assert comfy_server.binary_sent == steps  # the flood did reach the client
+    assert [d["value"] for k, d in events if k == "progress"] == list(range(1, steps + 1))
+    kinds = {k for k, _ in events}
+    assert not kinds & {"ws_dropped", "ws_reconnected", "ws_idle", "polling"}, kinds
+    assert len(comfy_server.ws_connects) == 1
+
+
 async def test_silent_websocket_falls_back_to_polling(comfy_server, fake_time):
     comfy_server.fault("ws_silent", times=1)
     events: list[str] = []
@@ -168,15 +190,28 @@ async def test_server_gone_mid_job_is_unavailable(comfy_server, fake_time):
 
 
 async def test_abandoned_run_is_cancelled_on_server(comfy_server):
+    """Ctrl-C mid-job: the running job is interrupted (not only removed from a queue it has left), the job
+    queued behind it is deleted, and both calls are done before the cancelled waiters return."""
     comfy_server.fault("hang", times=1)
     async with make_client(comfy_server) as c:
-        task = asyncio.create_task(c.run(graph()))
+        running = asyncio.create_task(c.run(graph(prefix="acc/running")))
         while not comfy_server.jobs or comfy_server.jobs[-1]["status"] != "running":
             await asyncio.sleep(0.002)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert comfy_server.jobs[-1]["prompt_id"] in comfy_server.queue_deletes
+        queued = asyncio.create_task(c.run(graph(prefix="acc/queued")))
+        while len(comfy_server.jobs) < 2:
+            await asyncio.sleep(0.002)
+        first, second = comfy_server.jobs
+        assert (first["status"], second["status"]) == ("running", "pending")
+        for task in (queued, running):  # the queued one first: once the running one ends, it would start
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert {"prompt_id": first["prompt_id"]} in comfy_server.interrupts  # sent before the waiter returned
+        assert second["prompt_id"] in comfy_server.queue_deletes
+        while first["status"] == "running":  # the fake ends an interrupted job at its next step
+            await asyncio.sleep(0.002)
+    assert (first["status"], second["status"]) == ("interrupted", "deleted")
+    assert first["outputs"] == {} and comfy_server.history[first["prompt_id"]]["status"]["status_str"] == "error"
 
 
 # --- error mapping ------------------------------------------------------------------
@@ -425,7 +460,7 @@ async def test_headers_and_basic_auth_are_sent_and_never_shown(comfy_server, dea
 
 
 def test_bad_urls_are_config_errors():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="ComfyUI URL must look like http://host:port: ftp://host"):
         ComfyClient("ftp://host")
     assert ComfyClient("https://h:1/prefix/")._url("ws", ws=True).human_repr() == "wss://h:1/prefix/ws"
 

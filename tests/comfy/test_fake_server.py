@@ -6,6 +6,7 @@ import asyncio
 import copy
 import io
 import json
+import struct
 import time
 import urllib.request
 import uuid
@@ -13,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from comfy_helpers import NORMAL_GRAPH, SAMPLES
+from comfy_helpers import NORMAL_GRAPH, REFERENCE, SAMPLES
 from PIL import Image
 
 from fakes.comfy_server import FakeComfyServer
@@ -317,3 +318,54 @@ def test_thread_mode_for_sync_callers():
         assert srv.history == {}
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{srv.url}/system_stats", timeout=2)
+
+
+def _sd15(steps: int) -> dict[str, Any]:
+    graph = json.loads((REFERENCE / "sd15_t2i_api.json").read_text(encoding="utf-8"))
+    graph["3"]["inputs"]["steps"] = steps
+    return graph
+
+
+def _frame_kind(frame: Any) -> str:
+    if "bytes_b64" in frame:
+        return f"binary(event {frame['event_type']}, image {frame['image_type']})"
+    return frame["text"]["type"]
+
+
+async def test_preview_frames_match_the_recording(comfy_server):
+    """With previews on (``--preview-method auto``), each sampler step's ``progress`` frame is followed by one
+    binary PREVIEW_IMAGE frame (event type 1, image type 1 = JPEG), to the prompt's client only."""
+    rec = recorded("extra", "10_binary_previews", "ws_plain.json")
+    sampler = [_frame_kind(f) for f in rec if _frame_kind(f) in ("progress",) or "bytes_b64" in f]
+    assert sampler == ["progress", "binary(event 1, image 1)"] * 3  # the recording: 3 steps
+    comfy_server.accept_any_model = True
+    comfy_server.preview_frames = True
+    cid = str(uuid.uuid4())
+    async with aiohttp.ClientSession() as s, \
+            s.ws_connect(f"{comfy_server.url}/ws", params={"clientId": cid}) as ws, \
+            s.ws_connect(f"{comfy_server.url}/ws", params={"clientId": "someone-else"}) as other:
+        await ws.receive_json()
+        async with s.post(f"{comfy_server.url}/prompt", json={"prompt": _sd15(3), "client_id": cid}) as resp:
+            pid = (await resp.json())["prompt_id"]
+        kinds: list[str] = []
+        images: list[bytes] = []
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                event, image_type = struct.unpack(">II", msg.data[:8])
+                kinds.append(f"binary(event {event}, image {image_type})")
+                images.append(msg.data[8:])
+                continue
+            data = json.loads(msg.data)
+            if data["type"] in ("progress",):
+                kinds.append(data["type"])
+            if data["type"] == "executing" and data["data"] == {"node": None, "prompt_id": pid}:
+                break
+        # The other client hears its hello and the 3 queue changes (broadcast), and no preview.
+        others = [await asyncio.wait_for(other.receive(), 5) for _ in range(4)]
+    assert kinds == sampler
+    assert comfy_server.binary_sent == 3
+    assert [(m.type, json.loads(m.data)["type"]) for m in others] == [(aiohttp.WSMsgType.TEXT, "status")] * 4
+    for image in images:
+        with Image.open(io.BytesIO(image)) as im:  # a real JPEG, as recorded
+            assert im.format == "JPEG"

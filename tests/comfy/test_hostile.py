@@ -12,7 +12,6 @@ import asyncio
 import copy
 import json
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -64,13 +63,11 @@ class SizeWatch:
 async def test_endless_json_body_is_cut_at_the_cap(comfy_server):
     comfy_server.fault("json_endless", path="/system_stats")
     async with client(comfy_server, max_json_bytes={"system_stats": 1 * MiB}) as c:
-        t0 = time.perf_counter()
         with pytest.raises(ServerUnavailableError) as ei:
             await c.system_stats()
-        took = time.perf_counter() - t0
     msg = str(ei.value)
+    # Stopped by the cap (this message), not by the 60 s HTTP timeout (which names no cap).
     assert comfy_server.url in msg and "/system_stats" in msg and "1 MiB" in msg and "max_json_bytes" in msg
-    assert took < 5  # stopped by the cap, not by the 60 s HTTP timeout
     # Memory stays bounded: the client hung up right after the cap (plus what sat in socket buffers).
     assert comfy_server.hostile_sent["json_endless"] < 64 * MiB
 
@@ -119,17 +116,17 @@ async def test_announced_oversize_is_refused_before_reading(comfy_server, tmp_pa
 
 
 # --- 3. time: a download that trickles forever -------------------------------------------------
-async def test_trickling_download_hits_the_overall_deadline(comfy_server, tmp_path):
+async def test_trickling_download_hits_the_overall_deadline(comfy_server, tmp_path, deadlines):
     async with client(comfy_server, download_timeout=0.2) as c:
         ref = await first_image(c)
         comfy_server.fault("view_trickle", times=1, interval=0.01)  # ~100 bytes/s: each resets sock_read
-        t0 = time.perf_counter()
         with pytest.raises(DownloadError) as ei:
             await c.download(ref, tmp_path / "scene.png")
-        took = time.perf_counter() - t0
     msg = str(ei.value)
     assert comfy_server.url in msg and "/view" in msg and "within 0.2 s" in msg and "comfy_download_timeout" in msg
-    assert 0.15 < took < 2 and is_retryable(ei.value)
+    # The download's own overall deadline is what ended it, however often the trickle reset the read timeout.
+    assert deadlines.armed[-1] == ("sceneforge.comfy.transport.files", 0.2) and deadlines.expired()[-1] is True
+    assert is_retryable(ei.value)
     assert list(tmp_path.iterdir()) == []
     assert comfy_server.hostile_sent["view_trickle"] < len(comfy_server.store.get("output", "acc", ref["filename"]))
 

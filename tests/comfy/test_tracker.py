@@ -100,6 +100,21 @@ def test_normal_run_ends_at_executing_null_and_reads_history():
     assert done.result.server == SERVER and t.feed(Tick(), 2.0) == []  # over: nothing more
 
 
+def test_sampler_progress_is_reported_step_by_step():
+    """``extra/01_progress_messages``: a ProgressBar node's ``progress`` frames (throttled by the server:
+    1, 11, 12 of 12) are each told as a ``progress`` event, and the run ends on executing(null) as usual."""
+    msgs = frames("extra/01_progress_messages/ws.json")
+    pid = prompt_id_of(msgs)
+    flat = [a for acts in feed_all(tracker(pid), msgs) for a in acts]
+    recorded = [m["data"] for m in msgs if m["type"] == "progress"]
+    assert [(d["value"], d["max"]) for d in recorded] == [(1, 12), (11, 12), (12, 12)]
+    assert [a.data for a in flat if isinstance(a, Emit) and a.kind == "progress"] == [
+        {"node": d["node"], "value": d["value"], "max": d["max"]} for d in recorded]
+    assert flat[-1] == Poll()
+    hpid, entry = history_entry("extra/01_progress_messages/history.json")
+    assert hpid == pid and entry["status"]["status_str"] == "success"
+
+
 def test_cached_rerun_reports_cached_nodes():
     msgs = frames("run/02_cached_same/ws.json")
     t = tracker(prompt_id_of(msgs))

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -164,7 +165,7 @@ def test_kind_is_checked():
         Workflow.load("wan22-14b-i2v")  # kind="image" by default
     with pytest.raises(WorkflowError, match="image workflow"):
         Workflow.load("sdxl", kind="motion")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="workflow kind must be 'image' or 'motion', got 'video'"):
         Workflow.load("sdxl", kind="video")
     assert Workflow.load("wan22-14b-i2v", kind="motion").bundled_name == "wan22-14b-i2v"
 
@@ -353,7 +354,7 @@ def test_prompt_input_names_another_input():
 
 
 def test_empty_prompt_is_refused():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="the prompt must be a non-empty string, got '   '"):
         Workflow.load("sdxl").prepare_image("   ")
 
 
@@ -394,7 +395,7 @@ def test_fixed_seed_everywhere():
 
 @pytest.mark.parametrize("bad", [-1, 2**64, 1.5, "7", True])
 def test_bad_seed(bad):
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=rf"seed must be a whole number from 0 to {2**64 - 1}, got {re.escape(repr(bad))}$"):
         Workflow.load("sdxl").prepare_image("x", seed=bad)
 
 
@@ -432,7 +433,7 @@ def test_size_must_suit_the_node():
         Workflow.load("wan22-14b-i2v", kind="motion").prepare_motion("x", "i.png", width=472)
     with pytest.raises(ConfigError, match="multiple of 32; use 704 or 736"):
         Workflow.load("wan22-5b-ti2v", kind="motion").prepare_motion("x", "i.png", width=720)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="height must be a positive whole number, got 0"):
         Workflow.load("sdxl").prepare_image("x", height=0)
 
 
@@ -467,7 +468,7 @@ def test_check_motion_length(length: int, ok: bool):
 
 @pytest.mark.parametrize("bad", [81.0, "81", True, None])
 def test_check_motion_length_types(bad):
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=rf"motion length must be a whole number of frames, got {re.escape(repr(bad))}$"):
         check_motion_length(bad)
 
 
@@ -567,7 +568,7 @@ def test_inspect_lists_every_injection():
     assert first.class_type == "CLIPTextEncode" and first.title == "Positive Prompt" and "dragon" in first.value
     image_rows = {r.what for r in Workflow.load("sdxl").inspect()}
     assert image_rows == {"prompt", "negative", "seed", "width", "height", "filename_prefix"}
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="workflow kind must be 'image' or 'motion', got 'video'"):
         Workflow.load("sdxl").inspect(kind="video")
 
 

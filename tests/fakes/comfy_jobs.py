@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .comfy_outputs import render_output
+from .comfy_previews import preview_frame
 from .comfy_validation import is_link
 
 if TYPE_CHECKING:
@@ -189,6 +190,10 @@ class JobRunner:
             while not self.pending:
                 self._wake.clear()
                 await self._wake.wait()
+            if self.srv.gate is not None:
+                await self.srv.gate.wait()  # the GPU is held: jobs queue up, none starts
+                if not self.pending:
+                    continue
             job = self.pending.pop(0)
             self.running = job
             try:
@@ -317,13 +322,21 @@ class JobRunner:
         return None
 
     async def _progress(self, run: _Run, nid: str) -> None:
-        """``progress`` frames for a node with ``steps`` (a sampler): first, middle, last."""
+        """``progress`` frames for a node with ``steps`` (a sampler): first, middle, last.
+
+        With ``srv.preview_frames`` (a server started with ``--preview-method auto``) every step is
+        reported, each ``progress`` text frame followed by a binary preview frame, as recorded in
+        ``extra/10_binary_previews/ws_plain.json``.
+        """
         steps = (run.job.prompt[nid].get("inputs") or {}).get("steps")
         if isinstance(steps, int) and steps > 0:
-            for value in sorted({1, max(1, steps // 2), steps}):
+            previews = self.srv.preview_frames
+            for value in range(1, steps + 1) if previews else sorted({1, max(1, steps // 2), steps}):
                 await self._progress_state(run, nid, float(value), float(steps), "running")
                 await self._emit(run.job, "progress",
                                  {"value": value, "max": steps, "prompt_id": run.job.prompt_id, "node": nid})
+                if previews and not run.job.silent and run.job.client_id:
+                    await self.srv.send_bytes(run.job.client_id, preview_frame(value))
 
     def _error_data(self, run: _Run, nid: str, cls: Any) -> dict[str, Any]:
         fault = run.error_fault

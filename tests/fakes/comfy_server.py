@@ -15,7 +15,8 @@ time, sends the websocket sequence of ``run/01_normal`` (or ``02_cached_same`` f
 an identical resubmission), writes history between ``execution_success`` and
 ``executing(null)``, serves the PNGs it made on ``/view``, and records what it saw
 (``prompts``, ``jobs``, ``requests``, ``ws_connects``, ``queue_deletes``,
-``interrupts``). Faults are switched with :meth:`FakeComfyServer.fault`.
+``interrupts``, ``binary_sent``). ``preview_frames`` makes it send the binary preview frames of a
+server started with ``--preview-method auto`` (``comfy_previews.py``). Faults are switched with :meth:`FakeComfyServer.fault`.
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class FakeComfyServer(ComfyRoutes):
         self.models: dict[str, list[str]] = {f: [] for f in MODEL_FOLDERS}
         self.accept_any_model = False
         self.cache_enabled = True
+        #: ``--preview-method auto``: a binary preview frame after each sampler step (comfy_previews.py).
+        self.preview_frames = False
+        #: While an unset event: no job starts (they queue up), as on a busy GPU; set it to let them run.
+        self.gate: asyncio.Event | None = None
         self.outputs_for: Callable[[dict[str, Any]], dict[str, dict[str, Any]] | None] | None = None
         self.require_headers: dict[str, str] = {}
         self.require_basic_auth: tuple[str, str] | None = None
@@ -116,6 +121,7 @@ class FakeComfyServer(ComfyRoutes):
         self.queue_deletes: list[str] = []
         self.interrupts: list[dict[str, Any]] = []
         self.history_requests: list[tuple[str, bool]] = []
+        self.binary_sent = 0  # binary (preview) frames sent
         self.hostile_sent: dict[str, int] = {}  # bytes (or frames, for ws_flood) a hostile mode managed to send
         # server state
         self.history: dict[str, dict[str, Any]] = {}
@@ -304,6 +310,16 @@ class FakeComfyServer(ComfyRoutes):
         if ws is not None and not ws.closed:
             try:
                 await ws.send_json({"type": kind, "data": data})
+            except (ConnectionError, RuntimeError):
+                pass
+
+    async def send_bytes(self, client_id: str, data: bytes) -> None:
+        """A binary frame to one client (previews go only to the prompt's client, like its text frames)."""
+        ws = self.sockets.get(client_id)
+        if ws is not None and not ws.closed:
+            try:
+                await ws.send_bytes(data)
+                self.binary_sent += 1
             except (ConnectionError, RuntimeError):
                 pass
 

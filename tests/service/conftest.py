@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from page_helpers import launch, require_browser  # at import: it reads SCENEFORGE_CHROMIUM before tests clear it
-from service_helpers import Svc, offline, start_service
+from service_helpers import Receiver, Svc, offline, start_service
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.config import Settings
@@ -48,3 +49,19 @@ async def browser() -> AsyncIterator[Any]:
     async with launch({"width": 1280, "height": 900}) as b:
         yield b
     assert b.errors == [], "the page logged errors:\n" + "\n".join(b.errors)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", rec.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    rec.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"  # type: ignore[union-attr]
+    yield rec
+    if rec.hold is not None:
+        rec.hold.set()
+    await runner.cleanup()

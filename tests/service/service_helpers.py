@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.config import Settings
@@ -48,12 +49,15 @@ class Svc:
 
     async def call(self, method: str, path: str, *, body: Any = None, data: bytes | None = None,
                    headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        """``(status, decoded JSON or bytes)``."""
+        """``(status, decoded JSON or bytes)``; raw ``data`` is sent as ``application/json`` unless
+        ``headers`` say otherwise."""
         kw: dict[str, Any] = {"headers": headers}
         if body is not None:
             kw["json"] = body
         elif data is not None:
             kw["data"] = data
+            if not any(k.lower() == "content-type" for k in headers or {}):
+                kw["headers"] = {**(headers or {}), "Content-Type": "application/json"}
         async with self.http.request(method, self.url + path, **kw) as resp:
             raw = await resp.read()
             if "json" in resp.headers.get("Content-Type", ""):
@@ -109,9 +113,9 @@ class Svc:
 
 
 async def start_service(settings: Settings, *, waits: Waits | None = None, keepalive: float = 15.0,
-                        headers: dict[str, str] | None = None) -> Svc:
+                        headers: dict[str, str] | None = None, send_timeout: float = 30.0) -> Svc:
     waits = waits or Waits()
-    service = Service(settings, sleep=waits, keepalive=keepalive)
+    service = Service(settings, sleep=waits, keepalive=keepalive, send_timeout=send_timeout)
     server = build_server(service, signals=False)
     sock = bind_socket("127.0.0.1", 0)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -151,3 +155,23 @@ def mtimes(root: Path) -> dict[str, int]:
     """Every asset file under a topic folder (not its .sceneforge state) with its mtime in ns."""
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))
             if p.is_file() and ".sceneforge" not in p.parts and p.name != "scenes.json"}
+
+
+LOCAL = ("127.0.0.1",)  # webhook receivers run on this machine: the operator allows it (--webhook-allow)
+
+
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 that answers from a script of statuses, then 200."""
+
+    def __init__(self) -> None:
+        self.answers: list[int] = []
+        self.hold: asyncio.Event | None = None  # set: the next request waits for it
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((dict(request.headers), await request.read()))
+        if self.hold is not None:
+            hold, self.hold = self.hold, None
+            await hold.wait()
+        return web.Response(status=self.answers.pop(0) if self.answers else 200)

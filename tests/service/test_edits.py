@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import time
 from pathlib import Path
 
 from service_helpers import kinds, mtimes, offline, statuses, topic, with_comfy
@@ -171,6 +174,21 @@ async def test_a_preview_of_a_topic_without_narration_fails_with_the_reason(star
     assert state["status"] == "failed" and "scene 1" in state["error"] and "audio" in state["error"]
 
 
+def _ffmpeg_children(root: Path) -> list[int]:
+    """Pids of this process's children that encode raw video into ``root`` (the preview's ffmpeg)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            status = (proc / "status").read_text()
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue  # not a process, or gone meanwhile
+        ppid = next((line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), "")
+        if ppid == str(os.getpid()) and b"rawvideo" in cmdline and any(str(root).encode() in a for a in cmdline):
+            found.append(int(proc.name))
+    return found
+
+
 async def test_cancelling_a_preview_stops_the_encode_and_leaves_nothing_half_written(start, tmp_path: Path):
     svc = await start()
     long_line = "This narration goes on for a while, so that the preview has many frames to encode. " * 3
@@ -179,8 +197,14 @@ async def test_cancelling_a_preview_stops_the_encode_and_leaves_nothing_half_wri
     await svc.call("POST", "/api/topics/long/preview")
     await svc.stream("long", after=done["last_event_id"], until_idle=False,
                      stop=lambda e: e["kind"] == "status" and e["data"]["status"] == "running")
-    assert await svc.call("POST", "/api/topics/long/cancel") == (200, {"slug": "long", "status": "cancelled"})
     root = svc.out / "long"
+    deadline = time.monotonic() + 60
+    while not (encoders := _ffmpeg_children(root)):  # the encode has begun: an ffmpeg of ours writes into it
+        assert time.monotonic() < deadline, "no ffmpeg encode was seen"
+        await asyncio.sleep(0.01)
+    assert await svc.call("POST", "/api/topics/long/cancel") == (200, {"slug": "long", "status": "cancelled"})
+    # The answer comes once the job settled: its ffmpeg has ended and been reaped (no process, not even a zombie).
+    assert [pid for pid in encoders if Path(f"/proc/{pid}").exists()] == []
     assert not (root / "preview.mp4").exists() and not list(root.glob(".*.part"))
     await svc.call("PATCH", "/api/topics/long/scenes/1", body={"script": "Short now."})  # the lock was let go
     assert (await svc.wait("long"))["status"] == "done"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from service_helpers import kinds, offline, statuses, topic
 
-from sceneforge.service.events import MAX_BACKLOG, EventHub
+from sceneforge.service.events import MAX_BACKLOG, EventHub, sse_stream
 from sceneforge.service.store import TopicStore
 
 
@@ -95,13 +95,26 @@ async def test_stopping_the_service_ends_open_streams(start):
     assert listener.done()
 
 
-def test_a_listener_too_slow_to_keep_up_is_dropped_and_can_replay():
-    hub = EventHub()
+async def test_a_listener_too_slow_to_keep_up_is_dropped_and_can_replay(tmp_path: Path):
+    """Dropped at MAX_BACKLOG waiting events, the listener keeps what it had; reconnecting after the last id it
+    got (as EventSource does with Last-Event-ID), it is sent exactly the events it missed, from the file."""
+    hub, store = EventHub(), TopicStore(tmp_path)
+    (tmp_path / "t").mkdir()
     sub = hub.subscribe("t")
-    for i in range(MAX_BACKLOG + 5):
-        hub.publish("t", {"id": i + 1, "kind": "job_progress"})
+    total = MAX_BACKLOG + 5
+    for i in range(1, total + 1):
+        event = {"id": i, "kind": "job_progress"}
+        store.append_event("t", event)  # as the job queue does: the file first, then the live listeners
+        hub.publish("t", event)
     assert hub.listeners("t") == 0
     assert sub.queue.qsize() == MAX_BACKLOG + 1  # everything it had, then the end of its stream
+    got = [sub.queue.get_nowait() for _ in range(MAX_BACKLOG + 1)]
+    assert got[-1]["kind"] == "__close__" and [e["id"] for e in got[:-1]] == list(range(1, MAX_BACKLOG + 1))
+
+    again = sse_stream("t", got[-2]["id"], store, hub, idle=lambda: True, until_idle=True)
+    body = b"".join([chunk async for chunk in again])  # (a replay sends a chunk of messages per write)
+    replayed = [json.loads(line[6:]) for line in body.split(b"\n") if line.startswith(b"data: ")]
+    assert [e["id"] for e in replayed] == list(range(MAX_BACKLOG + 1, total + 1))
 
 
 def test_a_long_history_keeps_its_newer_half_and_its_ids(tmp_path: Path):

@@ -3,6 +3,7 @@ reason, and a restart in the middle of a run that re-attaches to its jobs instea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import Counter
@@ -115,18 +116,26 @@ async def test_a_failed_job_says_why(start, comfy, tmp_path: Path):
 
 
 async def test_a_restart_mid_run_resumes_without_running_any_job_twice(start, comfy, tmp_path: Path):
-    comfy.job_time = 0.3  # on the fake GPU; the test itself waits on events, never on a clock
+    comfy.gate = asyncio.Event()  # the GPU is busy: jobs queue up on the server and none finishes
     settings = with_comfy(tmp_path, comfy)
     first = await start(settings)
     await first.submit(topic("again", 3))
-    await first.stream("again", until_idle=False, stop=is_queued_job)
+    queued = 0
+
+    def two_queued(event: dict) -> bool:
+        nonlocal queued
+        queued += is_queued_job(event)
+        return queued == 2
+
+    await first.stream("again", until_idle=False, stop=two_queued)
     await first.stop()  # Ctrl-C: the job is interrupted, its ComfyUI jobs stay on the server
     assert comfy.queue_deletes == [] and comfy.interrupts == []
     saved = json.loads((first.out / "again" / ".sceneforge" / "service" / "status.json").read_text())
     assert saved["status"] == "interrupted"
-    submitted_before = len(comfy.prompts)
-    assert 1 <= submitted_before < 3
+    # A server holds two jobs of a pool (one running, one queued): the third was never submitted.
+    assert len(comfy.prompts) == 2 and {j["status"] for j in comfy.jobs} == {"pending"}
 
+    comfy.gate.set()
     second = await start(settings)
     state = await second.wait("again")
     assert state["status"] == "done" and all("image" in s["urls"] for s in state["scenes"])

@@ -19,6 +19,9 @@ def png(rgb: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> bytes:
     return buf.getvalue()
 
 
+PNG = {"Content-Type": "image/png"}
+
+
 async def test_an_uploaded_reference_is_set_on_the_workflows_reference_node(start, tmp_path: Path):
     async with FakeComfyServer(job_time=0.0) as srv:
         srv.accept_any_model = True
@@ -37,7 +40,7 @@ async def test_an_uploaded_reference_is_set_on_the_workflows_reference_node(star
         assert status == 200 and served == ref.read_bytes()
 
         # A scene of its own character: upload, PATCH, and only that scene is remade.
-        status, other = await svc.call("POST", "/api/topics/hero/references", data=png((20, 20, 200)))
+        status, other = await svc.call("POST", "/api/topics/hero/references", data=png((20, 20, 200)), headers=PNG)
         status, _ = await svc.call("PATCH", "/api/topics/hero/scenes/2", body={"reference_image": other["reference_image"]})
         assert status == 202
         state = await svc.wait("hero")
@@ -63,11 +66,11 @@ async def test_paths_of_the_service_machine_are_refused(start, tmp_path: Path):
 async def test_uploads_that_are_not_images_or_too_big_are_refused(start, tmp_path: Path):
     async with FakeComfyServer(job_time=0.0) as srv:
         svc = await start(with_comfy(tmp_path, srv, reference_max_mb=0.01))
-        status, body = await svc.call("POST", "/api/topics/t/references", data=b"<html>not an image</html>")
+        status, body = await svc.call("POST", "/api/topics/t/references", data=b"<html>not an image</html>", headers=PNG)
         assert status == 422 and "not an image" in body["problems"][0]
-        status, body = await svc.call("POST", "/api/topics/t/references", data=png((1, 1, 1), (400, 400)) * 20)
+        status, body = await svc.call("POST", "/api/topics/t/references", data=png((1, 1, 1), (400, 400)) * 20, headers=PNG)
         assert status == 422 and "over the" in body["problems"][0]
-        status, body = await svc.call("POST", "/api/topics/Not%20A%20Slug/references", data=png((1, 1, 1)))
+        status, body = await svc.call("POST", "/api/topics/Not%20A%20Slug/references", data=png((1, 1, 1)), headers=PNG)
         assert status == 404
 
 
@@ -75,7 +78,7 @@ async def test_a_reference_uploaded_for_a_topic_never_submitted_can_be_deleted(s
     from service_helpers import offline
 
     svc = await start(offline(tmp_path))
-    status, body = await svc.call("POST", "/api/topics/someday/references", data=png((1, 2, 3)))
+    status, body = await svc.call("POST", "/api/topics/someday/references", data=png((1, 2, 3)), headers=PNG)
     assert status == 201 and (svc.out / "someday" / body["reference_image"]).is_file()
     status, listing = await svc.call("GET", "/api/topics")
     assert listing == []  # not a topic yet

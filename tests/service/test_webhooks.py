@@ -4,66 +4,39 @@ never slept), and never in the way of the next job."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from aiohttp import web
-from service_helpers import offline, topic
+from service_helpers import LOCAL, offline, topic
 
 from sceneforge.service.webhooks import SIGNATURE_HEADER
 
 SECRET = "whsec-test-0123"
 
 
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 that answers from a script of statuses, then 200."""
-
-    def __init__(self) -> None:
-        self.answers: list[int] = []
-        self.hold: asyncio.Event | None = None  # set: the next request waits for it
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append((dict(request.headers), await request.read()))
-        if self.hold is not None:
-            hold, self.hold = self.hold, None
-            await hold.wait()
-        return web.Response(status=self.answers.pop(0) if self.answers else 200)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"  # type: ignore[union-attr]
-    yield rec
-    if rec.hold is not None:
-        rec.hold.set()
-    await runner.cleanup()
-
-
 async def test_the_end_of_a_job_is_posted_signed_and_retried_with_backoff(start, receiver, tmp_path: Path):
     receiver.answers = [503, 500, 429]
-    svc = await start(offline(tmp_path, webhook_secret=SECRET))
+    svc = await start(offline(tmp_path, webhook_secret=SECRET, serve_webhook_allow=LOCAL))
     await svc.submit({**topic("hooked", 1), "options": {"webhook_url": receiver.url}})
     await svc.wait("hooked")
     await svc.service.webhooks.drain()
     assert len(receiver.received) == 4
+    ids = set()
     for headers, body in receiver.received:
         assert json.loads(body) == {"slug": "hooked", "status": "done", "error": None}
         expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
         assert headers["Content-Type"] == "application/json"
+        # Standard Webhooks: HMAC-SHA256 over "id.timestamp.body", base64, "v1," first.
+        signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+        standard = "v1," + base64.b64encode(hmac.new(SECRET.encode(), signed, hashlib.sha256).digest()).decode()
+        assert hmac.compare_digest(headers["webhook-signature"], standard)
+        assert headers["webhook-timestamp"].isdigit()
+        ids.add(headers["webhook-id"])
+    assert len(ids) == 1  # one message, four attempts: a receiver drops the duplicates by its id
     assert svc.waits.waits == [1.0, 2.0, 4.0]  # recorded, not slept
     assert SECRET not in json.dumps([h for h, _ in receiver.received])
 
@@ -71,7 +44,7 @@ async def test_the_end_of_a_job_is_posted_signed_and_retried_with_backoff(start,
 async def test_a_failed_job_reports_its_error_and_a_refusing_receiver_is_not_retried(start, receiver, dead_url,
                                                                                     tmp_path: Path):
     receiver.answers = [404]
-    svc = await start(offline(tmp_path, comfy_urls=(dead_url,)))  # images need a server: none listens there
+    svc = await start(offline(tmp_path, comfy_urls=(dead_url,), serve_webhook_allow=LOCAL))  # images need a server: none listens there
     await svc.submit({**topic("fails", 1), "options": {"webhook_url": receiver.url, "workflow": "sd15",
                                                        "offline": False, "stages": ["image"]}})
     state = await svc.wait("fails")
@@ -85,7 +58,7 @@ async def test_a_failed_job_reports_its_error_and_a_refusing_receiver_is_not_ret
 
 async def test_a_hanging_receiver_never_holds_up_the_queue(start, receiver, tmp_path: Path):
     receiver.hold = hold = asyncio.Event()
-    svc = await start(offline(tmp_path, serve_concurrency=1))
+    svc = await start(offline(tmp_path, serve_concurrency=1, serve_webhook_allow=LOCAL))
     await svc.submit({**topic("first", 1), "options": {"webhook_url": receiver.url}})
     await svc.submit(topic("second", 1))
     assert (await svc.wait("first"))["status"] == "done"
@@ -99,7 +72,7 @@ async def test_a_cancelled_job_is_reported_too(start, receiver, comfy, tmp_path:
     from service_helpers import with_comfy
 
     comfy.fault("hang")
-    svc = await start(with_comfy(tmp_path, comfy))
+    svc = await start(with_comfy(tmp_path, comfy, serve_webhook_allow=LOCAL))
     await svc.submit({**topic("called off", 1), "options": {"webhook_url": receiver.url}})
     await svc.stream("called-off", until_idle=False, stop=lambda e: e["kind"] == "job_queued")
     await svc.call("POST", "/api/topics/called-off/cancel")

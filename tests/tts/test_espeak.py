@@ -43,7 +43,7 @@ def test_registered_and_settings() -> None:
     assert b.fingerprint() == {"engine": "espeak", "voice": "ko+f3", "rate": 1.5}
     default = EspeakBackend.from_settings(Settings())
     assert default.max_concurrency == (os.cpu_count() or 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"pitch\n +Extra inputs are not permitted"):
         EspeakOptions(pitch=3)  # strict options
 
 

@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -26,6 +26,7 @@ from .progress import ProgressView
 __all__ = ["run"]
 
 T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[Any]]
 
 
 def run(
@@ -98,21 +99,45 @@ def _check_flags(files: list[Path], *, events: str | None, json_out: bool, offli
         raise ConfigError(f"--events {events} is one of the scene files; it would be overwritten; give another file")
 
 
-async def _until_signalled(work: Coroutine[Any, Any, T], stopped: list[int]) -> T:
+#: Seconds a stop may spend removing the run's jobs from the ComfyUI servers (each job's delete + interrupt
+#: is itself bounded by the client's cancel timeout) before the run is cancelled again, harder.
+STOP_DEADLINE = 15.0
+
+
+async def _until_signalled(work: Coroutine[Any, Any, T], stopped: list[int], *,
+                           deadline: float = STOP_DEADLINE, sleep: Sleep = asyncio.sleep) -> T:
     """Run ``work``; SIGTERM (a service manager, ``timeout``, ``docker stop``) and SIGINT stop it the same
-    way: the run is cancelled, so ComfyUI jobs are removed from their servers and ``scenes.json`` written."""
+    way: the run is cancelled, so ComfyUI jobs are removed from their servers (the queued ones deleted, the
+    running one interrupted) and ``scenes.json`` written.
+
+    Only the first signal cancels: a second one (Ctrl-C pressed twice, or a wrapper such as ``uv run`` or a
+    process-group kill delivering the signal again) would cut the server-side cancels short and leave the
+    running job on the GPU. The stop is bounded instead: ``deadline`` seconds after the first signal the
+    run is cancelled once more, whatever is still waiting.
+    """
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     assert task is not None
 
-    def stop(signum: int) -> None:
-        stopped.append(signum)
+    async def hard_stop() -> None:
+        await sleep(deadline)
         task.cancel()
 
+    def stop(signum: int) -> None:
+        stopped.append(signum)
+        if len(stopped) == 1:
+            task.cancel()
+            pending.append(asyncio.ensure_future(hard_stop()))
+
+    pending: list[asyncio.Future[None]] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform / thread
             loop.add_signal_handler(signum, stop, signum)
-    return await work
+    try:
+        return await work
+    finally:
+        for waiter in pending:
+            waiter.cancel()
 
 
 def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: bool, debug: bool) -> int:

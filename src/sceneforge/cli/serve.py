@@ -19,7 +19,9 @@ def serve(
     port: Annotated[Optional[int], typer.Option(help="Port (default 8765; 0 picks a free one).")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Topics running at once (default 2).")] = None,
     max_queued: Annotated[Optional[int], typer.Option(help="Jobs that may wait (default 100; more get 429).")] = None,
-    cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow this browser origin (repeatable; default none).")] = None,
+    cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow this browser origin to read and change topics (repeatable; default none).")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Also answer requests for this host name (repeatable; default: the bound address's own names).")] = None,
+    webhook_allow: Annotated[Optional[list[str]], typer.Option("--webhook-allow", help="Let webhooks reach this host or network (CIDR) though it is private or loopback (repeatable).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Default to the offline backends: espeak, storyboard, kenburns.")] = False,
     stages: Annotated[Optional[str], typer.Option(help="Default stages, e.g. audio,image,motion.")] = None,
     tts: Annotated[Optional[str], typer.Option(help="Default narration engine: edge, espeak, openai.")] = None,
@@ -44,7 +46,9 @@ def serve(
     try:
         settings = load_settings(overrides(
             out_dir=out, serve_host=host, serve_port=port, serve_concurrency=concurrency, serve_max_queued=max_queued,
-            serve_cors_origins=tuple(cors_origin) if cors_origin else None, offline=True if offline else None,
+            serve_cors_origins=tuple(cors_origin) if cors_origin else None,
+            serve_allowed_hosts=tuple(allowed_host) if allowed_host else None,
+            serve_webhook_allow=tuple(webhook_allow) if webhook_allow else None, offline=True if offline else None,
             stages=stages, tts=tts, voice=voice, rate=rate, comfy_urls=tuple(comfy_url) if comfy_url else None,
             workflow=workflow, prompt_node=prompt_node, negative=negative, width=width, height=height,
             motion_enabled=motion, motion_workflow=motion_workflow, motion_length=motion_length,

@@ -18,6 +18,7 @@ from .context import Sleep
 from .engine import Engine
 from .plan import RunPlan, Source, aplan_run
 from .sync import run_sync
+from .tasks import gather_all
 
 __all__ = ["generate_assets", "agenerate_assets", "run_many", "TopicResult"]
 
@@ -79,4 +80,4 @@ async def run_many(
 
         if plan.settings.sequential:
             return [await one(sf) for sf in plan.topics]
-        return list(await asyncio.gather(*(one(sf) for sf in plan.topics)))
+        return await gather_all(*(one(sf) for sf in plan.topics))

@@ -10,6 +10,7 @@ or one that found a killed run's folder, is still refused).
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 from ..errors import TopicConflictError
@@ -38,7 +39,7 @@ def _owner(layout: TopicLayout) -> str | None:
 def check_topic_folder(topic: str, layout: TopicLayout) -> None:
     """Refuse ``topic`` when its folder belongs to another topic."""
     owner = _owner(layout)
-    if owner is not None and owner != topic:
+    if owner is not None and unicodedata.normalize("NFC", owner) != unicodedata.normalize("NFC", topic):
         raise TopicConflictError(
             f"topic {topic!r} would use the folder {layout.root}, which holds the topic {owner!r}; "
             "give this one another name with --topic (or the file's \"topic\")"

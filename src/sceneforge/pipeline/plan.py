@@ -11,6 +11,7 @@ backends' own options (a workflow that does not load, a motion length that is no
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -92,14 +93,19 @@ def _build_backends(settings: Settings) -> dict[str, Backend]:
     return {stage: build_backend(stage, settings, BackendResources.none()) for stage in STAGES if settings.wants(stage)}
 
 
+def _local_checks(sf: SceneFile, settings: Settings, backends: dict[str, Backend]) -> list[str]:
+    """What can be checked on this machine: reference images, each scene's request, workflow names."""
+    return (check_references(sf, settings) + check_requests(sf, settings, backends)
+            + check_workflow_names(sf, settings, backends))
+
+
 async def _check_scene_inputs(sfs: list[SceneFile], settings: Settings) -> None:
     """References, per-scene workflows and voices: every problem of every topic at once."""
     backends = _build_backends(settings)
     problems: list[str] = []
     try:
         for sf in sfs:
-            found = check_references(sf, settings) + check_requests(sf, settings, backends)
-            found += check_workflow_names(sf, settings, backends)
+            found = await asyncio.to_thread(_local_checks, sf, settings, backends)  # per scene: off the loop
             tts = backends.get("audio")
             if isinstance(tts, TTSBackend):
                 found += await check_voices(sf, settings, tts)
@@ -137,6 +143,15 @@ async def aplan_run(sources: Sequence[Source], settings: Settings, *, topic: str
         raise ConfigError("no scene file or state to run")
     if topic is not None and len(sources) > 1:
         raise ConfigError("--topic names one topic; give one scene file with it (each file has its own topic)")
+    # Reading and checking 100 000 scenes takes seconds: in a thread, so a loop serving others goes on.
+    sfs = await asyncio.to_thread(_checked_sources, sources, settings, topic, base)
+    await _check_scene_inputs(sfs, settings)
+    return RunPlan(sfs, settings)
+
+
+def _checked_sources(sources: Sequence[Source], settings: Settings, topic: str | None,
+                     base: Path | None) -> list[SceneFile]:
+    """Every source read and checked on its own and against the others (no backend asked yet)."""
     _check_out_dir(settings)
     problems: list[str] = []
     sfs: list[SceneFile] = []
@@ -156,8 +171,7 @@ async def aplan_run(sources: Sequence[Source], settings: Settings, *, topic: str
         resolve_scene_paths(sf, base)
     _check_scenes_selected(sfs, settings)
     _check_motion_inputs(sfs, settings)
-    await _check_scene_inputs(sfs, settings)
-    return RunPlan(sfs, settings)
+    return sfs
 
 
 def _check_motion_inputs(sfs: list[SceneFile], settings: Settings) -> None:

@@ -23,6 +23,7 @@ from ..errors import AssetMissingError, add_scene_context, describe, error_text
 from ..scenes import Scene
 from .context import RunContext
 from .steps import Step
+from .tasks import gather_all
 from .usage import stage_usage
 
 __all__ = ["StageTrack", "run_chains", "raise_failures"]
@@ -131,7 +132,8 @@ async def _visual(tracks: dict[str, StageTrack], n: int, scene: Scene) -> None:
         return
     await motion.gate.wait()
     if outcome == FAILED:
-        motion.step.ctx.event("scene_failed", "motion", n, reason="its image failed")
+        motion.step.ctx.event("scene_failed", "motion", n, reason="its image failed",
+                              error={"type": "upstream", "message": "its image failed", "retryable": False})
     motion.finish(n)
 
 
@@ -141,7 +143,7 @@ async def _chain(tracks: dict[str, StageTrack], n: int, scene: Scene) -> None:
         parts.append(_step(tracks["audio"], n, scene))
     if "image" in tracks or "motion" in tracks:
         parts.append(_visual(tracks, n, scene))
-    await asyncio.gather(*parts)
+    await gather_all(*parts)
 
 
 async def run_chains(ctx: RunContext, scenes: list[Scene], steps: list[Step[Any]], limits: dict[str, int]) -> None:
@@ -155,7 +157,7 @@ async def run_chains(ctx: RunContext, scenes: list[Scene], steps: list[Step[Any]
     else:
         for t in order:
             t.open()
-    await asyncio.gather(*(_chain(tracks, n, s) for n, s in enumerate(scenes, 1)))
+    await gather_all(*(_chain(tracks, n, s) for n, s in enumerate(scenes, 1)))
     errors = [raise_failures(t.stage, t.failures) for t in order if t.failures]
     if errors:
         first = errors[0]  # stage order: narration's error first, the others named after it

@@ -10,6 +10,7 @@ a seed pin rewrites it, and every job reads it when it starts.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 from ..config import Settings
 from ..errors import AssetMissingError, ConfigError, OutputLockedError, SceneValidationError, UnsafePathError
+from ..fsutil import atomic_write_bytes
 from ..layout import TopicLayout, slugify
 from ..lock import topic_lock
 from ..pipeline import DEFAULT_TOPIC, aplan_run, write_scenes_json
@@ -26,12 +28,14 @@ from ..pipeline.context import STAGE_FIELDS, drop_fields
 from ..pipeline.topics import edit_scene, edited, list_takes, load_topic, reroll_settings, restore_take, scene_pin
 from ..scenes import SceneFile, parse_state
 from ..takes import Take
+from .files import relative_paths
 from .jobs import JobQueue
 from .models import JobSpec
-from .options import check_options, job_settings
+from .options import check_options, job_settings, webhook_url
 from .references import confine_edit, confine_scene_paths, save_reference
 from .runner import take_marker
 from .store import TopicRecord
+from .targets import WebhookTargets
 from .views import read_state, scene_count
 
 __all__ = ["TopicActions", "VIEW_FIELDS"]
@@ -74,6 +78,34 @@ def _rename_locked(layout: TopicLayout, dest: Path) -> None:
         os.rename(layout.root, dest)
 
 
+def _drop_outputs(sf: SceneFile) -> None:
+    """A caller's asset fields are never taken as assets, nor the API's view fields as scene fields."""
+    for scene in sf.scenes:
+        for names in STAGE_FIELDS.values():
+            drop_fields(scene, *names)
+        drop_fields(scene, *VIEW_FIELDS)
+
+
+def _snapshot(layout: TopicLayout) -> bytes | None:
+    """The topic's ``scenes.json`` as it is (None: a new topic, whose folder does not exist yet)."""
+    if not layout.root.exists():
+        return None
+    try:
+        return layout.scenes_json.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _put_back(layout: TopicLayout, before: bytes | None) -> None:
+    """Undo a submission that failed half-way (see :func:`_snapshot`)."""
+    if before is None:
+        shutil.rmtree(layout.root, ignore_errors=True)
+    elif before:
+        atomic_write_bytes(layout.scenes_json, before)
+    else:
+        layout.scenes_json.unlink(missing_ok=True)
+
+
 def _save_state(layout: TopicLayout, sf: SceneFile) -> None:
     with topic_lock(layout):
         write_scenes_json(sf, layout)
@@ -88,9 +120,10 @@ def _reroll_job(layout: TopicLayout, n: int, stage: str, seed: int | None) -> Jo
 class TopicActions:
     """The changes the API makes to topics, on top of the job queue."""
 
-    def __init__(self, jobs: JobQueue) -> None:
+    def __init__(self, jobs: JobQueue, targets: WebhookTargets) -> None:
         self.jobs = jobs
         self.store = jobs.store
+        self.targets = targets
 
     @property
     def base(self) -> Settings:
@@ -116,32 +149,40 @@ class TopicActions:
         if not isinstance(data, (dict, list)):
             # Never a path: plan_run would read a string as a scene file on this machine.
             parse_state(data, default_topic=DEFAULT_TOPIC)  # raises the line `sceneforge run` prints for it
-        data, problems = confine_scene_paths(data)  # references uploaded, workflows bundled: never read here
+        # references uploaded, workflows bundled: never read here (in a thread: a body may hold 100 000 scenes)
+        data, problems = await asyncio.to_thread(confine_scene_paths, data)
         settings = job_settings(self.base, options)  # every problem of the options at once
         options = check_options(options)
+        if (url := webhook_url(options)) is not None:
+            await self.targets.check(url)  # never the service itself, its machine or its network
         try:
             sf = (await aplan_run([data], settings, base=self.layout(_slug_of(data)).root)).topics[0]
         except SceneValidationError as exc:
             raise SceneValidationError(problems + exc.problems) from None
         if problems:
             raise SceneValidationError(problems)
-        for scene in sf.scenes:
-            for names in STAGE_FIELDS.values():
-                drop_fields(scene, *names)
-            drop_fields(scene, *VIEW_FIELDS)
+        await asyncio.to_thread(_drop_outputs, sf)
         return sf, options
 
     async def submit(self, data: Any) -> TopicRecord:
-        """A new topic, or new scenes for one: checked, saved, its run queued."""
+        """A new topic, or new scenes for one: checked, saved, its run queued; all or nothing (a failure
+        puts back the folder as it was: no folder for a new topic, its earlier ``scenes.json`` for another)."""
         sf, options = await self.plan(data)
         slug = slugify(sf.topic)
         async with self.jobs.claim(slug):
             layout = self.layout(slug)
-            await asyncio.to_thread(_outside_run, slug, _save_state, layout, sf)
-            record = self.jobs.records.get(slug) or TopicRecord(slug, sf.topic,
-                                                                last_event_id=self.store.last_event_id(slug))
-            record.topic, record.options = sf.topic, options
-            self.jobs.enqueue(record, JobSpec("run"))
+            before = await asyncio.to_thread(_snapshot, layout)
+            known = self.jobs.records.get(slug)
+            try:
+                await asyncio.to_thread(_outside_run, slug, _save_state, layout, sf)
+                record = known or TopicRecord(slug, sf.topic, last_event_id=self.store.last_event_id(slug))
+                record.topic, record.options, record.scene_count = sf.topic, options, len(sf.scenes)
+                self.jobs.enqueue(record, JobSpec("run"))
+            except BaseException:
+                if known is None:
+                    self.jobs.records.pop(slug, None)
+                await asyncio.to_thread(_put_back, layout, before)
+                raise
         return record
 
     async def edit(self, slug: str, n: int, changes: dict[str, Any]) -> TopicRecord:
@@ -152,8 +193,9 @@ class TopicActions:
         # A scene sent back as the API showed it: its view fields and unchanged values (asset fields
         # included, which an edit may not set) are no change.
         current = read_state(self.layout(slug))["scenes"][n - 1]
+        shown = json.loads(relative_paths(json.dumps(current), self.store.out_dir, json_escaped=True))
         changes = {k: v for k, v in changes.items()
-                   if k not in VIEW_FIELDS and not (isinstance(current, dict) and k in current and current[k] == v)}
+                   if k not in VIEW_FIELDS and not (isinstance(shown, dict) and k in shown and shown[k] == v)}
         changes = confine_edit(n, changes)
         layout = self.layout(slug)
         async with self.jobs.claim(slug):

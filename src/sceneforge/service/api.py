@@ -7,6 +7,7 @@ for bad input), so the routes below hold no error handling of their own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any, TypeVar
 
@@ -18,10 +19,10 @@ from pydantic import BaseModel, ValidationError
 from .. import __version__
 from ..errors import ConfigError, SceneValidationError
 from ..scenes import decode_scene_json
-from .events import sse_stream
+from .events import SSEResponse, sse_stream
 from .models import Accepted, Health, Problems, RegenerateRequest, SceneEdit, TakesOut, TopicState, TopicSummary
 from .service import Service
-from .views import takes_view, topic_view
+from .views import scene_count, takes_view, topic_view
 
 __all__ = ["router", "NotJson"]
 
@@ -84,9 +85,15 @@ def _accepted(slug: str, status: str) -> JSONResponse:
     return JSONResponse({"slug": slug, "status": status}, status_code=202)
 
 
+#: Bodies above this many bytes are decoded in a thread (a 5 MB body takes seconds: nothing else may wait).
+_BIG_BODY = 256 * 1024
+
+
 async def _read_json(request: Request) -> Any:
     raw = await request.body()
     try:
+        if len(raw) > _BIG_BODY:
+            return await asyncio.to_thread(decode_scene_json, raw)
         return decode_scene_json(raw)
     except SceneValidationError as exc:
         try:
@@ -127,7 +134,9 @@ async def get_topic(slug: str, request: Request) -> Response:
     """The topic: status, error, progress and its scenes with the URLs of their files."""
     service = _service(request)
     record = service.jobs.get(slug)
-    return Response(topic_view(record, service.store.layout(slug)), media_type="application/json")
+    record.scene_count = scene_count(service.store.layout(slug))  # (parsed once per version of the file)
+    return Response(topic_view(record, service.store.layout(slug), service.jobs.scene_states(record)),
+                    media_type="application/json")
 
 
 @router.delete("/topics/{slug}", tags=["topics"], responses=_ERRORS)
@@ -217,5 +226,5 @@ async def events(slug: str, request: Request,
     stream = sse_stream(slug, last_event_id if last_event_id is not None else after or 0, service.store, service.hub,
                         idle=lambda: not service.jobs.busy(slug), until_idle=until == "idle",
                         keepalive=service.keepalive)
-    return StreamingResponse(stream, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return SSEResponse(stream, send_timeout=service.send_timeout,
+                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -10,7 +10,12 @@ unknown topic, scene, take or file                      404
 the topic has a job, another run holds it, or it
 belongs to another topic                                409
 the queue is full, or the service is stopping           429
+a body that is not ``application/json`` (a JSON route)  415
+a change sent by another site's page (``Origin``)       403
+a ``Host`` the service does not answer to               421
 =====================================================  ======
+
+The last three come from :mod:`.guard`, before any route runs.
 
 ``GET /`` and anything else not matched is left to ``service/static/`` (the review
 page), when that folder exists; ``/fonts/`` serves the page's CJK web font. CORS is
@@ -20,6 +25,7 @@ off unless ``serve_cors_origins`` lists origins.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import (
@@ -45,13 +52,15 @@ from ..errors import (
 )
 from . import api, files, fonts
 from .api import NotJson
-from .auth import BearerAuth, BodyLimit
+from .auth import BearerAuth, BodyLimit, send_json
 from .docs import mount_docs
+from .guard import RequestGuard
 from .service import Service
 
 __all__ = ["create_app", "error_response", "STATIC_DIR"]
 
 STATIC_DIR = Path(__file__).with_name("static")
+log = logging.getLogger("sceneforge.service")
 
 
 def _status(exc: SceneforgeError) -> int:
@@ -105,6 +114,31 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail, "problems": problems}, status_code=422)
 
 
+class Unexpected:
+    """An error no route expected: logged with its traceback, answered as a JSON 500 (never a dropped
+    connection); the topic is left as the queue's guarded transitions leave it: cancellable, deletable."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if scope["type"] != "http" or started:
+                raise
+            log.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
+            await send_json(send, 500, {"detail": f"the service failed unexpectedly ({type(exc).__name__}); "
+                                                  "the topic can be cancelled or deleted"})
+
+
 def create_app(service: Service) -> FastAPI:
     """The application for ``service``; its lifespan starts and stops the service."""
 
@@ -129,6 +163,7 @@ def create_app(service: Service) -> FastAPI:
     mount_docs(app)
     settings = service.settings
     # Added innermost first: CORS (outermost) answers preflights before the token is asked for.
+    app.add_middleware(Unexpected)
     app.add_middleware(BodyLimit, limit=settings.serve_max_body)
     if settings.serve_token is not None:
         app.add_middleware(BearerAuth, token=settings.serve_token.get_secret_value())
@@ -136,6 +171,9 @@ def create_app(service: Service) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.serve_cors_origins),
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
+    # Outermost: a request from another site's page, or by a name the service does not answer to, goes no further.
+    app.add_middleware(RequestGuard, bind_host=settings.serve_host, allowed_hosts=settings.serve_allowed_hosts,
+                       cors_origins=settings.serve_cors_origins)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app

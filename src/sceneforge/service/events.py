@@ -12,21 +12,33 @@ On the wire each is one SSE message: ``id: 17`` and ``data: <the JSON>``, with n
 ``kind``. A client that reconnects with ``Last-Event-ID`` (browsers do it by
 themselves) first gets what it missed from the topic's events file, then the live
 ones: it subscribes before it reads the file, and skips what it already sent.
+
+What one client may cost is bounded: the replay is read from the file a chunk at a
+time in a thread (:class:`.eventlog.EventReader`), never as a whole; a client that
+stops reading holds at most one chunk and the socket's buffers, and is dropped when a
+write has waited ``send_timeout`` seconds (:class:`SSEResponse`); a live listener
+more than :data:`MAX_BACKLOG` events behind is dropped too (it reconnects and replays).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from starlette.responses import StreamingResponse
+from starlette.types import Send
+
+from .eventlog import json_line
 from .store import TopicStore
 
-__all__ = ["EventHub", "Subscription", "sse_stream", "sse_message", "MAX_BACKLOG"]
+__all__ = ["EventHub", "Subscription", "sse_stream", "sse_message", "MAX_BACKLOG", "SSEResponse", "StalledClient"]
+
+log = logging.getLogger("sceneforge.service")
 
 #: Events one subscriber may have waiting; a client that slow is dropped (it reconnects and replays).
-MAX_BACKLOG = 10_000
+MAX_BACKLOG = 2_000
 _CLOSE: dict[str, Any] = {"kind": "__close__"}
 
 
@@ -102,8 +114,45 @@ class EventHub:
 
 def sse_message(event: dict[str, Any]) -> bytes:
     """One SSE message: ``id`` and a single ``data`` line (JSON has no raw newlines)."""
-    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
-    return f"id: {event['id']}\ndata: {data}\n\n".encode()
+    return b"id: %d\ndata: %s\n\n" % (event["id"], json_line(event))
+
+
+class StalledClient(Exception):
+    """A stream's client stopped reading for longer than the send timeout: its connection is dropped."""
+
+
+class SSEResponse(StreamingResponse):
+    """A streaming response whose every write must go through within ``send_timeout`` seconds."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, send_timeout: float, **kw: Any) -> None:
+        super().__init__(content, media_type="text/event-stream", **kw)
+        self.send_timeout = send_timeout
+
+    async def stream_response(self, send: Send) -> None:
+        async def timed(message: dict[str, Any]) -> None:
+            try:
+                await asyncio.wait_for(send(message), self.send_timeout)
+            except TimeoutError:
+                raise StalledClient(f"an event stream's client read nothing for {self.send_timeout:g} s") from None
+
+        try:
+            await super().stream_response(timed)  # type: ignore[arg-type]
+        finally:
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()  # its subscription ends now, not when the generator is collected
+
+
+async def _replay(store: TopicStore, slug: str, after: int) -> AsyncIterator[tuple[int, bytes]]:
+    """The kept events after ``after``, read and framed a chunk at a time off the loop: ``(the chunk's last
+    id, its SSE messages)``, one write each."""
+    reader = await asyncio.to_thread(store.event_reader, slug, after)
+    try:
+        while (messages := await asyncio.to_thread(reader.messages)) is not None:
+            if messages:
+                yield messages[-1][0], b"".join(message for _, message in messages)
+    finally:
+        await asyncio.to_thread(reader.close)
 
 
 async def sse_stream(slug: str, after: int, store: TopicStore, hub: EventHub, *, idle: Callable[[], bool],
@@ -117,9 +166,9 @@ async def sse_stream(slug: str, after: int, store: TopicStore, hub: EventHub, *,
     with hub.subscribe(slug) as sub:
         yield b"retry: 3000\n\n"
         last = after
-        for kept in store.read_events(slug, after):
-            last = kept["id"]
-            yield sse_message(kept)
+        async for ident, message in _replay(store, slug, after):
+            last = ident
+            yield message
         while True:
             if until_idle and idle() and sub.queue.empty():
                 return

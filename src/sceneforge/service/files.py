@@ -11,12 +11,14 @@ as does anything outside the folder. Starlette's :class:`FileResponse` answers
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from .store import valid_slug
 
@@ -53,11 +55,12 @@ def _allowed(parts: tuple[str, ...]) -> bool:
     return hidden == [0] and parts[0] == ".sceneforge" and len(parts) == 6 and parts[1] == "takes"
 
 
-def relative_paths(text: str, out_dir: Path) -> str:
+def relative_paths(text: str, out_dir: Path, *, json_escaped: bool = False) -> str:
     """``text`` with the service's output folder left out of the paths it names (a client never
-    learns where the service keeps its files)."""
-    for root in {str(out_dir), str(out_dir.resolve())}:
-        text = text.replace(root.rstrip(os.sep) + os.sep, "")
+    learns where the service keeps its files); ``json_escaped``: the paths are inside JSON strings."""
+    for root in {str(out_dir), str(out_dir.resolve()), os.path.abspath(out_dir)}:
+        prefix = root.rstrip(os.sep) + os.sep
+        text = text.replace(json.dumps(prefix, ensure_ascii=False)[1:-1] if json_escaped else prefix, "")
     return text
 
 
@@ -68,6 +71,8 @@ def safe_file(out_dir: Path, slug: str, path: str) -> Path | None:
     rel = PurePosixPath(path)
     if rel.is_absolute() or not _allowed(rel.parts):
         return None
+    if (out_dir / slug).is_symlink():
+        return None  # a topic folder that is a link leads out of --out: never served (nor scanned)
     root = (out_dir / slug).resolve()
     try:
         target = (root / Path(*rel.parts)).resolve(strict=True)
@@ -80,14 +85,47 @@ def safe_file(out_dir: Path, slug: str, path: str) -> Path | None:
     return target
 
 
+_RANGE = re.compile(r"bytes=\s*(\d*-\d*\s*(,\s*\d*-\d*\s*)*)", re.IGNORECASE)
+
+
+def _valid_range(value: str) -> bool:
+    """Whether ``Range: value`` is one RFC 9110 asks to honour: byte ranges, each ``first-last`` with
+    first <= last, ``first-`` or ``-suffix``. Any other (another unit, a backwards range) is ignored:
+    the whole file, 200."""
+    match = _RANGE.fullmatch(value.strip())
+    if match is None:
+        return False
+    for part in match.group(1).split(","):
+        first, _, last = part.strip().partition("-")
+        if (not first and not last) or (first and last and int(first) > int(last)):
+            return False
+    return True
+
+
+def _drop_invalid_range(request: Request) -> None:
+    headers = request.scope["headers"]
+    if any(k == b"range" and not _valid_range(v.decode("latin-1")) for k, v in headers):
+        request.scope["headers"] = [(k, v) for k, v in headers if k != b"range"]
+
+
+def served_state(out_dir: Path, target: Path) -> Response:
+    """A topic's ``scenes.json`` with the paths of the service's machine said relative to the output folder."""
+    text = target.read_text(encoding="utf-8", errors="replace")
+    return Response(relative_paths(text, out_dir, json_escaped=True), media_type="application/json",
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+
+
 @router.get("/files/{slug}/{path:path}", tags=["files"], summary="A topic's file (HTTP Range supported)",
             responses={206: {"description": "Partial content"}, 404: {"description": "No such file"}})
-async def get_file(slug: str, path: str, request: Request) -> FileResponse:
+async def get_file(slug: str, path: str, request: Request) -> Response:
     """Serve one asset of a topic: narration, subtitles, images, motion frames or video, previews, takes."""
     out_dir: Path = request.app.state.service.out_dir
     target = safe_file(out_dir, slug, path)
     if target is None:
         raise HTTPException(404, detail=f"no file {path!r} in topic {slug!r}")
+    if path == "scenes.json":
+        return served_state(out_dir, target)
+    _drop_invalid_range(request)
     media = CONTENT_TYPES.get(target.suffix.lower(), "application/octet-stream")
     stat = os.stat(target)
     return FileResponse(target, media_type=media, stat_result=stat,

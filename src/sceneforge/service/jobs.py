@@ -15,6 +15,14 @@ rewritten on each status change. A starting service reads every topic under
 before it stopped without saying so) and queues every interrupted one again: the
 ComfyUI job journal then re-attaches to their jobs instead of rendering them twice.
 
+Every status change goes through one guarded transition (:meth:`JobQueue._set_status`,
+its table :data:`NEXT`): a change the table does not allow (a second cancel of a job
+already cancelled, whatever the concurrency) does nothing, so each transition has
+exactly one ``status`` event and at most one webhook, whose ``webhook-id`` is that
+event's. A restarted service resumes the jobs that were running first, then the
+queued ones in the order they were queued; all of them, whatever ``serve_max_queued``
+(which bounds new submissions only).
+
 Cancelling a running job cancels its task: the ComfyUI client deletes the job from
 the server's queue and interrupts it. Stopping the service also cancels the tasks,
 but first tells the pool's clients to keep their jobs (journaled, they finish on
@@ -38,7 +46,9 @@ from ..pipeline import Engine
 from .events import EventHub
 from .files import relative_paths
 from .models import ACTIVE, RESUMABLE, JobSpec, JobStatus
+from .options import webhook_url
 from .runner import run_job, undo_reroll
+from .scene_states import SceneStates
 from .store import TopicRecord, TopicStore
 from .webhooks import WebhookSender
 
@@ -48,7 +58,23 @@ __all__ = ["JobQueue"]
 _MESSAGE_KINDS = frozenset({"scene_failed", "scene_retried", "warning"})
 
 log = logging.getLogger("sceneforge.service")
+
+_ENDED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.INTERRUPTED)
+#: The status changes there are: from each status, where a topic may go next.
+NEXT: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.INTERRUPTED, JobStatus.FAILED}),
+    JobStatus.RUNNING: frozenset(_ENDED),
+    **{ended: frozenset({JobStatus.QUEUED}) for ended in _ENDED},
+}
+NEXT[JobStatus.INTERRUPTED] |= {JobStatus.CANCELLED}
+_WEBHOOK_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
 _FINISHED_KINDS = frozenset({"scene_done", "scene_cached", "scene_failed"})
+
+
+def _resume_order(record: TopicRecord) -> tuple[int, str, str]:
+    """Jobs that were running first, then the queued ones in the order they were queued."""
+    was_running = record.status is JobStatus.RUNNING or record.interrupted_from == "running"
+    return (0 if was_running else 1, record.queued_at or record.updated_at, record.slug)
 
 
 class JobQueue:
@@ -70,18 +96,17 @@ class JobQueue:
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}  # task, settled
         self._finished: dict[str, set[tuple[str, int]]] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._states: dict[str, SceneStates] = {}
 
     # ------------------------------------------------------------------ life
     async def start(self) -> None:
         """Learn every topic under ``--out``, queue the unfinished ones again, start the workers."""
-        for record in self.store.scan():
+        for record in await asyncio.to_thread(lambda: list(self.store.scan())):
             self.records[record.slug] = record
-        unfinished = sorted((r for r in self.records.values() if r.status in RESUMABLE), key=lambda r: r.updated_at)
-        for record in unfinished:
-            if record.status is not JobStatus.INTERRUPTED:
-                self._set_status(record, JobStatus.INTERRUPTED)  # the service before stopped mid-job
-            if len(self._queue) < self.base.serve_max_queued:
-                self._enqueue(record, record.job, resumed=True)
+        for record in sorted((r for r in self.records.values() if r.status in RESUMABLE), key=_resume_order):
+            if record.status is not JobStatus.INTERRUPTED:  # the service before stopped mid-job, unannounced
+                self._set_status(record, JobStatus.INTERRUPTED, was=record.status.value)
+            self._enqueue(record, record.job, resumed=True)  # every one: none is left interrupted
         self._workers = [asyncio.ensure_future(self._worker()) for _ in range(self.base.serve_concurrency)]
 
     async def shutdown(self, timeout: float = 30.0) -> None:
@@ -92,7 +117,7 @@ class JobQueue:
         while self._queue:
             slug, _ = self._queue.popleft()
             if slug in self.records:
-                self._set_status(self.records[slug], JobStatus.INTERRUPTED)
+                self._set_status(self.records[slug], JobStatus.INTERRUPTED, was="queued")
         running = list(self._running.values())
         for task, _ in running:
             task.cancel()
@@ -130,8 +155,9 @@ class JobQueue:
         return sorted(self.records.values(), key=lambda r: r.updated_at, reverse=True)
 
     def busy(self, slug: str) -> bool:
-        record = self.records.get(slug)
-        return slug in self._claimed or (record is not None and record.status in ACTIVE)
+        """Whether a request holds the topic or it has a job waiting or running (a status that says so
+        with no such job, after an unexpected error, holds nothing: it can be cancelled and deleted)."""
+        return slug in self._claimed or slug in self._running or any(s == slug for s, _ in self._queue)
 
     # ------------------------------------------------------------------ claiming and queueing
     @contextlib.asynccontextmanager
@@ -158,8 +184,10 @@ class JobQueue:
 
     def _enqueue(self, record: TopicRecord, job: JobSpec, *, resumed: bool) -> None:
         record.job = job
-        record.error = None
-        self._set_status(record, JobStatus.QUEUED)
+        if not resumed or not record.queued_at:
+            record.queued_at = self.store.now()
+        if not self._set_status(record, JobStatus.QUEUED, keep_was=resumed):
+            raise OutputLockedError(f"topic {record.slug!r} is {record.status.value}; wait for its job to end")
         self._queue.append((record.slug, resumed))
         self._ready.set()
 
@@ -168,13 +196,27 @@ class JobQueue:
         record.last_event_id += 1
         self.hub.publish(record.slug, {"id": record.last_event_id, "slug": record.slug, "kind": "deleted",
                                        "topic": record.topic, "data": {}, "time": self.clock()})
+        self.store.events.remember(record.slug, record.last_event_id)  # a new topic of that name goes on from here
         self.records.pop(record.slug, None)
+        self._states.pop(record.slug, None)
         self.hub.close_topic(record.slug)
 
     # ------------------------------------------------------------------ events and status
+    def scene_states(self, record: TopicRecord) -> SceneStates:
+        """Each scene's state (as the events so far made it), sized to the topic's scenes now."""
+        count = record.scene_count
+        states = self._states.get(record.slug)
+        if states is None:
+            states = SceneStates.from_json(record.scene_states, count, record.status in ACTIVE)
+            self._states[record.slug] = states
+        elif states.count != count:
+            states.resize(count, record.status in ACTIVE)
+        return states
+
     def _event(self, record: TopicRecord, event: dict[str, Any]) -> None:
         record.last_event_id += 1
         event = {"id": record.last_event_id, "slug": record.slug, **event}
+        self.scene_states(record).apply(event)
         try:
             self.store.append_event(record.slug, event)
         except OSError as exc:  # a full disk loses history, never the live stream or the job
@@ -211,17 +253,30 @@ class JobQueue:
 
         return sink
 
-    def _set_status(self, record: TopicRecord, status: JobStatus, error: str | None = None) -> None:
+    def _set_status(self, record: TopicRecord, status: JobStatus, error: str | None = None, *,
+                    was: str | None = None, keep_was: bool = False) -> bool:
+        """The one way a topic's status changes: False (and nothing done) for a change :data:`NEXT` does not
+        allow; else saved, one ``status`` event, and for a job's end its webhook (``webhook-id``: the event's)."""
+        if status not in NEXT[record.status]:
+            return False
         record.status = status
         record.error = error
+        if not keep_was:
+            record.interrupted_from = was if status is JobStatus.INTERRUPTED else None
         record.updated_at = self.store.now()
         record.created_at = record.created_at or record.updated_at
+        self.note(record, "status", {"status": status.value, "error": error, "job": record.job.to_json(),
+                                     "progress": dict(record.progress)})
+        record.scene_states = self.scene_states(record).to_json()  # as this status leaves them
         try:
             self.store.save(record)
         except OSError as exc:
             log.warning("cannot save the status of %s: %s", record.slug, exc)
-        self.note(record, "status", {"status": status.value, "error": error, "job": record.job.to_json(),
-                                     "progress": dict(record.progress)})
+        url = webhook_url(record.options)
+        if url is not None and status in _WEBHOOK_STATUSES:
+            self.webhooks.send(url, {"slug": record.slug, "status": status.value, "error": error},
+                               msg_id=f"{record.slug}.{record.last_event_id}")
+        return True
 
     # ------------------------------------------------------------------ workers
     async def _next(self) -> tuple[str, bool]:
@@ -236,10 +291,17 @@ class JobQueue:
             record = self.records.get(slug)
             if record is None or record.status is not JobStatus.QUEUED:
                 continue
-            record.progress = {"done": 0, "total": 0}
-            self._finished[slug] = set()
-            self._set_status(record, JobStatus.RUNNING)
-            self.store.compact_events(slug)
+            try:
+                await self._work(record, resumed)
+            except Exception as exc:  # noqa: BLE001 - a worker never dies: the topic fails, the queue goes on
+                log.exception("topic %s: the job could not run", slug)
+                self._set_status(record, JobStatus.FAILED, f"the service could not run the job: {error_text(exc)}")
+
+    async def _work(self, record: TopicRecord, resumed: bool) -> None:
+        slug = record.slug
+        record.progress = {"done": 0, "total": 0}
+        self._finished[slug] = set()
+        if self._set_status(record, JobStatus.RUNNING):
             task = asyncio.ensure_future(self._run(record, resumed))
             settled = asyncio.Event()
             self._running[slug] = (task, settled)
@@ -254,6 +316,7 @@ class JobQueue:
                 settled.set()
 
     async def _run(self, record: TopicRecord, resumed: bool) -> None:
+        await asyncio.to_thread(self.store.compact_events, record.slug)
         def note(kind: str, data: dict[str, Any]) -> None:
             self.note(record, kind, data)
 
@@ -278,26 +341,21 @@ class JobQueue:
             status = JobStatus.FAILED
         else:
             status, error = JobStatus.DONE, None
-        self._set_status(record, status, error)
-        url = record.options.get("webhook_url")
-        if isinstance(url, str) and status is not JobStatus.INTERRUPTED:
-            self.webhooks.send(url, {"slug": record.slug, "status": status.value, "error": error})
+        self._set_status(record, status, error, was="running")
 
     # ------------------------------------------------------------------ cancel
     async def cancel(self, slug: str, timeout: float = 30.0) -> TopicRecord:
         """Cancel the topic's queued or running job; the running one's ComfyUI jobs are deleted on the server."""
         record = self.get(slug)
-        if record.status is JobStatus.QUEUED:
-            self._queue = deque(item for item in self._queue if item[0] != slug)
-            await self._undo(record)  # a re-roll interrupted by a restart may have begun
-            self._set_status(record, JobStatus.CANCELLED)
-            url = record.options.get("webhook_url")
-            if isinstance(url, str):
-                self.webhooks.send(url, {"slug": slug, "status": "cancelled", "error": None})
-            return record
         running = self._running.get(slug)
         if running is None:
-            raise OutputLockedError(f"topic {slug!r} is {record.status.value}: there is no job to cancel")
+            # Queued (or left saying queued or running by an unexpected error): cancelled at once, before any
+            # await, so of several cancels at once exactly one changes the status.
+            if record.status not in ACTIVE or not self._set_status(record, JobStatus.CANCELLED):
+                raise OutputLockedError(f"topic {slug!r} is {record.status.value}: there is no job to cancel")
+            self._queue = deque(item for item in self._queue if item[0] != slug)
+            await self._undo(record)  # a re-roll interrupted by a restart may have begun
+            return record
         task, settled = running
         task.cancel()
         with contextlib.suppress(TimeoutError):

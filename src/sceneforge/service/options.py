@@ -20,7 +20,9 @@ from pydantic import ValidationError
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..input_checks import json_problem, shown, unicode_problem
 from ..workflows import bundled_kind, list_bundled
+from .targets import check_syntax
 
 __all__ = ["OPTIONS", "job_settings", "check_options", "webhook_url"]
 
@@ -72,13 +74,15 @@ def _sort(options: Any) -> tuple[dict[str, Any], list[str]]:
     good, problems = {}, []
     for name, value in options.items():
         problem = None
-        if name not in OPTIONS and name not in _SERVICE_ONLY:
+        text_problem = json_problem(value) or unicode_problem(str(name))
+        if text_problem:  # never saved: a lone surrogate would fail the write of the topic's state
+            problem = f"options.{shown(str(name))}: {text_problem}"
+        elif name not in OPTIONS and name not in _SERVICE_ONLY:
             problem = f"options.{name}: unknown option; choose from {', '.join([*OPTIONS, *_SERVICE_ONLY])}"
         elif name in ("workflow", "motion_workflow") and value is not None:
             problem = _workflow_problem(name, value, "image" if name == "workflow" else "motion")
-        elif name == "webhook_url" and value is not None and (
-                not isinstance(value, str) or not value.startswith(("http://", "https://")) or len(value) > 2000):
-            problem = "options.webhook_url: must be an http:// or https:// URL"
+        elif name == "webhook_url" and value is not None and (bad := check_syntax(value)):
+            problem = f"options.webhook_url: {bad}"
         if problem:
             problems.append(problem)
         else:

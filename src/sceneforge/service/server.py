@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import threading
@@ -23,9 +24,31 @@ from ..config import Settings
 from ..errors import ServerUnavailableError
 from .app import create_app
 from .auth import check_bind
+from .events import StalledClient
 from .service import Service
 
 __all__ = ["ServiceServer", "serve", "bind_socket", "service_url"]
+
+log = logging.getLogger("sceneforge.service")
+
+
+def _stalled(exc: BaseException | None) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_stalled(e) for e in exc.exceptions)
+    return isinstance(exc, StalledClient)
+
+
+class _StalledStreams(logging.Filter):
+    """A stream dropped for not reading is no error of the app: one warning line instead of a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and _stalled(record.exc_info[1]):
+            log.warning("dropped an event stream: %s", record.exc_info[1])
+            return False
+        return True
+
+
+_STALLED_FILTER = _StalledStreams()
 
 
 class ServiceServer(uvicorn.Server):
@@ -40,6 +63,9 @@ class ServiceServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
+            # Where it listens: a webhook may never point back here (.targets).
+            self.service.listening = [s.getsockname()[:2] for s in sockets or ()] or [
+                (self.config.host, self.config.port)]
             self.ready.set()
 
     @contextlib.contextmanager
@@ -79,6 +105,9 @@ def service_url(sock: socket.socket) -> str:
 
 def build_server(service: Service, *, log_level: str = "warning", signals: bool = True) -> ServiceServer:
     """The uvicorn server for ``service`` (its app built here)."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _STALLED_FILTER not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_STALLED_FILTER)
     config = uvicorn.Config(create_app(service), log_level=log_level, lifespan="on", timeout_graceful_shutdown=10,
                             access_log=log_level in ("info", "debug"), proxy_headers=False)
     return ServiceServer(config, service, signals=signals)

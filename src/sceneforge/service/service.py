@@ -19,6 +19,7 @@ from .actions import TopicActions
 from .events import EventHub
 from .jobs import JobQueue
 from .store import TopicStore
+from .targets import WebhookTargets
 from .webhooks import WebhookSender
 
 __all__ = ["Service"]
@@ -32,12 +33,15 @@ class Service:
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     clock: Callable[[], float] = time.time
     keepalive: float = 15.0  # seconds between SSE keep-alive comments
+    send_timeout: float = 30.0  # seconds one write to an event stream may wait before its client is dropped
     engine: Engine = field(init=False)
     store: TopicStore = field(init=False)
     hub: EventHub = field(init=False)
+    targets: WebhookTargets = field(init=False)
     webhooks: WebhookSender = field(init=False)
     jobs: JobQueue = field(init=False)
     actions: TopicActions = field(init=False)
+    listening: list[tuple[str, int]] = field(default_factory=list, init=False)  # set once the server listens
     _stopped: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -45,10 +49,11 @@ class Service:
         self.store = TopicStore(self.settings.out_dir, clock=self.clock)
         self.hub = EventHub()
         secret = self.settings.webhook_secret.get_secret_value() if self.settings.webhook_secret else None
-        self.webhooks = WebhookSender(secret=secret, sleep=self.sleep)
+        self.targets = WebhookTargets(self.settings.serve_webhook_allow, own=lambda: self.listening)
+        self.webhooks = WebhookSender(secret=secret, sleep=self.sleep, targets=self.targets, clock=self.clock)
         self.jobs = JobQueue(base=self.settings, engine=self.engine, store=self.store, hub=self.hub,
                              webhooks=self.webhooks, clock=self.clock)
-        self.actions = TopicActions(self.jobs)
+        self.actions = TopicActions(self.jobs, self.targets)
 
     @property
     def out_dir(self) -> Path:

@@ -14,7 +14,6 @@ newer half when it grows past :data:`MAX_EVENTS_BYTES`, at the start of a job.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -23,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import redact_url
 from ..errors import UnsafePathError
 from ..fsutil import atomic_write_bytes
 from ..layout import TopicLayout
+from .eventlog import MAX_EVENTS_BYTES, EventLog, EventReader, json_line
 from .models import JobSpec, JobStatus
 
 __all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES", "valid_slug"]
 
-MAX_EVENTS_BYTES = 8 * 1024 * 1024
-_TAIL = 64 * 1024
 
 
 def iso_time(t: float) -> str:
@@ -58,11 +57,26 @@ class TopicRecord:
     options: dict[str, Any] = field(default_factory=dict)
     job: JobSpec = field(default_factory=JobSpec)
     last_event_id: int = 0
+    queued_at: str = ""  # when its job was queued: a restarted service resumes in this order
+    interrupted_from: str | None = None  # "running" or "queued": what an interrupted job was doing
+    scene_states: dict[str, Any] | None = None  # each scene's state as last saved (.scene_states)
+    scene_count: int = 0  # how many scenes its scenes.json has (kept up to date by whoever writes it)
 
     def to_json(self) -> dict[str, Any]:
+        """``status.json``: everything, the webhook URL with its credentials included."""
         return {"slug": self.slug, "topic": self.topic, "status": self.status.value, "error": self.error,
                 "created_at": self.created_at, "updated_at": self.updated_at, "progress": dict(self.progress),
-                "options": self.options, "job": self.job.to_json()}
+                "options": self.options, "job": self.job.to_json(), "queued_at": self.queued_at,
+                "interrupted_from": self.interrupted_from, "scene_states": self.scene_states}
+
+    def public_json(self) -> dict[str, Any]:
+        """What a client sees: no webhook credentials, no queue bookkeeping."""
+        options = dict(self.options)
+        if isinstance(options.get("webhook_url"), str):
+            options["webhook_url"] = redact_url(options["webhook_url"])
+        return {"slug": self.slug, "topic": self.topic, "status": self.status.value, "error": self.error,
+                "created_at": self.created_at, "updated_at": self.updated_at, "progress": dict(self.progress),
+                "options": options, "job": self.job.to_json()}
 
     def summary(self) -> dict[str, Any]:
         """The short form ``GET /api/topics`` lists."""
@@ -78,9 +92,12 @@ class TopicRecord:
         progress: dict[str, Any] = raw["progress"] if isinstance(raw.get("progress"), dict) else {}
         options: dict[str, Any] = raw["options"] if isinstance(raw.get("options"), dict) else {}
         error = raw.get("error") if isinstance(raw.get("error"), str) else None
+        was = raw.get("interrupted_from")
         return cls(slug, topic, status, error, str(raw.get("created_at") or ""), str(raw.get("updated_at") or ""),
                    {"done": int(progress.get("done") or 0), "total": int(progress.get("total") or 0)},
-                   options, JobSpec.from_json(raw.get("job")))
+                   options, JobSpec.from_json(raw.get("job")), queued_at=str(raw.get("queued_at") or ""),
+                   interrupted_from=was if was in ("running", "queued") else None,
+                   scene_states=raw["scene_states"] if isinstance(raw.get("scene_states"), dict) else None)
 
 
 class TopicStore:
@@ -89,6 +106,7 @@ class TopicStore:
     def __init__(self, out_dir: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.out_dir = Path(out_dir)
         self.clock = clock
+        self.events = EventLog(self.out_dir)
 
     def now(self) -> str:
         return iso_time(self.clock())
@@ -103,7 +121,8 @@ class TopicStore:
 
     # ------------------------------------------------------------------ topics
     def exists(self, slug: str) -> bool:
-        return valid_slug(slug) and self.layout(slug).scenes_json.is_file()
+        """A topic folder with a ``scenes.json`` (a folder that is a link is no topic: never scanned nor served)."""
+        return valid_slug(slug) and not self.layout(slug).root.is_symlink() and self.layout(slug).scenes_json.is_file()
 
     def slugs(self) -> list[str]:
         """Every topic folder under ``--out`` (one with a ``scenes.json``), made by the service or not."""
@@ -111,7 +130,7 @@ class TopicStore:
             entries = list(os.scandir(self.out_dir))
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(e.name for e in entries if e.is_dir() and valid_slug(e.name)
+        return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False) and valid_slug(e.name)
                       and os.path.isfile(os.path.join(e.path, "scenes.json")))
 
     def scan(self) -> Iterator[TopicRecord]:
@@ -136,71 +155,35 @@ class TopicStore:
             made = iso_time(layout.scenes_json.stat().st_mtime)
             record = TopicRecord(slug, topic, created_at=made, updated_at=made)
         record.last_event_id = self.last_event_id(slug)
+        scenes = state.get("scenes") if isinstance(state, dict) else state
+        record.scene_count = len(scenes) if isinstance(scenes, list) else 0
         return record
 
     def save(self, record: TopicRecord) -> None:
         """Write ``status.json`` (atomically)."""
-        data = json.dumps(record.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
+        data = json_line(record.to_json())
         atomic_write_bytes(self._dir(record.slug) / "status.json", data)
 
     # ------------------------------------------------------------------ events
+    def events_path(self, slug: str) -> Path:
+        return self._dir(slug) / "events.jsonl"
+
     def append_event(self, slug: str, event: dict[str, Any]) -> None:
         """Add one event (it carries its ``id``) to the topic's events file."""
-        path = self._dir(slug) / "events.jsonl"
-        line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
-        try:
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
+        self.events.append(self.events_path(slug), event)
 
     def read_events(self, slug: str, after: int = 0) -> list[dict[str, Any]]:
-        """The kept events with an id above ``after``, in order."""
-        try:
-            text = (self._dir(slug) / "events.jsonl").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return []
-        out = []
-        for line in text.splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if isinstance(event, dict) and isinstance(event.get("id"), int) and event["id"] > after:
-                out.append(event)
-        return out
+        """The kept events with an id above ``after``, in order (whole: streams use :meth:`event_reader`)."""
+        return self.events.read(self.events_path(slug), after)
+
+    def event_reader(self, slug: str, after: int) -> EventReader:
+        """The kept events after ``after``, a bounded chunk at a time (blocking: use it in a thread)."""
+        return EventReader(self.events_path(slug), after)
 
     def last_event_id(self, slug: str) -> int:
-        """The highest id in the events file (read from its tail), 0 when there is none."""
-        try:
-            with (self._dir(slug) / "events.jsonl").open("rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - _TAIL))
-                lines = fh.read().splitlines()
-        except OSError:
-            return 0
-        for line in reversed(lines):
-            with contextlib.suppress(ValueError):
-                event = json.loads(line)
-                if isinstance(event, dict) and isinstance(event.get("id"), int):
-                    return int(event["id"])
-        return 0
+        """The highest id the topic has had (a deleted topic's count goes on), 0 when there is none."""
+        return self.events.last_id(self.events_path(slug), slug)
 
     def compact_events(self, slug: str, limit: int = MAX_EVENTS_BYTES) -> None:
         """Keep the newer half of an events file that grew past ``limit`` bytes (ids are kept)."""
-        path = self._dir(slug) / "events.jsonl"
-        try:
-            if path.stat().st_size <= limit:
-                return
-            lines = path.read_bytes().splitlines(keepends=True)
-        except OSError:
-            return
-        kept, size = [], 0
-        for line in reversed(lines):
-            size += len(line)
-            if size > limit // 2:
-                break
-            kept.append(line)
-        atomic_write_bytes(path, b"".join(reversed(kept)) or b"\n")
+        self.events.compact(self.events_path(slug), limit)

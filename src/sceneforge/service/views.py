@@ -23,8 +23,9 @@ from urllib.parse import quote
 from ..errors import AssetMissingError, ConfigError
 from ..layout import TopicLayout
 from ..takes import Take
-from .files import file_url
+from .files import file_url, relative_paths
 from .references import REFERENCES
+from .scene_states import SceneStates
 from .store import TopicRecord
 
 __all__ = ["topic_view", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
@@ -32,7 +33,7 @@ __all__ = ["topic_view", "preview_urls", "scene_view", "scenes_json", "takes_vie
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CACHE_SIZE = 64
 _states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
-_encoded: dict[str, tuple[tuple[str, int, int, int], bytes]] = {}
+_encoded: dict[str, tuple[tuple[str, int, int, int], list[bytes]]] = {}
 
 
 def read_state(layout: TopicLayout) -> dict[str, Any]:
@@ -81,12 +82,21 @@ def reference_url(layout: TopicLayout, value: Any) -> str | None:
     return file_url(layout.slug, rel) if os.path.isfile(layout.root / rel) else None
 
 
+def reference_value(layout: TopicLayout, value: Any) -> Any:
+    """An uploaded reference as the upload route named it (``references/<name>``, relative to the topic's
+    folder), also where a run wrote it back as an absolute path; any other value as it is."""
+    if isinstance(value, str) and reference_url(layout, value) is not None:
+        return f"{REFERENCES}/{os.path.basename(value)}"
+    return value
+
+
 def scene_view(layout: TopicLayout, n: int, raw: dict[str, Any]) -> dict[str, Any]:
     """One scene with ``n`` and the URLs of its files that exist."""
     root, slug = layout.root, layout.slug
     urls: dict[str, Any] = {}
     if (ref := reference_url(layout, raw.get("reference_image"))) is not None:
         urls["reference"] = ref
+        raw = {**raw, "reference_image": reference_value(layout, raw["reference_image"])}
     for key, field, name in (("audio", "audio_path", f"audio_scene_{n}.mp3"),
                              ("subtitle", "subtitle_path", f"audio_scene_{n}.srt"),
                              ("image", "image_path", f"image_scene_{n}.png")):
@@ -107,18 +117,21 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def scenes_json(layout: TopicLayout) -> bytes:
-    """The topic's scenes with their URLs, encoded; cached while neither ``scenes.json`` nor the topic
-    folder changed (the engine puts every asset in place by a rename in that folder, which changes
-    its mtime, so a file appearing or going away is seen)."""
+def scenes_json(layout: TopicLayout) -> list[bytes]:
+    """The topic's scenes with their URLs, each encoded; cached while neither ``scenes.json`` nor the topic
+    folder changed (the engine puts every asset in place by a rename in that folder, which changes its
+    mtime, so a file appearing or going away is seen)."""
     state = read_state(layout)
     st_scenes, st_root = os.stat(layout.scenes_json), os.stat(layout.root)
     key = (str(layout.root), st_scenes.st_mtime_ns, st_scenes.st_size, st_root.st_mtime_ns)
     cached = _encoded.get(key[0])
     if cached is not None and cached[0] == key:
         return cached[1]
-    scenes = [scene_view(layout, n, raw if isinstance(raw, dict) else {}) for n, raw in enumerate(state["scenes"], 1)]
-    data = _dumps(scenes)
+    out_dir = layout.root.parent
+    # Paths as the output folder sees them ("<slug>/image_scene_1.png"): never the service's machine's.
+    data = [relative_paths(_dumps(scene_view(layout, n, raw if isinstance(raw, dict) else {})).decode("utf-8"),
+                           out_dir, json_escaped=True).encode("utf-8")
+            for n, raw in enumerate(state["scenes"], 1)]
     _encoded[key[0]] = (key, data)
     while len(_encoded) > _CACHE_SIZE:
         _encoded.pop(next(iter(_encoded)))
@@ -132,15 +145,20 @@ def preview_urls(layout: TopicLayout) -> dict[str, str]:
             if os.path.isfile(layout.root / name)}
 
 
-def topic_view(record: TopicRecord, layout: TopicLayout) -> bytes:
-    """``GET /api/topics/{slug}`` as JSON bytes: the topic's record, its previews' URLs and its scenes."""
+def topic_view(record: TopicRecord, layout: TopicLayout, states: SceneStates) -> bytes:
+    """``GET /api/topics/{slug}`` as JSON bytes: the topic's record, its previews' URLs and its scenes, each
+    with its ``state`` (and ``failure``) as of ``last_event_id``."""
     extra: dict[str, Any] = {"last_event_id": record.last_event_id, "preview_urls": preview_urls(layout)}
     reference = read_state(layout).get("reference_image")
     if isinstance(reference, str):
-        extra["reference_image"] = reference  # the topic's own, for every scene without one
+        extra["reference_image"] = relative_paths(reference_value(layout, reference), layout.root.parent)
         extra["reference_url"] = reference_url(layout, reference)
-    head = _dumps({**record.to_json(), **extra})
-    return head[:-1] + b',"scenes":' + scenes_json(layout) + b"}"
+    head = _dumps({**record.public_json(), **extra})
+    scenes = scenes_json(layout)
+    joined = b",".join(
+        scene[:-1] + b',"state":' + _dumps(states.view(n)) + b"}" if n <= states.count else scene
+        for n, scene in enumerate(scenes, 1))
+    return head[:-1] + b',"scenes":[' + joined + b"]}"
 
 
 def _take_urls(layout: TopicLayout, take: Take) -> list[str]:

@@ -1,4 +1,5 @@
-// Each scene's live state, worked out from the topic's events (replayed from the start, then live).
+// Each scene's live state: as GET /api/topics/{slug} gives it (scene.state, worked out by the service
+// from the events up to the answer's last_event_id), then kept up to date from the live events.
 //
 // A state is {phase, stage, note}: phase is one of "done", "queued", "making", "ready",
 // "failed", "cancelled", "interrupted"; `words(state)` is what the card says.
@@ -6,10 +7,15 @@
 export const STAGE_WORDS = {audio: "narration", image: "image", motion: "motion"};
 const WAITING = new Set(["queued", "making", "ready"]);
 
-/** The states of `count` scenes before any event: as the topic's status says. */
-export function initialStates(count, topic) {
+/** The scenes' states as the topic's answer gives them (as its status says, for a scene without one). */
+export function initialStates(topic) {
   const busy = topic.status === "queued" || topic.status === "running";
-  return Array.from({length: count}, () => ({phase: busy ? "queued" : "done", stage: null, note: ""}));
+  return topic.scenes.map((scene) => {
+    const state = scene.state;
+    if (!state) return {phase: busy ? "queued" : "done", stage: null, note: ""};
+    const active = state.phase === "making" ? {[state.stage]: state.note} : {};
+    return {phase: state.phase, stage: state.stage, note: state.note || "", failure: state.failure || null, active};
+  });
 }
 
 /** What a card says for a state. */
@@ -29,30 +35,20 @@ export function words(state) {
   }
 }
 
-/** The lines of a job's error that name a scene: {n: line}. */
-function linesByScene(error) {
-  const found = {};
-  for (const line of String(error || "").split("\n")) {
-    const match = /^scene (\d+)\b/.exec(line.trim());
-    if (match) found[Number(match[1])] = (found[Number(match[1])] ? `${found[Number(match[1])]}; ` : "") + line.trim();
-  }
-  return found;
-}
-
+/** The job ended: every scene still waiting is done, cancelled, interrupted, or failed with the job
+ * (when no scene failed on its own: a scene_failed event says which scene failed, never the error's words). */
 function settle(states, status, error) {
-  const named = linesByScene(error);
-  const anyNamed = Object.keys(named).length > 0;
+  const anyFailed = states.some((state) => state.phase === "failed");
   states.forEach((state, i) => {
-    if (named[i + 1] && state.phase !== "failed") {
-      states[i] = {phase: "failed", stage: state.stage, note: named[i + 1]};
-    } else if (WAITING.has(state.phase)) {
-      if (status === "failed" && !anyNamed && state.phase !== "ready") {
-        states[i] = {phase: "failed", stage: null, note: String(error || "the job failed")};
-      } else if (status === "cancelled" || status === "interrupted") {
-        states[i] = {phase: state.phase === "ready" ? "done" : status, stage: null, note: ""};
-      } else {
-        states[i] = {phase: "done", stage: null, note: ""};
-      }
+    if (!WAITING.has(state.phase)) return;
+    if (status === "failed" && !anyFailed && state.phase !== "ready") {
+      const message = String(error || "the job failed");
+      states[i] = {phase: "failed", stage: null, note: message,
+                   failure: {stage: null, kind: "job", message, retryable: false}};
+    } else if ((status === "cancelled" || status === "interrupted") && state.phase !== "ready") {
+      states[i] = {phase: status, stage: null, note: ""};
+    } else {
+      states[i] = {phase: "done", stage: null, note: ""};
     }
   });
 }
@@ -116,9 +112,13 @@ export function applyEvent(states, event) {
     case "scene_cached":
       if (states[i].phase !== "failed") states[i] = without(state, stage);
       break;
-    case "scene_failed":
-      states[i] = {phase: "failed", stage, note: String(data.reason || ""), active: {}};
+    case "scene_failed": {
+      const error = data.error || {};
+      const note = String(data.reason || error.message || "");
+      states[i] = {phase: "failed", stage, note, active: {},
+                   failure: {stage, kind: error.type || "error", message: note, retryable: Boolean(error.retryable)}};
       break;
+    }
     default:
       break;
   }

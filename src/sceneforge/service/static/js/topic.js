@@ -86,10 +86,10 @@ export class TopicPage {
       return;
     }
     this.replayUntil = topic.last_event_id || 0;
-    this.states = initialStates(topic.scenes.length, topic);
+    this.states = initialStates(topic);
     this.show(topic);
-    // From the first event: the replay works out each scene's state (a failure's reason included).
-    this.stream = new EventStream(this.slug, {after: 0, onEvent: (e) => this.onEvent(e),
+    // The answer holds each scene's state as of its last event: follow the stream from there (no replay).
+    this.stream = new EventStream(this.slug, {after: this.replayUntil, onEvent: (e) => this.onEvent(e),
                                               onState: (s) => setText(this.connection, CONNECTION[s] || s)}).start();
   }
 
