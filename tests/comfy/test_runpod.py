@@ -342,3 +342,27 @@ def test_member_options_never_show_a_password():
     s = Settings(comfy_urls=[{"url": "http://u:pw-SECRET@gpu:8188", "price_per_second": 0.001}])
     assert "pw-SECRET" not in str(s.public_dict())
     assert s.comfy_member_options == {"http://u:pw-SECRET@gpu:8188": {"price_per_second": 0.001}}
+
+
+async def test_a_job_on_an_endpoint_that_stops_answering_moves_to_the_server(comfy_server, runpod, tmp_path):
+    comfy_server.models["checkpoints"].append("sd_xl_base_1.0.safetensors")
+    runpod.hold()
+    endpoint = member(runpod)
+    pool = ComfyPool([ComfyClient(comfy_server.url), endpoint])
+    backend = ComfyImageBackend(Workflow.load("sdxl"), pool=pool, width=64, height=64)
+    events: list[Event] = []
+    try:
+        await backend.start()
+        jobs = [asyncio.ensure_future(backend.generate(
+            ImageRequest(i, f"scene {i}", tmp_path / f"s{i}.png"), bound_reporter(events.append, topic="t", stage="image", scene=i)))
+            for i in (1, 2)]
+        while not runpod.jobs:
+            await asyncio.sleep(0.001)
+        runpod.down = True
+        await asyncio.gather(*jobs)
+    finally:
+        await pool.aclose()
+    assert len(comfy_server.prompts) == 2 and len(runpod.submitted) == 1  # the endpoint's job moved
+    assert not pool.servers[1].healthy
+    assert ("POST", f"/v2/ep1/cancel/{next(iter(runpod.jobs))}", 503) in runpod.requests  # it tried not to leave a twin
+    assert any(e.kind == "warning" and "moving scene" in e.data["message"] for e in events)

@@ -28,7 +28,7 @@ It follows two real things, read for this fake:
 Each worker runs its own fake ComfyUI (``tests/fakes/comfy_server.py``) made by ``comfy_factory``,
 started on the worker's first job after ``cold_start`` seconds. :meth:`hold` keeps every job
 ``IN_QUEUE`` until :meth:`release`; ``clock`` (injectable) decides retention; :meth:`expire`
-drops finished results at once. Records: ``submitted``, ``status_calls`` (job id -> monotonic
+drops finished results at once; ``down`` makes every call answer 503. Records: ``submitted``, ``status_calls`` (job id -> monotonic
 times), ``cancels``, ``requests`` (method, path, status).
 """
 
@@ -115,6 +115,7 @@ class FakeRunPod:
         self.requests: list[tuple[str, str, int]] = []
         self.s3_files: dict[str, bytes] = {}
         self.s3_requests: list[dict[str, str]] = []  # headers of each /s3 GET (no key may reach storage)
+        self.down = False  # set: every call answers 503 (an outage of the control plane)
         self.rate_limits: dict[str, list[float]] = {}  # operation -> Retry-After of each 429 still to send
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._open = asyncio.Event()
@@ -188,6 +189,9 @@ class FakeRunPod:
         if path.startswith("/s3/"):
             return await handler(request)
         op = path.split("/")[3] if path.count("/") >= 3 else ""
+        if self.down:  # the control plane in an outage: every call answers 503
+            self.requests.append((request.method, path, 503))
+            return web.json_response({"error": "service unavailable"}, status=503)
         if request.headers.get("Authorization", "") not in (f"Bearer {self.api_key}", self.api_key):
             self.requests.append((request.method, path, 401))
             return web.json_response({"error": "Unauthorized"}, status=401)

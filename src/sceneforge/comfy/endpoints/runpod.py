@@ -205,7 +205,8 @@ class RunPodClient(EndpointMember):
                     answer = await self.status(job_id)
                 except (TransientError, ServerUnavailableError) as exc:
                     failures += 1
-                    if failures >= UNREACHABLE_AFTER:
+                    if failures >= UNREACHABLE_AFTER:  # the pool moves the job: try not to leave a twin running
+                        await self.cancel_quietly(job_id, on_event=on_event)
                         raise ServerUnavailableError(f"{self.server} stopped answering: {exc}") from exc
                     continue
                 failures = 0
