@@ -23,6 +23,7 @@ from sceneforge.errors import (
     DownloadError,
     GenerationError,
     JobTimeoutError,
+    PermanentError,
     UnsafePathError,
     WorkflowError,
 )
@@ -366,3 +367,16 @@ async def test_a_job_on_an_endpoint_that_stops_answering_moves_to_the_server(com
     assert not pool.servers[1].healthy
     assert ("POST", f"/v2/ep1/cancel/{next(iter(runpod.jobs))}", 503) in runpod.requests  # it tried not to leave a twin
     assert any(e.kind == "warning" and "moving scene" in e.data["message"] for e in events)
+
+
+async def test_a_job_over_runpods_request_limit_is_refused_before_sending(runpod, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(2000))
+    client = member(runpod)
+    client.max_request_bytes = 1000
+    graph = {"1": {"class_type": "LoadImage", "inputs": {"image": await client.upload_image(big, name="b.png")}},
+             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    with pytest.raises(PermanentError, match="over the .* MB RunPod accepts for /run"):
+        await client.run(graph)
+    assert runpod.submitted == []
+    await client.aclose()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,6 +36,7 @@ from ...errors import (
     GenerationError,
     JobInterruptedError,
     JobTimeoutError,
+    PermanentError,
     ServerUnavailableError,
     TransientError,
     WorkflowError,
@@ -47,6 +49,8 @@ from .member import EndpointMember, Sleep, output_refs
 __all__ = ["RunPodClient", "poll_delay", "MiB"]
 
 MiB = 1024 * 1024
+#: The largest ``/run`` request RunPod takes (10 MB; ``/runsync`` 20 MB).
+MAX_RUN_REQUEST = 10 * MiB
 #: Consecutive failed status polls after which the endpoint counts as down (the pool's failover signal).
 UNREACHABLE_AFTER = 5
 
@@ -99,6 +103,7 @@ class RunPodClient(EndpointMember):
         )
         self.timeout = float(timeout)
         self.queue_timeout = float(queue_timeout)
+        self.max_request_bytes = MAX_RUN_REQUEST
         self._expected: dict[str, tuple[float, float]] = {}  # workflow kind -> recent (queue, execution) seconds
 
     # --- plain calls ----------------------------------------------------------------
@@ -156,7 +161,12 @@ class RunPodClient(EndpointMember):
     async def run(self, graph: Mapping[str, Any], *, on_event: OnEvent | None = None,
                   on_submit: Callable[[str, str], object] | None = None, timeout: float | None = None) -> JobResult:
         """Submit ``graph`` with its inputs, journal the job id, follow it to its end (see the module doc)."""
-        code, answer = await self._json("POST", "run", "submit the workflow", self._request(graph))
+        request = self._request(graph)
+        size = len(json.dumps(request, separators=(",", ":")))
+        if size > self.max_request_bytes:
+            raise PermanentError(f"{self.server}: the job with its input images is {size / MiB:.1f} MB, over the "
+                                 f"{self.max_request_bytes / MiB:g} MB RunPod accepts for /run; use smaller images")
+        code, answer = await self._json("POST", "run", "submit the workflow", request)
         job_id = str(dict_of(answer).get("id") or "") if code == 200 else ""
         if not job_id:
             raise TransientError(f"{self.server}: the workflow was not accepted (HTTP {code}: {str(answer)[:200]})")
