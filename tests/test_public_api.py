@@ -16,7 +16,8 @@ EXTEND = ["Backend", "BackendResources", "Reporter", "TTSBackend", "SpeechReques
           "ImageBackend", "ImageRequest", "ImageResult", "MotionBackend", "MotionRequest", "MotionResult",
           "tts_registry", "image_registry", "motion_registry"]
 ERRORS = ["SceneforgeError", "SceneValidationError", "ConfigError", "AssetMissingError", "ServerUnavailableError",
-          "WorkflowError", "GenerationError", "error_text"]
+          "WorkflowError", "GenerationError", "TopicConflictError", "UnsafePathError", "OutputLockedError",
+          "JobInterruptedError", "PermanentError", "TransientError", "error_text"]
 
 
 def test_all_is_exactly_this():

@@ -119,11 +119,11 @@ async def test_an_edit_the_run_would_refuse_is_422_and_saves_nothing(start, tmp_
 async def test_a_change_while_a_command_line_run_holds_the_topic_is_409_at_once(svc, monkeypatch):
     from sceneforge.layout import TopicLayout
     from sceneforge.lock import topic_lock
-    from sceneforge.service import actions
+    from sceneforge.pipeline import workspace
 
     await svc.submit({"topic": "held", "scenes": [{"script": "one", "image_prompt": "p"}]})
     await svc.wait("held")
-    monkeypatch.setattr(actions, "LOCK_WAIT", 0.0)
+    monkeypatch.setattr(workspace, "LOCK_WAIT", 0.0)
     with topic_lock(TopicLayout(svc.out, "held")):  # as `sceneforge run` holds it
         status, body = await svc.call("PATCH", "/api/topics/held/scenes/1", body={"script": "changed"})
         assert status == 409 and "outside the service" in body["detail"] and "--wait-lock" not in body["detail"]

@@ -288,7 +288,7 @@ async def test_a_failed_motion_re_roll_with_a_seed_leaves_the_motion_as_it_was(s
 
 async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_put_back(start, comfy, tmp_path: Path):
     from sceneforge.cache import WorkflowCache
-    from sceneforge.service.runner import _pin
+    from sceneforge.pipeline import Reroll
     from sceneforge.takes import TakeStore
 
     svc = await start(with_comfy(tmp_path, comfy, serve_concurrency=1))
@@ -300,8 +300,9 @@ async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_pu
     status, _ = await svc.call("POST", "/api/topics/later/scenes/1/regenerate", body={"stage": "image"})
     assert status == 202
     # As a re-roll that had begun before the service stopped: its pin set, the old take kept and replaced.
-    layout = svc.service.jobs.store.layout("later")
-    _pin(layout, 1, "image", None)
+    ws = svc.service.jobs.store.topic("later")
+    layout = ws.layout
+    ws.begin_reroll(Reroll(1, "image", None))
     TakeStore(WorkflowCache(layout)).keep("image", 1)
     WorkflowCache(layout).invalidate("image", 1)
     status, _ = await svc.call("POST", "/api/topics/later/cancel")

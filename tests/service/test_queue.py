@@ -190,22 +190,21 @@ async def test_a_re_roll_interrupted_mid_job_re_attaches_instead_of_rolling_twic
 def test_a_resumed_re_roll_is_forced_again_only_while_the_old_take_is_current(tmp_path: Path):
     from service_helpers import offline
 
-    from sceneforge.pipeline import generate_assets
+    from sceneforge.pipeline import Topic, generate_assets
     from sceneforge.service.models import JobSpec
-    from sceneforge.service.runner import job_run_settings, take_marker
-    from sceneforge.service.store import TopicStore
+    from sceneforge.service.runner import job_run_settings
 
     settings = offline(tmp_path)
     generate_assets(topic("marks", 1), settings)
-    layout = TopicStore(settings.out_dir).layout("marks")
-    marker = take_marker(layout, "image", 1)
+    ws = Topic.open(settings.out_dir, "marks")
+    marker = ws.current("image", 1)
     assert marker is not None
     asked = JobSpec("regenerate", 1, "image", marker)
-    assert job_run_settings(settings, {}, asked, layout, resumed=False).force
-    assert job_run_settings(settings, {}, asked, layout, resumed=True).force  # the old take still current
+    assert job_run_settings(settings, {}, asked, ws, resumed=False).force
+    assert job_run_settings(settings, {}, asked, ws, resumed=True).force  # the old take still current
     moved_on = JobSpec("regenerate", 1, "image", "an-older-take")
-    assert not job_run_settings(settings, {}, moved_on, layout, resumed=True).force
-    rerolled = job_run_settings(settings, {}, moved_on, layout, resumed=False)
+    assert not job_run_settings(settings, {}, moved_on, ws, resumed=True).force
+    rerolled = job_run_settings(settings, {}, moved_on, ws, resumed=False)
     assert rerolled.force and rerolled.only_scenes == frozenset({1}) and rerolled.stages == ("image",)
 
 

@@ -1,6 +1,6 @@
 """The ``sceneforge`` command line: a thin client of the library.
 
-Commands: ``run``, ``serve``, ``preview``, ``doctor``, ``takes``, ``workflow inspect``. Each parses its
+Commands: ``run``, ``serve``, ``mcp``, ``preview``, ``doctor``, ``takes``, ``workflow inspect``. Each parses its
 flags into settings, calls the library, and turns errors into one clear message
 and an exit code (0 done, 2 bad input or usage, 1 generation failed).
 """
@@ -15,6 +15,7 @@ import typer
 
 from ..config import load_settings
 from . import common
+from .agent import mcp
 from .common import fail, overrides
 from .preview import preview
 from .run import run
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.command()(run)
 app.command()(serve)
 app.command("preview")(preview)
+app.command("mcp")(mcp)
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(takes_app, name="takes")
 
@@ -44,6 +46,7 @@ def doctor(
     workflow: Annotated[Optional[str], typer.Option(help="Workflow to check against the server.")] = None,
     motion_workflow: Annotated[Optional[str], typer.Option(help="Motion workflow to check.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Config file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     debug: Annotated[bool, typer.Option("--debug")] = False,
 ) -> None:
     """Check ComfyUI servers and workflows: reachability, devices, queue, nodes, model files."""
@@ -53,9 +56,17 @@ def doctor(
                       motion_workflow=motion_workflow),
             config_file=config,
         )
-        from .doctor import run_doctor
+        check_motion = motion_workflow is not None or settings.motion_enabled
+        if as_json:  # the same checks as data (sceneforge.doctor.doctor_report; the MCP doctor tool answers it)
+            from ..doctor import doctor_report
 
-        ok = asyncio.run(run_doctor(settings, common.err, check_motion=motion_workflow is not None or settings.motion_enabled))
+            report = asyncio.run(doctor_report(settings, check_motion=check_motion))
+            print(report.model_dump_json(indent=2))
+            ok = report.healthy
+        else:
+            from .doctor import run_doctor
+
+            ok = asyncio.run(run_doctor(settings, common.err, check_motion=check_motion))
     except Exception as exc:  # noqa: BLE001
         raise typer.Exit(fail(exc, debug)) from None
     raise typer.Exit(0 if ok else 1)

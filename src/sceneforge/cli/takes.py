@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..pipeline.topics import list_takes, load_topic, restore_take, topic_dir_layout
+from ..pipeline import Topic
 from .common import fail
 
 __all__ = ["takes_app"]
@@ -29,12 +29,12 @@ def takes_list(
 ) -> None:
     """List each scene's takes of narration, image and motion (the current one marked)."""
     try:
-        layout = topic_dir_layout(folder)
-        count = len(load_topic(layout).scenes)
+        topic = Topic.at(folder)
+        count = len(topic.read().scenes)
         if scene is not None and not 1 <= scene <= count:
             raise ConfigError(f"--scene {scene}: {folder} has scenes 1 to {count}")
         numbers = [scene] if scene is not None else list(range(1, count + 1))
-        found = {n: list_takes(layout, n) for n in numbers}
+        found = {n: topic.takes(n) for n in numbers}
     except Exception as exc:  # noqa: BLE001 - every error becomes a clean message
         raise typer.Exit(fail(exc, debug)) from None
     if json_out:
@@ -64,7 +64,7 @@ def takes_restore(
 ) -> None:
     """Make an earlier take current again; scenes.json points at it."""
     try:
-        sf = restore_take(topic_dir_layout(folder), scene, stage, take)
+        sf = Topic.at(folder).restore(scene, stage, take, wait=30.0)
     except Exception as exc:  # noqa: BLE001
         raise typer.Exit(fail(exc, debug)) from None
     Console(stderr=True).print(f"scene {scene} {stage}: take {take} restored ({sf.topic})", markup=False)

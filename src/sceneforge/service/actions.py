@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import shutil
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from ..config import Settings
-from ..errors import AssetMissingError, ConfigError, OutputLockedError, SceneValidationError, UnsafePathError
-from ..fsutil import atomic_write_bytes
-from ..layout import TopicLayout, slugify
-from ..lock import topic_lock
-from ..pipeline import DEFAULT_TOPIC, aplan_run, write_scenes_json
-from ..pipeline.context import STAGE_FIELDS, drop_fields
-from ..pipeline.topics import edit_scene, edited, list_takes, load_topic, reroll_settings, restore_take, scene_pin
-from ..scenes import SceneFile, parse_state
-from ..takes import Take
+from .. import AssetMissingError, ConfigError, SceneFile, SceneValidationError, Settings, UnsafePathError
+from ..pipeline import DEFAULT_TOPIC, Take, Topic, aplan_run, parse_state, slugify, without_outputs
 from .files import relative_paths
 from .jobs import JobQueue
 from .models import JobSpec
 from .options import check_options, job_settings, webhook_url
 from .references import confine_edit, confine_scene_paths, save_reference
-from .runner import take_marker
 from .store import TopicRecord
 from .targets import WebhookTargets
 from .views import read_state, scene_count
@@ -41,8 +29,7 @@ from .views import read_state, scene_count
 __all__ = ["TopicActions", "VIEW_FIELDS"]
 
 #: What the API adds to a scene (``GET /api/topics/{slug}``); a scene sent back with them is taken without.
-VIEW_FIELDS = ("n", "urls")
-T = TypeVar("T")
+VIEW_FIELDS = ("n", "urls", "state")
 
 
 def _slug_of(data: Any) -> str:
@@ -52,69 +39,6 @@ def _slug_of(data: Any) -> str:
         return slugify(topic if isinstance(topic, str) else DEFAULT_TOPIC)
     except UnsafePathError:
         return slugify(DEFAULT_TOPIC)  # the plan says what is wrong with the topic
-
-
-#: Seconds a request waits for the topic's lock (a command-line run holding it answers 409, not a hang).
-LOCK_WAIT = 2.0
-
-
-def _outside_run(slug: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)``; a command-line run holding the topic is a 409 that says so."""
-    try:
-        return fn(*args, **kwargs)
-    except OutputLockedError:
-        raise OutputLockedError(f"a sceneforge run outside the service is writing topic {slug!r}; "
-                                "try again when it ends") from None
-
-
-def _free(layout: TopicLayout) -> None:
-    """Returns when no run outside the service holds the topic (else OutputLockedError)."""
-    with topic_lock(layout, wait=LOCK_WAIT):
-        pass
-
-
-def _rename_locked(layout: TopicLayout, dest: Path) -> None:
-    with topic_lock(layout):
-        os.rename(layout.root, dest)
-
-
-def _drop_outputs(sf: SceneFile) -> None:
-    """A caller's asset fields are never taken as assets, nor the API's view fields as scene fields."""
-    for scene in sf.scenes:
-        for names in STAGE_FIELDS.values():
-            drop_fields(scene, *names)
-        drop_fields(scene, *VIEW_FIELDS)
-
-
-def _snapshot(layout: TopicLayout) -> bytes | None:
-    """The topic's ``scenes.json`` as it is (None: a new topic, whose folder does not exist yet)."""
-    if not layout.root.exists():
-        return None
-    try:
-        return layout.scenes_json.read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
-def _put_back(layout: TopicLayout, before: bytes | None) -> None:
-    """Undo a submission that failed half-way (see :func:`_snapshot`)."""
-    if before is None:
-        shutil.rmtree(layout.root, ignore_errors=True)
-    elif before:
-        atomic_write_bytes(layout.scenes_json, before)
-    else:
-        layout.scenes_json.unlink(missing_ok=True)
-
-
-def _save_state(layout: TopicLayout, sf: SceneFile) -> None:
-    with topic_lock(layout):
-        write_scenes_json(sf, layout)
-
-
-def _reroll_job(layout: TopicLayout, n: int, stage: str, seed: int | None) -> JobSpec:
-    """A re-roll job, with what it replaces: the current take and the scene's seed pin."""
-    pinned = scene_pin(layout, n, load_topic(layout).scenes[n - 1], stage)
-    return JobSpec("regenerate", n, stage, take_marker(layout, stage, n), seed, pinned)
 
 
 class TopicActions:
@@ -129,13 +53,13 @@ class TopicActions:
     def base(self) -> Settings:
         return self.jobs.base
 
-    def layout(self, slug: str) -> TopicLayout:
-        return self.store.layout(slug)
+    def topic(self, slug: str) -> Topic:
+        return self.store.topic(slug)
 
     def check_scene(self, slug: str, n: int) -> TopicRecord:
         """The topic's record; AssetMissingError (404) for an unknown topic or scene."""
         record = self.jobs.get(slug)
-        count = scene_count(self.layout(slug))
+        count = scene_count(self.topic(slug).layout)
         if not 1 <= n <= count:
             raise AssetMissingError(f"topic {slug!r} has scenes 1 to {count}, not {n}")
         return record
@@ -156,12 +80,12 @@ class TopicActions:
         if (url := webhook_url(options)) is not None:
             await self.targets.check(url)  # never the service itself, its machine or its network
         try:
-            sf = (await aplan_run([data], settings, base=self.layout(_slug_of(data)).root)).topics[0]
+            sf = (await aplan_run([data], settings, base=self.topic(_slug_of(data)).root)).topics[0]
         except SceneValidationError as exc:
             raise SceneValidationError(problems + exc.problems) from None
         if problems:
             raise SceneValidationError(problems)
-        await asyncio.to_thread(_drop_outputs, sf)
+        sf = await asyncio.to_thread(without_outputs, sf, VIEW_FIELDS)
         return sf, options
 
     async def submit(self, data: Any) -> TopicRecord:
@@ -170,18 +94,18 @@ class TopicActions:
         sf, options = await self.plan(data)
         slug = slugify(sf.topic)
         async with self.jobs.claim(slug):
-            layout = self.layout(slug)
-            before = await asyncio.to_thread(_snapshot, layout)
+            topic = self.topic(slug)
+            before = await asyncio.to_thread(topic.snapshot)
             known = self.jobs.records.get(slug)
             try:
-                await asyncio.to_thread(_outside_run, slug, _save_state, layout, sf)
+                await asyncio.to_thread(topic.write, sf)
                 record = known or TopicRecord(slug, sf.topic, last_event_id=self.store.last_event_id(slug))
                 record.topic, record.options, record.scene_count = sf.topic, options, len(sf.scenes)
                 self.jobs.enqueue(record, JobSpec("run"))
             except BaseException:
                 if known is None:
                     self.jobs.records.pop(slug, None)
-                await asyncio.to_thread(_put_back, layout, before)
+                await asyncio.to_thread(topic.put_back, before)
                 raise
         return record
 
@@ -192,20 +116,20 @@ class TopicActions:
             raise ConfigError("nothing to change: give scene fields such as script or image_prompt")
         # A scene sent back as the API showed it: its view fields and unchanged values (asset fields
         # included, which an edit may not set) are no change.
-        current = read_state(self.layout(slug))["scenes"][n - 1]
+        topic = self.topic(slug)
+        current = read_state(topic.layout)["scenes"][n - 1]
         shown = json.loads(relative_paths(json.dumps(current), self.store.out_dir, json_escaped=True))
         changes = {k: v for k, v in changes.items()
                    if k not in VIEW_FIELDS and not (isinstance(shown, dict) and k in shown and shown[k] == v)}
         changes = confine_edit(n, changes)
-        layout = self.layout(slug)
         async with self.jobs.claim(slug):
             if changes:
                 # The checks the job would fail on (a script, a reference, a voice, a workflow's kind ...)
                 # answer this request: 422 and nothing saved, never a topic whose every job fails.
-                sf = edited(await asyncio.to_thread(load_topic, layout), n, changes)
+                sf = await asyncio.to_thread(topic.edited, n, changes)
                 settings = job_settings(self.base, record.options).model_copy(update={"only_scenes": frozenset({n})})
-                await aplan_run([sf.state()], settings, base=layout.root)
-                await asyncio.to_thread(_outside_run, slug, edit_scene, layout, n, changes, wait=LOCK_WAIT)
+                await aplan_run([sf.state()], settings, base=topic.root)
+                await asyncio.to_thread(topic.edit, n, changes)
             self.jobs.note(record, "scene_edited", {"fields": sorted(changes)}, scene=n)
             self.jobs.enqueue(record, JobSpec("run"))
         return record
@@ -213,18 +137,17 @@ class TopicActions:
     async def regenerate(self, slug: str, n: int, stage: str, seed: int | None) -> TopicRecord:
         """A new take of one asset (its motion too after an image), with ``seed`` pinned or a new random one."""
         record = self.check_scene(slug, n)
-        reroll_settings(job_settings(self.base, record.options), n, stage)  # refuses what cannot be re-rolled
-        if seed is not None and stage == "audio":
-            raise ConfigError("narration has no seed")
+        Topic.reroll_settings(job_settings(self.base, record.options), n, stage)  # refuses what cannot be re-rolled
+        topic = self.topic(slug)
         async with self.jobs.claim(slug):
-            await asyncio.to_thread(_outside_run, slug, _free, self.layout(slug))  # 409 now, not a failed job later
-            job = await asyncio.to_thread(_reroll_job, self.layout(slug), n, stage, seed)
-            self.jobs.enqueue(record, job)
+            await asyncio.to_thread(topic.check_free)  # 409 now, not a failed job later
+            reroll = await asyncio.to_thread(topic.plan_reroll, n, stage, seed)
+            self.jobs.enqueue(record, JobSpec.of(reroll))
         return record
 
     async def takes(self, slug: str, n: int) -> dict[str, list[Take]]:
         self.check_scene(slug, n)
-        return await asyncio.to_thread(list_takes, self.layout(slug), n)
+        return await asyncio.to_thread(self.topic(slug).takes, n)
 
     async def restore(self, slug: str, n: int, stage: str, take_id: str) -> TopicRecord:
         """Make an earlier take current again (no job: the files are put back as they were)."""
@@ -233,8 +156,7 @@ class TopicActions:
         if stage not in takes or not any(t.id == take_id for t in takes[stage]):
             raise AssetMissingError(f"scene {n} has no {stage} take {take_id!r}")
         async with self.jobs.claim(slug, queue_room=False):
-            sf = await asyncio.to_thread(_outside_run, slug, restore_take, self.layout(slug), n, stage, take_id,
-                                         wait=LOCK_WAIT)
+            sf = await asyncio.to_thread(self.topic(slug).restore, n, stage, take_id)
             self.jobs.note(record, "take_restored", {"take": take_id}, scene=n, stage=stage)
             if stage == "image" and sf.scenes[n - 1].motion_frames_path is None \
                     and job_settings(self.base, record.options).run_motion:
@@ -246,29 +168,29 @@ class TopicActions:
         so its first submission can name it); the value for ``reference_image``."""
         if slug not in self.jobs.records and slugify(slug) != slug:
             raise AssetMissingError(f"no topic {slug!r}, and it is not a topic folder name (try {slugify(slug)!r})")
-        return await asyncio.to_thread(save_reference, self.layout(slug), data,
+        return await asyncio.to_thread(save_reference, self.topic(slug).layout, data,
                                        int(self.base.reference_max_mb * 1024 * 1024))
 
     async def preview(self, slug: str) -> TopicRecord:
         record = self.jobs.get(slug)
         async with self.jobs.claim(slug):
-            await asyncio.to_thread(_outside_run, slug, _free, self.layout(slug))
+            await asyncio.to_thread(self.topic(slug).check_free)
             self.jobs.enqueue(record, JobSpec("preview"))
         return record
 
     async def delete(self, slug: str) -> None:
         """Remove the topic's folder (refused while it has a job, or a command-line run holds it); also a
         folder that only holds references uploaded for a topic never submitted."""
-        layout = self.layout(slug)
+        topic = self.topic(slug)
         record = None if self._references_only(slug) else self.jobs.get(slug)
         async with self.jobs.claim(slug, queue_room=False):
             trash = self.store.out_dir / f".deleted-{slug}-{secrets.token_hex(4)}"
-            _outside_run(slug, _rename_locked, layout, trash)  # gone at once for every reader; removed below
+            topic.move_away(trash)  # gone at once for every reader; removed below
             if record is not None:
                 self.jobs.forget(record)
         await asyncio.to_thread(shutil.rmtree, trash, True)
 
     def _references_only(self, slug: str) -> bool:
-        root = self.layout(slug).root
+        root = self.topic(slug).root
         return slug not in self.jobs.records and (root / "references").is_dir() and not (root / "scenes.json").exists()
 

@@ -16,9 +16,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from .. import __version__
-from ..errors import ConfigError, SceneValidationError
-from ..scenes import decode_scene_json
+from .. import ConfigError, SceneValidationError, __version__
+from ..pipeline import decode_scene_json
 from .events import SSEResponse, sse_stream
 from .models import Accepted, Health, Problems, RegenerateRequest, SceneEdit, TakesOut, TopicState, TopicSummary
 from .service import Service

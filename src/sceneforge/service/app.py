@@ -37,8 +37,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import __version__
-from ..errors import (
+from .. import (
     AssetMissingError,
     ConfigError,
     OutputLockedError,
@@ -48,8 +47,10 @@ from ..errors import (
     TopicConflictError,
     UnsafePathError,
     WorkflowError,
+    __version__,
     error_text,
 )
+from ..mcp.http import mount_mcp
 from . import api, files, fonts
 from .api import NotJson
 from .auth import BearerAuth, BodyLimit, send_json
@@ -146,7 +147,8 @@ def create_app(service: Service) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         try:
-            yield
+            async with mcp_running:  # the MCP tools at /mcp (sceneforge.mcp.http)
+                yield
         finally:
             await service.stop()
 
@@ -161,6 +163,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(files.router)
     app.include_router(fonts.router)
     mount_docs(app)
+    mcp_running = mount_mcp(app, service)
     settings = service.settings
     # Added innermost first: CORS (outermost) answers preflights before the token is asked for.
     app.add_middleware(Unexpected)

@@ -3,7 +3,7 @@
 * On a loopback address (``127.0.0.1``, ``::1``, ``localhost``) no token is needed.
   On any other address the service refuses to start without ``SCENEFORGE_SERVE_TOKEN``
   (:func:`check_bind`); with a token set, every ``/api`` and ``/files`` request must
-  carry ``Authorization: Bearer <token>`` (401 otherwise). The comparison takes the
+  carry ``Authorization: Bearer <token>`` (401 otherwise); so must ``/mcp``, the MCP tools. The comparison takes the
   same time however much of the token matches, and the token is never logged.
   A browser cannot put a header on ``<img>``, ``<audio>`` or ``<video>``, so a
   ``GET``/``HEAD`` of ``/files`` also takes the token from the ``sceneforge_token``
@@ -30,11 +30,11 @@ from urllib.parse import unquote_to_bytes
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ConfigError
+from .. import ConfigError
 
 __all__ = ["is_loopback", "check_bind", "BearerAuth", "BodyLimit", "PROTECTED_PREFIXES", "TOKEN_COOKIE"]
 
-PROTECTED_PREFIXES = ("/api/", "/api", "/files/")
+PROTECTED_PREFIXES = ("/api/", "/api", "/files/", "/mcp")
 #: The cookie a browser may send the token in, for reading ``/files`` (media elements send no headers).
 TOKEN_COOKIE = "sceneforge_token"
 

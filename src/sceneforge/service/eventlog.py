@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..fsutil import atomic_write_bytes
+from ..pipeline import atomic_write_bytes
 
 __all__ = ["EventLog", "EventReader", "json_line", "MAX_EVENTS_BYTES", "CHUNK"]
 

@@ -17,8 +17,8 @@ import os
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from ..errors import AssetMissingError
-from ..preview.fonts import cjk_font_path
+from .. import AssetMissingError
+from ..pipeline import cjk_font_path
 
 __all__ = ["router", "FONT_URL", "FONT_CACHE"]
 

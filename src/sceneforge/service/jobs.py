@@ -39,9 +39,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..config import Settings
-from ..errors import AssetMissingError, OutputLockedError, ServerUnavailableError, error_text
-from ..events import Event
+from .. import AssetMissingError, Event, OutputLockedError, ServerUnavailableError, Settings, error_text
 from ..pipeline import Engine
 from .events import EventHub
 from .files import relative_paths
@@ -320,13 +318,13 @@ class JobQueue:
         def note(kind: str, data: dict[str, Any]) -> None:
             self.note(record, kind, data)
 
-        await run_job(self.engine, self.base, self.store.layout(record.slug), record.options, record.job,
+        await run_job(self.engine, self.base, self.store.topic(record.slug), record.options, record.job,
                       emit=self._engine_sink(record), note=note, resumed=resumed)
 
     async def _undo(self, record: TopicRecord) -> None:
         """A cancelled or failed re-roll leaves the scene as it was before it (its take, its seed pin)."""
         try:
-            if await asyncio.to_thread(undo_reroll, self.store.layout(record.slug), record.job):
+            if await asyncio.to_thread(undo_reroll, self.store.topic(record.slug), record.job):
                 self.note(record, "reroll_undone", {"take": record.job.take_before}, scene=record.job.scene,
                           stage=record.job.stage)
         except Exception as exc:  # noqa: BLE001 - the job's own outcome is what the topic reports

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..config import MAX_SEED
+from .. import ConfigError
+from ..pipeline import MAX_SEED, Reroll
 
 __all__ = [
     "JobStatus", "ACTIVE", "RESUMABLE", "JobSpec", "JobKind", "RegenerateRequest", "SceneEdit", "Health",
@@ -67,6 +68,16 @@ class JobSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def reroll(self) -> Reroll:
+        """The re-roll this job is (a ``regenerate`` job; ConfigError for one without its scene and stage)."""
+        if self.kind != "regenerate" or self.scene is None or self.stage is None:
+            raise ConfigError("a re-roll job without its scene and stage")
+        return Reroll(self.scene, self.stage, self.seed, self.take_before, self.pin_before)
+
+    @classmethod
+    def of(cls, reroll: Reroll) -> JobSpec:
+        return cls("regenerate", reroll.scene, reroll.stage, reroll.take_before, reroll.seed, reroll.pin_before)
 
     @classmethod
     def from_json(cls, raw: Any) -> JobSpec:

@@ -18,10 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..config import Settings
-from ..errors import ConfigError
-from ..input_checks import json_problem, shown, unicode_problem
-from ..workflows import bundled_kind, list_bundled
+from .. import ConfigError, Settings
+from ..pipeline import bundled_kind, json_problem, list_bundled, shown, unicode_problem
 from .targets import check_syntax
 
 __all__ = ["OPTIONS", "job_settings", "check_options", "webhook_url"]

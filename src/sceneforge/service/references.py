@@ -17,10 +17,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import SceneValidationError
-from ..fsutil import atomic_write_bytes
-from ..layout import TopicLayout
-from ..workflows import BUNDLED_KINDS
+from .. import SceneValidationError
+from ..pipeline import BUNDLED_KINDS, TopicLayout, atomic_write_bytes
 
 __all__ = ["REFERENCES", "confine_scene_paths", "confine_edit", "save_reference"]
 

@@ -3,7 +3,8 @@
 Nothing here decides what to remake: a job is always :meth:`Engine.run_topic` over
 the topic's ``scenes.json`` (so after an edit the cache remakes exactly what the edit
 invalidates), with the topic's own options, or for a re-roll with
-:func:`reroll_settings` (that scene and stage, forced). A preview renders in a
+:meth:`Topic.reroll_settings` (that scene and stage, forced); the re-roll's rules (its pin,
+what it replaces, its undoing) are the topic workspace's (:class:`sceneforge.pipeline.Topic`). A preview renders in a
 thread under the topic's lock, and stops between frames when the job is cancelled.
 """
 
@@ -15,36 +16,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..cache import WorkflowCache
-from ..config import Settings
-from ..errors import ConfigError, JobInterruptedError
-from ..events import EventSink
-from ..layout import TopicLayout
-from ..lock import topic_lock
-from ..pipeline import Engine, aplan_run, write_scenes_json
-from ..pipeline.context import drop_fields, set_fields
-from ..pipeline.topics import load_topic, pin_seed, reroll_settings, restore_take, show_current
-from ..takes import PIN_FIELD
+from .. import EventSink, JobInterruptedError, Settings
+from ..pipeline import Engine, Topic, aplan_run
 from .files import file_url
 from .models import JobSpec
 from .options import job_settings
 
-__all__ = ["run_job", "take_marker", "undo_reroll", "Note"]
+__all__ = ["run_job", "undo_reroll", "job_run_settings", "Note"]
 
 #: Tell the topic's listeners something the service did: ``note(kind, data)``.
 Note = Callable[[str, dict[str, Any]], None]
 
 
-def take_marker(layout: TopicLayout, stage: str, scene: int) -> str | None:
-    """What identifies the asset scene ``scene`` has now for ``stage`` (its take, else its record); None: none."""
-    hit = WorkflowCache(layout).current(stage, scene)
-    if hit is None:
-        return None
-    take = hit.meta.get("take")
-    return take if isinstance(take, str) else f"record:{hit.fingerprint}"
-
-
-def job_run_settings(base: Settings, options: dict[str, Any], job: JobSpec, layout: TopicLayout, *,
+def job_run_settings(base: Settings, options: dict[str, Any], job: JobSpec, topic: Topic, *,
                      resumed: bool) -> Settings:
     """The settings a job runs with.
 
@@ -55,81 +39,50 @@ def job_run_settings(base: Settings, options: dict[str, Any], job: JobSpec, layo
     settings = job_settings(base, options)
     if job.kind != "regenerate":
         return settings
-    if job.scene is None or job.stage is None:
-        raise ConfigError("a re-roll job without its scene and stage")
-    settings = reroll_settings(settings, job.scene, job.stage)
-    if resumed and take_marker(layout, job.stage, job.scene) != job.take_before:
+    reroll = job.reroll()
+    settings = Topic.reroll_settings(settings, reroll.scene, reroll.stage)
+    if resumed and topic.current(reroll.stage, reroll.scene) != reroll.take_before:
         settings = settings.model_copy(update={"force": False})
     return settings
 
 
-async def run_job(engine: Engine, base: Settings, layout: TopicLayout, options: dict[str, Any], job: JobSpec, *,
+async def run_job(engine: Engine, base: Settings, topic: Topic, options: dict[str, Any], job: JobSpec, *,
                   emit: EventSink, note: Note, resumed: bool = False) -> None:
-    """Run ``job`` on the topic in ``layout``; raises what the run raised."""
+    """Run ``job`` on ``topic``; raises what the run raised."""
     if job.kind == "preview":
-        await run_preview(layout, note)
+        await run_preview(topic, note)
         return
-    settings = job_run_settings(base, options, job, layout, resumed=resumed)
-    if job.kind == "regenerate" and job.scene is not None and job.stage is not None:
-        await asyncio.to_thread(_pin, layout, job.scene, job.stage, job.seed)
-    sf = await asyncio.to_thread(load_topic, layout)
-    plan = await aplan_run([sf.state()], settings, base=layout.root)  # the stages' own checks (a prompt ...)
+    settings = job_run_settings(base, options, job, topic, resumed=resumed)
+    if job.kind == "regenerate":
+        await asyncio.to_thread(topic.begin_reroll, job.reroll())
+    sf = await asyncio.to_thread(topic.read)
+    plan = await aplan_run([sf.state()], settings, base=topic.root)  # the stages' own checks (a prompt ...)
     await engine.run_topic(plan.topics[0], settings=settings, emit=emit)
 
 
-def _pin(layout: TopicLayout, n: int, stage: str, seed: int | None) -> None:
-    with topic_lock(layout, wait=30):
-        sf = load_topic(layout)
-        pin_seed(sf, n, stage, seed)
-        write_scenes_json(sf, layout)
+def undo_reroll(topic: Topic, job: JobSpec) -> bool:
+    """A cancelled or failed re-roll job leaves the scene as it was before it (:meth:`Topic.undo_reroll`)."""
+    return job.kind == "regenerate" and topic.undo_reroll(job.reroll())
 
 
-def undo_reroll(layout: TopicLayout, job: JobSpec) -> bool:
-    """After a re-roll that was cancelled or failed before it made its asset: the take it was to
-    replace is current again, the scene's fields point at what is current (the run dropped them)
-    and its seed pin is as it was. False when there was nothing to undo (not a re-roll, or it
-    made its asset: that is the scene's now)."""
-    if job.kind != "regenerate" or job.scene is None or job.stage is None:
-        return False
-    n, stage = job.scene, job.stage
-    marker = take_marker(layout, stage, n)
-    if marker is not None and marker != job.take_before:
-        return False
-    if marker is None and job.take_before is not None and not job.take_before.startswith("record:"):
-        restore_take(layout, n, stage, job.take_before, pair=False)
-    with topic_lock(layout, wait=30):
-        sf = load_topic(layout)
-        scene = sf.scenes[n - 1]
-        for shown in (stage, "motion") if stage == "image" else (stage,):
-            show_current(layout, scene, n, shown)
-        if job.pin_before is not None:
-            set_fields(scene, **{PIN_FIELD[stage]: job.pin_before})
-        elif stage == "image":
-            drop_fields(scene, "seed")
-        elif stage == "motion" and scene.motion_frames_path is None:
-            drop_fields(scene, "motion_seed")  # the failed job's pin; beside frames it is their record
-        write_scenes_json(sf, layout)
-    return True
-
-
-def _render(layout: TopicLayout, stop: threading.Event) -> dict[str, Any]:
-    from ..preview import make_contact_sheet, make_preview  # imported here: numpy, Pillow and ffmpeg are heavy
+def _render(topic: Topic, stop: threading.Event) -> dict[str, Any]:
+    from ..pipeline import make_contact_sheet, make_preview  # imported here: numpy, Pillow and ffmpeg are heavy
 
     def on_progress(done: int, total: int) -> None:
         if stop.is_set():
             raise JobInterruptedError("the preview was cancelled")
 
-    with topic_lock(layout, wait=30):
-        result = make_preview(layout.root, on_progress=on_progress)
-        sheet = make_contact_sheet(layout.root)
-    urls = {"preview": file_url(layout.slug, result.path.name), "contact_sheet": file_url(layout.slug, sheet.name)}
+    with topic.lock(30):
+        result = make_preview(topic.root, on_progress=on_progress)
+        sheet = make_contact_sheet(topic.root)
+    urls = {"preview": file_url(topic.slug, result.path.name), "contact_sheet": file_url(topic.slug, sheet.name)}
     return {"urls": urls, "duration": round(result.duration, 3)}
 
 
-async def run_preview(layout: TopicLayout, note: Note) -> None:
+async def run_preview(topic: Topic, note: Note) -> None:
     """Render ``preview.mp4`` and ``contact_sheet.png`` in a thread; a cancel stops the encode between frames."""
     stop = threading.Event()
-    task = asyncio.ensure_future(asyncio.to_thread(_render, layout, stop))
+    task = asyncio.ensure_future(asyncio.to_thread(_render, topic, stop))
     try:
         made = await asyncio.shield(task)
     except asyncio.CancelledError:

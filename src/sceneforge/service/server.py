@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 
-from ..config import Settings
-from ..errors import ServerUnavailableError
+from .. import ServerUnavailableError, Settings
 from .app import create_app
 from .auth import check_bind
 from .events import StalledClient

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Settings
+from .. import Settings
 from ..pipeline import Engine
 from .actions import TopicActions
 from .events import EventHub

@@ -22,10 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import redact_url
-from ..errors import UnsafePathError
-from ..fsutil import atomic_write_bytes
-from ..layout import TopicLayout
+from ..pipeline import Topic, TopicLayout, atomic_write_bytes, redact_url
 from .eventlog import MAX_EVENTS_BYTES, EventLog, EventReader, json_line
 from .models import JobSpec, JobStatus
 
@@ -111,10 +108,12 @@ class TopicStore:
     def now(self) -> str:
         return iso_time(self.clock())
 
+    def topic(self, slug: str) -> Topic:
+        """The topic workspace of ``slug`` (UnsafePathError for a name that is no folder right under ``--out``)."""
+        return Topic.open(self.out_dir, slug)
+
     def layout(self, slug: str) -> TopicLayout:
-        if not valid_slug(slug):
-            raise UnsafePathError(f"{slug!r} is not a topic name")
-        return TopicLayout(self.out_dir, slug)
+        return self.topic(slug).layout
 
     def _dir(self, slug: str) -> Path:
         return self.layout(slug).state_dir / "service"

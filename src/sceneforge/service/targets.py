@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from ..config import redact_url
-from ..errors import ConfigError
+from .. import ConfigError
+from ..pipeline import redact_url
 
 __all__ = ["WebhookTargets", "GuardedResolver", "Address", "check_syntax"]
 

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import AssetMissingError, ConfigError
-from ..layout import TopicLayout
-from ..takes import Take
+from .. import AssetMissingError, ConfigError
+from ..pipeline import Take, TopicLayout
 from .files import file_url, relative_paths
 from .references import REFERENCES
 from .scene_states import SceneStates
@@ -33,7 +32,7 @@ __all__ = ["topic_view", "preview_urls", "scene_view", "scenes_json", "takes_vie
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CACHE_SIZE = 64
 _states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
-_encoded: dict[str, tuple[tuple[str, int, int, int], list[bytes]]] = {}
+_encoded: dict[str, tuple[tuple[str, int, int, int], list[tuple[dict[str, Any], tuple[bool, ...], bytes]]]] = {}
 
 
 def read_state(layout: TopicLayout) -> dict[str, Any]:
@@ -117,22 +116,53 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _folder(layout: TopicLayout) -> tuple[set[str], set[str]]:
+    """The names of the topic folder's files and of its folders (one directory read)."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    with os.scandir(layout.root) as entries:
+        for entry in entries:
+            (dirs if entry.is_dir() else files).add(entry.name)
+    return files, dirs
+
+
+def _files_stamp(n: int, files: set[str], dirs: set[str]) -> tuple[bool, ...]:
+    """Which of scene ``n``'s files exist (what its URLs depend on besides its fields)."""
+    return (f"audio_scene_{n}.mp3" in files, f"audio_scene_{n}.srt" in files, f"image_scene_{n}.png" in files,
+            f"motion_scene_{n}" in dirs, f"motion_scene_{n}.mp4" in files)
+
+
+def _encode_scene(layout: TopicLayout, n: int, raw: dict[str, Any]) -> bytes:
+    # Paths as the output folder sees them ("<slug>/image_scene_1.png"): never the service's machine's.
+    text = _dumps(scene_view(layout, n, raw)).decode("utf-8")
+    return relative_paths(text, layout.root.parent, json_escaped=True).encode("utf-8")
+
+
 def scenes_json(layout: TopicLayout) -> list[bytes]:
-    """The topic's scenes with their URLs, each encoded; cached while neither ``scenes.json`` nor the topic
-    folder changed (the engine puts every asset in place by a rename in that folder, which changes its
-    mtime, so a file appearing or going away is seen)."""
+    """The topic's scenes with their URLs, each encoded; served from memory while neither ``scenes.json``
+    nor the topic folder changed (the engine puts every asset in place by a rename in that folder, which
+    changes its mtime, so a file appearing or going away is seen). After a change only the scenes whose
+    fields or files changed are encoded again: a re-roll of one scene of 200 with 81 frames each
+    encodes one scene, not 16,200 frame URLs."""
     state = read_state(layout)
     st_scenes, st_root = os.stat(layout.scenes_json), os.stat(layout.root)
     key = (str(layout.root), st_scenes.st_mtime_ns, st_scenes.st_size, st_root.st_mtime_ns)
     cached = _encoded.get(key[0])
     if cached is not None and cached[0] == key:
-        return cached[1]
-    out_dir = layout.root.parent
-    # Paths as the output folder sees them ("<slug>/image_scene_1.png"): never the service's machine's.
-    data = [relative_paths(_dumps(scene_view(layout, n, raw if isinstance(raw, dict) else {})).decode("utf-8"),
-                           out_dir, json_escaped=True).encode("utf-8")
-            for n, raw in enumerate(state["scenes"], 1)]
-    _encoded[key[0]] = (key, data)
+        return [entry[2] for entry in cached[1]]
+    before = cached[1] if cached is not None else []
+    files, dirs = _folder(layout)
+    entries: list[tuple[dict[str, Any], tuple[bool, ...], bytes]] = []
+    for n, raw in enumerate(state["scenes"], 1):
+        raw = raw if isinstance(raw, dict) else {}
+        stamp = _files_stamp(n, files, dirs)
+        old = before[n - 1] if n <= len(before) else None
+        if old is not None and old[1] == stamp and old[0] == raw and not raw.get("reference_image"):
+            entries.append(old)
+        else:
+            entries.append((raw, stamp, _encode_scene(layout, n, raw)))
+    _encoded[key[0]] = (key, entries)
+    data = [entry[2] for entry in entries]
     while len(_encoded) > _CACHE_SIZE:
         _encoded.pop(next(iter(_encoded)))
     return data

@@ -37,9 +37,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..config import redact_url
-from ..errors import PermanentError, TransientError
-from ..retry import RetryPolicy, is_retryable, retry_async
+from .. import PermanentError, RetryPolicy, TransientError
+from ..pipeline import is_retryable, redact_url, retry_async
 from .targets import GuardedResolver, WebhookTargets
 
 __all__ = ["WebhookSender", "WEBHOOK_RETRY", "SIGNATURE_HEADER", "sign", "sign_standard"]

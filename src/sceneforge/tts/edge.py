@@ -29,12 +29,13 @@ import aiohttp
 import yarl
 from pydantic import ConfigDict, field_validator
 
-from ..errors import ConfigError, JobTimeoutError, TransientError
+from ..config import redact_url
+from ..errors import ConfigError, JobTimeoutError, ServerUnavailableError, TransientError
 from ..events import Reporter, null_report
 from ..fsutil import atomic_path
 from .base import Cue, SpeechRequest, SpeechResult, TTSBackend, TTSOptions, mp3_duration
 
-__all__ = ["EdgeOptions", "EdgeBackend", "DEFAULT_VOICE", "rate_to_percent", "words_to_cues"]
+__all__ = ["EdgeOptions", "EdgeBackend", "DEFAULT_VOICE", "rate_to_percent", "words_to_cues", "fetch_voice_list"]
 
 DEFAULT_VOICE = "ko-KR-InJoonNeural"
 MAX_LINE_CHARS = 40
@@ -131,6 +132,21 @@ async def _voices_from_edge_tts() -> list[Any]:
     import edge_tts
 
     return list(await edge_tts.list_voices())
+
+
+async def fetch_voice_list(url: str | None, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The service's voice list as it answers it (``ShortName``, ``Locale``, ``Gender`` ...): from the
+    host of the endpoint override ``url`` (``.../voices/list``), else through edge-tts; at most
+    ``timeout`` seconds. :class:`ServerUnavailableError` saying why when it cannot be had."""
+    where = redact_url(voices_url(url)) if url else "Microsoft's voice list"
+    try:
+        async with asyncio.timeout(timeout):
+            voices = await (_voices_at(url) if url else _voices_from_edge_tts())
+    except TimeoutError:
+        raise ServerUnavailableError(f"edge-tts: {where} did not answer within {timeout:g} s") from None
+    except (aiohttp.ClientError, OSError, ValueError, TypeError, KeyError) as exc:
+        raise ServerUnavailableError(f"edge-tts: cannot read {where}: {exc or type(exc).__name__}") from None
+    return [v for v in voices if isinstance(v, dict) and isinstance(v.get("ShortName"), str)]
 
 
 # --- cues --------------------------------------------------------------------
@@ -241,11 +257,10 @@ class EdgeBackend(TTSBackend):
         path Microsoft's service uses); otherwise through edge-tts. At most 10 s.
         """
         try:
-            async with asyncio.timeout(min(10.0, self.options.timeout)):
-                voices = await (_voices_at(self.options.url) if self.options.url else _voices_from_edge_tts())
-        except (TimeoutError, aiohttp.ClientError, OSError, ValueError, TypeError, KeyError):
+            voices = await fetch_voice_list(self.options.url, min(10.0, self.options.timeout))
+        except ServerUnavailableError:
             return None  # no network: the voice is checked when the scene is spoken
-        return [str(v["ShortName"]) for v in voices if isinstance(v, dict) and "ShortName" in v]
+        return [str(v["ShortName"]) for v in voices]
 
     def _communicate(self, text: str, voice: str, rate: float) -> Any:
         import edge_tts
