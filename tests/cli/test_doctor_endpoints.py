@@ -58,3 +58,20 @@ async def test_an_endpoint_without_a_key_is_one_clear_problem(monkeypatch):
     ok = await run_doctor(Settings(comfy_urls=["runpod://abc123"], workflow="sdxl", stages=("image",)),
                           Console(file=buf, width=300))
     assert not ok and "set RUNPOD_API_KEY" in buf.getvalue()
+
+
+async def test_the_structured_report_lists_endpoints_as_servers(tmp_path, monkeypatch):
+    from sceneforge.doctor import doctor_report
+
+    monkeypatch.setenv("RUNPOD_API_KEY", KEY)
+    async with FakeRunPod(api_key=KEY, workers=1) as rp:
+        settings = Settings(comfy_urls=[rp.member_url], workflow="sdxl", motion_workflow=str(vhs_workflow(tmp_path)),
+                            stages=("image", "motion"), motion_enabled=True)
+        report = await doctor_report(settings, check_motion=True)
+    (endpoint,) = report.servers
+    assert endpoint.server == rp.member_url and not endpoint.healthy and not report.healthy
+    names = {c.name: c for c in endpoint.checks}
+    assert names["reachable"].ok and "workers 0 idle" in names["reachable"].detail
+    assert "no /object_info" in names["not checked"].detail
+    assert names["image workflow sdxl"].ok and not names[f"motion workflow {tmp_path / 'vhs.json'}"].ok
+    assert KEY not in report.model_dump_json()
