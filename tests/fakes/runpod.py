@@ -13,7 +13,8 @@ It follows two real things, read for this fake:
   {base}/purge-queue`` answers ``{"removed", "status": "completed"}``. A result of ``/run`` is kept
   30 minutes after completion; after that (or for an id it never had) ``/status`` answers 404.
   ``Authorization: Bearer KEY`` (401 without it); a rate limit answers 429 with ``Retry-After``.
-* runpod-workers/worker-comfyui 5.8.5 (commit d2a55723, ``handler.py`` and README): ``validate_input``
+* runpod-workers/worker-comfyui 5.8.5 (commit d2a55723, ``handler.py`` and README; the handler is in
+  ``runpod_worker.py``): ``validate_input``
   (``workflow`` required, ``images`` a list of ``{name, image}``), ``upload_images`` (base64, a
   ``data:...;base64,`` prefix allowed, to ComfyUI's ``/upload/image``), ``queue_workflow``
   (``POST /prompt``), the wait for the end, ``get_history``, then for every output node only its
@@ -35,19 +36,17 @@ times), ``cancels``, ``requests`` (method, path, status).
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
-import json
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from .comfy_server import FakeComfyServer
+from .runpod_worker import default_comfy, handle
 
 __all__ = ["FakeRunPod", "FakeRunPodJob", "RETENTION"]
 
@@ -101,7 +100,7 @@ class FakeRunPod:
     ) -> None:
         self.api_key = api_key
         self.endpoint_id = endpoint_id
-        self.comfy_factory = comfy_factory or _default_comfy
+        self.comfy_factory = comfy_factory or default_comfy
         self.cold_start = cold_start
         self.s3 = s3
         self.retention = retention
@@ -313,99 +312,3 @@ class FakeRunPod:
         key = f"{job_id}/{filename}"
         self.s3_files[key] = data
         return f"http://127.0.0.1:{self.port}/s3/{key}"
-
-
-def _default_comfy() -> FakeComfyServer:
-    srv = FakeComfyServer()
-    srv.accept_any_model = True
-    return srv
-
-
-async def _upload(http: aiohttp.ClientSession, comfy: str, images: list[dict[str, Any]]) -> list[str]:
-    """``upload_images`` of handler.py: each ``{name, image}`` decoded and posted to ``/upload/image``."""
-    errors = []
-    for image in images:
-        data = str(image["image"])
-        data = data.split(",", 1)[1] if data.startswith("data:") and "," in data else data
-        try:
-            blob = base64.b64decode(data, validate=True)
-        except ValueError as exc:
-            errors.append(f"Error decoding base64 for {image.get('name', 'unknown')}: {exc}")
-            continue
-        form = aiohttp.FormData()
-        form.add_field("image", blob, filename=str(image["name"]), content_type="image/png")
-        form.add_field("overwrite", "true")
-        async with http.post(f"{comfy}/upload/image", data=form) as resp:
-            if resp.status != 200:
-                errors.append(f"Error uploading {image['name']}: HTTP {resp.status}")
-    return errors
-
-
-async def handle(
-    comfy: FakeComfyServer, job_input: dict[str, Any], job_id: str,
-    s3_put: Callable[[str, str, bytes], str] | None,
-) -> dict[str, Any]:
-    """worker-comfyui's ``handler(job)``, against one fake ComfyUI."""
-    workflow = job_input.get("workflow")
-    if workflow is None:
-        return {"error": "Missing 'workflow' parameter"}
-    images = job_input.get("images")
-    if images is not None and (not isinstance(images, list) or not all(
-            isinstance(i, dict) and "name" in i and "image" in i for i in images)):
-        return {"error": "'images' must be a list of objects with 'name' and 'image' keys"}
-    async with aiohttp.ClientSession() as http:
-        if images:
-            upload_errors = await _upload(http, comfy.url, images)
-            if upload_errors:
-                return {"error": "Failed to upload one or more input images", "details": upload_errors}
-        async with http.post(f"{comfy.url}/prompt", json={"prompt": workflow, "client_id": uuid.uuid4().hex}) as r:
-            text = await r.text()
-            if r.status != 200:
-                return {"error": f"Workflow validation failed: {text[:500]}"}
-            prompt_id = json.loads(text)["prompt_id"]
-        while prompt_id not in comfy.history:
-            await asyncio.sleep(0.01)
-        entry = comfy.history[prompt_id]
-        return await _collect(http, comfy, entry, job_id, s3_put)
-
-
-async def _collect(
-    http: aiohttp.ClientSession, comfy: FakeComfyServer, entry: dict[str, Any], job_id: str,
-    s3_put: Callable[[str, str, bytes], str] | None,
-) -> dict[str, Any]:
-    """The output loop of handler.py: ``images`` only, ``temp`` skipped, base64 or an S3 URL."""
-    errors: list[str] = []
-    status = entry.get("status") or {}
-    if status.get("status_str") == "error":
-        for kind, data in status.get("messages") or []:
-            if kind == "execution_error":
-                errors.append(f"Workflow execution error: Node Type: {data.get('node_type')}, "
-                              f"Node ID: {data.get('node_id')}, Message: {data.get('exception_message')}")
-    output_data: list[dict[str, Any]] = []
-    for node_output in (entry.get("outputs") or {}).values():
-        for info in node_output.get("images") or []:
-            if info.get("type") == "temp":
-                continue
-            params = {"filename": info["filename"], "subfolder": info.get("subfolder", ""), "type": info.get("type")}
-            async with http.get(f"{comfy.url}/view", params=params) as resp:
-                if resp.status != 200:
-                    errors.append(f"Failed to fetch image data for {info['filename']} from /view endpoint.")
-                    continue
-                blob = await resp.read()
-            if s3_put is not None:
-                output_data.append({"filename": info["filename"], "type": "s3_url",
-                                    "data": s3_put(job_id, info["filename"], blob)})
-            else:
-                output_data.append({"filename": info["filename"], "type": "base64",
-                                    "data": base64.b64encode(blob).decode("ascii")})
-    result: dict[str, Any] = {}
-    if output_data:
-        result["images"] = output_data
-    if errors:
-        result["errors"] = errors
-    if not output_data and errors:
-        return {"error": "Job processing failed", "details": errors}
-    if not output_data:
-        result["status"] = "success_no_images"
-        result["images"] = []
-    return result
