@@ -82,7 +82,7 @@ async def endpoint_alone(out: Path, jobs: int = 100, workers: int = 8) -> dict[s
     async with FakeRunPod(api_key=KEY, workers=workers, comfy_factory=gpu) as fake:
         for w in fake.workers:  # warm workers: cold starts are measured apart, not in the throughput figure
             w.comfy = await gpu().start()
-        client = Noticing(fake.base_url, server=fake.member_url, api_key=KEY, concurrency=3 * workers)
+        client = Noticing(fake.base_url, server=fake.member_url, api_key=KEY, concurrency=2 * workers)
         client.noticed = {}
         pool = ComfyPool([client])
         try:
