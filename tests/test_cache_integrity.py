@@ -1,6 +1,6 @@
 """The cache catches damaged assets: size, then mtime/ctime with a sha256 fallback (issue #11, item 5).
 
-Unit tests on :class:`WorkflowCache` with real files, then two runs end to end: the
+Unit tests on :class:`StageCache` with real files, then two runs end to end: the
 library offline, and the CLI against the fake ComfyUI server.
 """
 
@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import sceneforge.cache as cache_mod
 from fakes.comfy_server import FakeComfyServer
-from sceneforge.cache import WorkflowCache
+from sceneforge.cache import StageCache
 from sceneforge.cli import app
 from sceneforge.config import Settings
 from sceneforge.events import Event
@@ -72,10 +72,10 @@ def make_topic(root_dir: Path) -> tuple[TopicLayout, list[Path]]:
 
 
 @pytest.fixture
-def topic(tmp_path: Path) -> tuple[WorkflowCache, Recorder, list[Path]]:
+def topic(tmp_path: Path) -> tuple[StageCache, Recorder, list[Path]]:
     lay, files = make_topic(tmp_path / "out")
     rec = Recorder()
-    cache = WorkflowCache(lay, warn=rec)
+    cache = StageCache(lay, warn=rec)
     cache.record("image", 2, FP, files[:1], {"image_seed": 7})
     cache.record("motion", 2, FP, files[1:], {"motion_fps": 16})
     return cache, rec, files
@@ -158,7 +158,7 @@ def test_copied_topic_folder_is_still_cached_and_hashed_once(topic, tmp_path: Pa
     cache, _, files = topic
     dest_out = tmp_path / "elsewhere"
     shutil.copytree(cache.layout.root, dest_out / "topic", copy_function=copy)
-    moved = WorkflowCache(TopicLayout(dest_out, "topic"), warn=Recorder())
+    moved = StageCache(TopicLayout(dest_out, "topic"), warn=Recorder())
     hit = moved.lookup("motion", 2, FP)
     assert hit is not None and [p.name for p in hit.files] == [f.name for f in files[1:]]
     assert sorted(hashes) == sorted(f.name for f in files[1:])  # times moved: hashed, hashes match
@@ -189,7 +189,7 @@ def test_refresh_that_cannot_be_written_still_hits(topic, monkeypatch: pytest.Mo
     assert cache.lookup("image", 2, FP) is not None
 
 
-def write_v1(cache: WorkflowCache, stage: str, files: list[Path]) -> Path:
+def write_v1(cache: StageCache, stage: str, files: list[Path]) -> Path:
     path = cache.layout.state_dir / stage / "scene_2.json"
     sizes = {f.relative_to(cache.layout.root).as_posix(): f.stat().st_size for f in files}
     path.write_text(json.dumps({"version": 1, "fingerprint": FP, "files": sizes, "fields": {"motion_fps": 8}}))

@@ -1,4 +1,5 @@
-"""The shape of the source: no import circles, no module over 400 lines, no function over 60 lines.
+"""The shape of the source: layers imported only downwards, no import circles, no module over 400 lines,
+no function over 60 lines.
 
 Every module under ``src/sceneforge`` is parsed with :mod:`ast` (nothing is
 imported). The import graph has an edge for every ``import`` and
@@ -8,6 +9,10 @@ imports under ``if TYPE_CHECKING:`` are left out, since they never run.
 Importing ``pkg.mod`` is an edge to ``pkg.mod`` only: Python initializes the
 parent package first, but a package re-exporting its own submodules is no circle.
 A failure lists every offender with file:line and size.
+
+The layers (:data:`LAYERS`, lowest first; docs/architecture.md draws them): core < backends <
+pipeline < faces. A module may import its own layer and those below it, never one above, lazily
+or not (imports under ``if TYPE_CHECKING:`` never run, so they may point anywhere).
 """
 
 from __future__ import annotations
@@ -22,6 +27,18 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "sceneforge"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
+
+#: The layers, lowest first, each with the top-level modules and packages of ``sceneforge`` it holds
+#: ("" is the package itself: ``sceneforge/__init__.py`` gathers the public API from every layer).
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("core", ("scenes", "config", "layout", "cache", "takes", "retry", "errors", "events", "fsutil", "lock",
+              "registry", "backend", "input_checks", "fonts", "workflows")),
+    ("backends", ("tts", "images", "motion", "comfy")),
+    # the library over the backends: the engine and topic workspace, the preview and compose beside it, and what
+    # the faces ask of the engines (their voices, their health)
+    ("pipeline", ("pipeline", "preview", "compose", "voices", "doctor")),
+    ("faces", ("cli", "service", "mcp", "integrations", "__main__", "")),
+]
 
 
 @dataclass
@@ -234,6 +251,29 @@ def _report(title: str, offenders: list[str]) -> str:
     return f"{len(offenders)} {title}:\n" + "\n".join(offenders)
 
 
+def layer_of(name: str, package: str, layers: list[tuple[str, tuple[str, ...]]]) -> int | None:
+    """The index of the layer holding module ``name`` (by its top-level part under ``package``), or None."""
+    top = name[len(package) + 1:].split(".")[0] if name != package else ""
+    return next((i for i, (_, members) in enumerate(layers) if top in members), None)
+
+
+def unplaced_modules(modules: dict[str, Module], package: str, layers: list[tuple[str, tuple[str, ...]]]) -> list[str]:
+    """``file:1: name`` for every module no layer holds."""
+    return [f"{m.path}:1: {m.name}" for m in modules.values() if layer_of(m.name, package, layers) is None]
+
+
+def upward_imports(modules: dict[str, Module], package: str, layers: list[tuple[str, tuple[str, ...]]]) -> list[str]:
+    """``file:line: a (layer) imports b (higher layer)`` for every import of a module from a higher layer."""
+    found = []
+    for mod in modules.values():
+        own = layer_of(mod.name, package, layers)
+        for target, line in mod.imports:
+            theirs = layer_of(target, package, layers)
+            if own is not None and theirs is not None and theirs > own:
+                found.append(f"{mod.path}:{line}: {mod.name} ({layers[own][0]}) imports {target} ({layers[theirs][0]})")
+    return found
+
+
 # --- the source tree --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -241,6 +281,16 @@ def modules() -> dict[str, Module]:
     found = load_modules(SRC, PACKAGE)
     assert f"{PACKAGE}.preview.video" in found and len(found) > 20
     return found
+
+
+def test_every_module_has_a_layer(modules: dict[str, Module]) -> None:
+    unplaced = unplaced_modules(modules, PACKAGE, LAYERS)
+    assert not unplaced, _report("modules in no layer (add them to LAYERS and docs/architecture.md)", unplaced)
+
+
+def test_no_module_imports_a_higher_layer(modules: dict[str, Module]) -> None:
+    upward = upward_imports(modules, PACKAGE, LAYERS)
+    assert not upward, _report("imports from a higher layer", upward)
 
 
 def test_no_import_circles(modules: dict[str, Module]) -> None:
@@ -303,3 +353,22 @@ def test_checker_measures_defs_without_decorators_and_modules(tmp_path: Path) ->
     assert mods["pkg.m"].lines == 127
     assert long_modules(mods, limit=127) == []
     assert long_modules(mods, limit=126) == ["src/pkg/m.py:1: 127 lines"]
+
+
+def test_checker_finds_imports_from_a_higher_layer(tmp_path: Path) -> None:
+    src = _write(tmp_path, {
+        "pkg/__init__.py": "from .face import run\n",  # the package sits on top: it may gather anything
+        "pkg/base.py": "def f():\n    from .engine import go  # lazy, still upward\n    return go\n",
+        "pkg/kinds/__init__.py": "",
+        "pkg/kinds/a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..face import run\nfrom .. import base\n",
+        "pkg/engine.py": "import pkg.kinds.a\nfrom . import face\ngo = 1\n",
+        "pkg/face.py": "from .engine import go\nrun = go\n",
+        "pkg/stray.py": "",
+    })
+    layers = [("low", ("base",)), ("mid", ("kinds",)), ("high", ("engine",)), ("top", ("face", ""))]
+    mods = load_modules(src, "pkg")
+    assert upward_imports(mods, "pkg", layers) == [
+        "src/pkg/base.py:2: pkg.base (low) imports pkg.engine (high)",
+        "src/pkg/engine.py:2: pkg.engine (high) imports pkg.face (top)",
+    ]  # kinds.a's TYPE_CHECKING import of face never runs
+    assert unplaced_modules(mods, "pkg", layers) == ["src/pkg/stray.py:1: pkg.stray"]

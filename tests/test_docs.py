@@ -34,3 +34,20 @@ def test_the_recorded_comfyui_data_readme_counts_its_files():
     m = re.search(r"\((\d+) files, ([\d,]+) bytes", (data / "README.md").read_text(encoding="utf-8"))
     assert m, "tests/data/comfyui/README.md no longer says how many files it holds"
     assert (int(m.group(1)), int(m.group(2).replace(",", ""))) == (len(files), sum(f.stat().st_size for f in files))
+
+
+def test_every_module_is_named_in_the_architecture():
+    """docs/architecture.md names every module file under src/sceneforge by its path there
+    (``pipeline/steps.py``); a package's ``__init__.py`` is named by it or by its folder (``comfy/``)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    src = ROOT / "src" / "sceneforge"
+    modules = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.py"))
+    assert len(modules) > 100 and "pipeline/steps.py" in modules
+
+    def named(rel: str) -> bool:
+        if rel.endswith("__init__.py") and rel != "__init__.py":
+            return rel in text or f"`{rel[: -len('__init__.py')]}`" in text
+        return f"`{rel}`" in text
+
+    missing = [rel for rel in modules if not named(rel)]
+    assert not missing, f"{len(missing)} modules docs/architecture.md does not name:\n" + "\n".join(missing)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sceneforge.cache import WorkflowCache
+from sceneforge.cache import StageCache
 from sceneforge.cli import app
 from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, SceneValidationError
@@ -111,7 +111,7 @@ def test_cli_lists_and_restores_takes(tmp_path: Path):
     assert bad.exit_code == 2 and "has no image take 'nope'" in bad.output
     ok = runner.invoke(app, ["takes", "restore", str(folder), image[0]["id"], "--scene", "2", "--stage", "image"])
     assert ok.exit_code == 0, ok.output
-    store = TakeStore(WorkflowCache(TopicLayout(tmp_path / "out", "takes")))
+    store = TakeStore(StageCache(TopicLayout(tmp_path / "out", "takes")))
     assert store.current("image", 2).id == image[0]["id"]
 
 

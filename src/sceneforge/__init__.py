@@ -38,7 +38,7 @@ from .errors import (
     WorkflowError,
     error_text,
 )
-from .events import Event, EventSink, JsonLinesSink, Reporter
+from .events import Event, EventKind, EventSink, JsonLinesSink, Reporter
 from .images.base import ImageBackend, ImageRequest, ImageResult, image_registry
 from .motion.base import MotionBackend, MotionRequest, MotionResult, motion_registry
 from .pipeline import Engine, RunPlan, agenerate_assets, generate_assets, plan_run, run_many
@@ -70,6 +70,7 @@ __all__ = [
     "Scene",
     "SceneFile",
     "Event",
+    "EventKind",
     "EventSink",
     "JsonLinesSink",
     "RetryPolicy",

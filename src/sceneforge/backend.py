@@ -10,6 +10,9 @@ already bound to the topic, stage and scene. Kinds:
 * :class:`sceneforge.images.ImageBackend` - ``generate(ImageRequest, report)``
 * :class:`sceneforge.motion.MotionBackend` - ``generate(MotionRequest, report)``
 
+Each kind is a ``Backend`` of its request type (``TTSBackend`` is ``Backend[SpeechRequest]``), so a
+backend's ``cache_key`` and the pipeline's steps are typed by it, and nothing needs an ``isinstance``.
+
 The cache key of a scene's asset is ``cache_key(request)``: everything that
 determines the file (the request's own inputs plus the backend's options), never
 secrets, never where the job ran.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from typing import Self
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .layout import TopicLayout
 
-__all__ = ["Backend", "BackendResources", "ServerPool", "KeyedRequest"]
+__all__ = ["Backend", "BackendResources", "ServerPool", "KeyedRequest", "RequestT"]
 
 
 class ServerPool(Protocol):
@@ -68,8 +71,12 @@ class KeyedRequest(Protocol):
     def key_fields(self) -> dict[str, Any]: ...
 
 
-class Backend(ABC):
-    """Base of every backend kind."""
+#: The request type of a backend kind (:class:`~sceneforge.tts.SpeechRequest`, ...).
+RequestT = TypeVar("RequestT", bound=KeyedRequest)
+
+
+class Backend(ABC, Generic[RequestT]):
+    """Base of every backend kind, typed by the request it serves (``Backend[ImageRequest]``)."""
 
     #: The name it is registered under (set by the registry).
     name: ClassVar[str] = ""
@@ -91,7 +98,7 @@ class Backend(ABC):
         """The backend's options that change its output (never secrets, never the server)."""
         return {"engine": self.name}
 
-    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
+    def cache_key(self, request: RequestT) -> dict[str, Any]:
         """Everything that determines the asset ``request`` asks for."""
         return {"request": request.key_fields(), "backend": self.fingerprint()}
 

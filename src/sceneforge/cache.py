@@ -1,4 +1,7 @@
-"""WorkflowCache: per-stage, per-scene records of finished assets.
+"""StageCache: per-stage, per-scene records of finished assets (narration, images, motion).
+
+``WorkflowCache`` is the same class under the original system's name (its specification
+names ``WorkflowCache.STAGE_AUDIO`` and the other stage constants as public API).
 
 Records live under ``<out>/<topic-slug>/.sceneforge/<stage>/scene_N.json``. A
 record holds the fingerprint of everything that determined the asset and, for
@@ -55,7 +58,7 @@ from typing import Any, ClassVar, NamedTuple
 from .fsutil import atomic_write_json, relative_to
 from .layout import TopicLayout
 
-__all__ = ["WorkflowCache", "CacheHit", "fingerprint", "file_digest"]
+__all__ = ["StageCache", "WorkflowCache", "CacheHit", "fingerprint", "file_digest"]
 
 log = logging.getLogger("sceneforge.cache")
 
@@ -169,8 +172,8 @@ class CacheHit:
     fingerprint: str = ""
 
 
-class WorkflowCache:
-    """Per-scene cache of one topic folder. Stage names are the original system's constants."""
+class StageCache:
+    """Per-scene cache of one topic folder, for every stage. Stage names are the original system's constants."""
 
     STAGE_AUDIO: ClassVar[str] = "audio"
     STAGE_IMAGE: ClassVar[str] = "image"
@@ -313,3 +316,8 @@ class WorkflowCache:
         """Forget a scene's record (done before regenerating it)."""
         with contextlib.suppress(FileNotFoundError):
             self._record_path(stage, scene).unlink()
+
+
+#: The original system's name for :class:`StageCache` (it caches audio too, not only workflow outputs);
+#: its specification names ``WorkflowCache.STAGE_AUDIO``, ``STAGE_IMAGE`` and ``STAGE_MOTION``.
+WorkflowCache = StageCache

@@ -16,6 +16,7 @@ original specification names, so ``except ValueError`` / ``except RuntimeError``
     ├── GenerationError (RuntimeError)       generating one asset failed                   [retryable]
     │   ├── PermanentError                   the same request will fail again (bad voice, 4xx)
     │   ├── JobInterruptedError              someone stopped the job on the server
+    │   ├── RenderCancelledError             the caller cancelled a render (compose)
     │   └── TransientError                   busy, 5xx, dropped connection
     │       ├── JobTimeoutError              a job or call ran past its time limit
     │       └── DownloadError                a download was cut short, too big, or not a valid file
@@ -49,6 +50,7 @@ __all__ = [
     "PermanentError",
     "TransientError",
     "JobInterruptedError",
+    "RenderCancelledError",
     "JobTimeoutError",
     "DownloadError",
     "OutputLockedError",
@@ -163,6 +165,12 @@ class TransientError(GenerationError):
 
 class JobInterruptedError(GenerationError):
     """The ComfyUI job was interrupted on the server (execution_interrupted): someone chose to stop it."""
+
+    retryable = False
+
+
+class RenderCancelledError(GenerationError):
+    """A render (``sceneforge compose``) was cancelled by its caller; its ffmpeg is stopped, nothing is kept."""
 
     retryable = False
 

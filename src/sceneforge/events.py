@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TextIO
 
 __all__ = ["Event", "EventKind", "EventSink", "Reporter", "null_sink", "null_report", "bound_reporter", "JsonLinesSink"]
 
@@ -25,6 +25,15 @@ EventKind = Literal[
     "job_started",
     "job_progress",
     "warning",
+    # the service's own (``sceneforge serve``): a topic's job changed status, a scene was edited, a take
+    # restored, a failed re-roll undone, a preview made, the topic deleted
+    "status",
+    "scene_edited",
+    "take_restored",
+    "reroll_undone",
+    "preview_done",
+    "compose_done",
+    "deleted",
 ]
 
 
@@ -78,7 +87,7 @@ def bound_reporter(emit: EventSink, *, topic: str | None, stage: str | None, sce
 class JsonLinesSink:
     """Write each event as one JSON line to a text stream, flushed at once."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
     def __call__(self, event: Event) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import CacheHit, WorkflowCache, file_digest
+from .cache import CacheHit, StageCache, file_digest
 from .errors import AssetMissingError, ConfigError
 from .fsutil import PART_SUFFIX, relative_to, replace_dir
 
@@ -62,7 +62,7 @@ def new_take_meta(inputs: Mapping[str, Any], clock: Callable[[], float] = time.t
     return {**meta, "made_from": made_from} if made_from else meta
 
 
-def recorded_motion_pin(cache: WorkflowCache, scene: int) -> int | None:
+def recorded_motion_pin(cache: StageCache, scene: int) -> int | None:
     """The ``motion_seed`` scene ``scene``'s current motion was pinned to when it was made (None: none).
 
     ``motion_seed`` is both an input (a pin) and what a run records beside the frames; a
@@ -111,7 +111,7 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 class TakeStore:
     """The takes of one topic folder (its cache holds the current ones)."""
 
-    def __init__(self, cache: WorkflowCache, *, keep: int = KEEP_TAKES) -> None:
+    def __init__(self, cache: StageCache, *, keep: int = KEEP_TAKES) -> None:
         self.cache = cache
         self.layout = cache.layout
         self.keep_last = keep

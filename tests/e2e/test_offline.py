@@ -14,7 +14,7 @@ from mutagen.mp3 import MP3
 from PIL import Image
 from typer.testing import CliRunner
 
-from sceneforge.cache import WorkflowCache
+from sceneforge.cache import StageCache
 from sceneforge.cli import app
 from sceneforge.layout import TopicLayout, slugify
 from sceneforge.takes import TakeStore
@@ -124,7 +124,7 @@ def test_offline_end_to_end_and_cache(example: Path, tmp_path: Path) -> None:
     assert changed(before, snapshot(root)) == {
         "audio_scene_2.mp3", "audio_scene_2.srt", ".sceneforge/audio/scene_2.json",
     }
-    takes = TakeStore(WorkflowCache(TopicLayout(out, root.name))).list("audio", 2)
+    takes = TakeStore(StageCache(TopicLayout(out, root.name))).list("audio", 2)
     assert len(takes) == 2 and [t.current for t in takes] == [False, True]  # the old narration is kept
     assert takes[1].inputs["script"] == source["scenes"][1]["script"] != takes[0].inputs["script"]
     check_outputs(root, source)
@@ -133,7 +133,7 @@ def test_offline_end_to_end_and_cache(example: Path, tmp_path: Path) -> None:
     before = snapshot(root)
     invoke("run", example, *RUN, "--out", out, "--scene", "3", "--force", "--stages", "image")
     assert changed(before, snapshot(root)) == {"image_scene_3.png", ".sceneforge/image/scene_3.json"}
-    assert len(TakeStore(WorkflowCache(TopicLayout(out, root.name))).list("image", 3)) == 2
+    assert len(TakeStore(StageCache(TopicLayout(out, root.name))).list("image", 3)) == 2
 
 
 def test_partial_stage_run_keeps_other_stages_in_scenes_json(example: Path, tmp_path: Path) -> None:

@@ -66,7 +66,8 @@ async def test_a_dialogue_records_each_scene_with_its_own_voice(edge: FakeEdgeSe
     scenes[2]["voice"] = "ko-KR-SunHiNeural"
     await agenerate_assets({"topic": "dialogue", "scenes": scenes}, s)
     after = mtimes(root)
-    assert {k for k in after if after[k] != before.get(k)} == {"audio_scene_3.mp3", "audio_scene_3.srt"}
+    assert {k for k in after if after[k] != before.get(k)} == {"audio_scene_3.mp3", "audio_scene_3.srt",
+                                                               "audio_scene_3.words.json"}  # edge: word timings
 
 
 async def test_an_unknown_voice_fails_before_any_work_with_the_nearest_names(edge: FakeEdgeServer, tmp_path: Path):

@@ -18,12 +18,14 @@ class FakeTTS(TTSBackend):
     calls: Counter[str] = Counter()
     fail_times: dict[str, int] = {}
     write_nothing: set[str] = set()
+    with_words: set[str] = set()  # texts for which the engine reports word timings
 
     @classmethod
     def reset(cls) -> None:
         cls.calls = Counter()
         cls.fail_times = {}
         cls.write_nothing = set()
+        cls.with_words = set()
 
     async def synthesize(self, request: SpeechRequest, report: Reporter = null_report) -> SpeechResult:
         text, dest = request.text, request.dest
@@ -37,4 +39,5 @@ class FakeTTS(TTSBackend):
         with atomic_path(dest) as tmp:
             tmp.write_bytes(b"MP3" + text.encode() * 10)
         d = len(text) / 10
-        return SpeechResult(duration=d, cues=[Cue(0.0, d, text)])
+        words = [Cue(k * 0.1, k * 0.1 + 0.08, w) for k, w in enumerate(text.split())] if text in self.with_words else []
+        return SpeechResult(duration=d, cues=[Cue(0.0, d, text)], words=words)

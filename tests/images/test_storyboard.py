@@ -1,4 +1,4 @@
-"""The storyboard draft image backend (its CJK font is tested in tests/preview/test_fonts.py)."""
+"""The storyboard draft image backend (its CJK font is tested in tests/test_fonts.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
+from sceneforge.backend import BackendResources
 from sceneforge.images import image_registry
 from sceneforge.images.base import ImageRequest
 from sceneforge.images.storyboard import StoryboardBackend, StoryboardOptions, render_card, text_box
@@ -20,9 +21,9 @@ def _region(img: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
 def test_registered_and_built_from_settings() -> None:
     cls = image_registry.get("storyboard")
     assert cls is StoryboardBackend
-    b = cls.from_settings(SimpleNamespace(width=None, height=None))
+    b = cls.from_settings(SimpleNamespace(width=None, height=None), BackendResources.none())
     assert (b.options.width, b.options.height) == (720, 1280)
-    b = cls.from_settings(SimpleNamespace(width=540, height=None))
+    b = cls.from_settings(SimpleNamespace(width=540, height=None), BackendResources.none())
     assert (b.options.width, b.options.height) == (540, 960)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sceneforge.backend import BackendResources
 from sceneforge.errors import AssetMissingError
 from sceneforge.motion import motion_registry
 from sceneforge.motion.base import MotionRequest
@@ -33,9 +34,9 @@ def _frames(paths: list[Path]) -> list[np.ndarray]:
 def test_registered_and_built_from_settings() -> None:
     cls = motion_registry.get("kenburns")
     assert cls is KenBurnsBackend
-    b = cls.from_settings(SimpleNamespace(motion_length=None, motion_fps=None, kenburns_zoom=1.15, motion_seed=None))
+    b = cls.from_settings(SimpleNamespace(motion_length=None, motion_fps=None, kenburns_zoom=1.15, motion_seed=None), BackendResources.none())
     assert (b.options.frames, b.options.fps, b.options.zoom, b.options.seed) == (49, 16.0, 1.15, None)
-    b = cls.from_settings(SimpleNamespace(motion_length=9, motion_fps=24.0, kenburns_zoom=1.3, motion_seed=5))
+    b = cls.from_settings(SimpleNamespace(motion_length=9, motion_fps=24.0, kenburns_zoom=1.3, motion_seed=5), BackendResources.none())
     assert (b.options.frames, b.options.fps, b.options.zoom, b.options.seed) == (9, 24.0, 1.3, 5)
 
 

@@ -1,5 +1,5 @@
 """Per-scene work through the API: an edit remakes exactly what it invalidates, a re-roll makes a new take
-(its seed recorded), an old take comes back, and a preview renders in the background."""
+(its seed recorded), an old take comes back, and a preview or the final cut renders in the background."""
 
 from __future__ import annotations
 
@@ -210,6 +210,43 @@ async def test_cancelling_a_preview_stops_the_encode_and_leaves_nothing_half_wri
     assert (await svc.wait("long"))["status"] == "done"
 
 
+async def test_compose_renders_the_final_cut_in_the_background_and_says_where(start, tmp_path: Path):
+    import av
+
+    svc = await start()
+    await svc.submit({"topic": "cut", "scenes": [{"script": "Hi.", "image_prompt": "a cat"}]})
+    done = await svc.wait("cut")
+    status, body = await svc.call("POST", "/api/topics/cut/compose")
+    assert (status, body) == (202, {"slug": "cut", "status": "queued"})
+    events = await svc.stream("cut", after=done["last_event_id"])
+    assert statuses(events) == ["queued", "running", "done"]
+    made = next(e for e in events if e["kind"] == "compose_done")["data"]
+    assert made["urls"] == {"final": "/files/cut/final.mp4", "cover": "/files/cut/cover.jpg"}
+    assert made["captions"] == ["lines"] and made["duration"] > 0.25
+    with av.open(str(svc.out / "cut" / "final.mp4")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (1080, 1920) and c.metadata["title"] == "cut"
+    status, jpg = await svc.call("GET", made["urls"]["cover"])
+    assert status == 200 and jpg[:3] == b"\xff\xd8\xff"
+    _, state = await svc.call("GET", "/api/topics/cut")
+    assert {"final", "cover"} <= set(state["preview_urls"])
+
+
+async def test_cancelling_a_compose_ends_ffmpeg_and_leaves_nothing_half_written(start, tmp_path: Path):
+    svc = await start()
+    long_line = "This narration goes on for a while, so that the final cut has many frames to encode. " * 3
+    await svc.submit({"topic": "longcut", "scenes": [{"script": long_line, "image_prompt": f"p{i}"}
+                                                     for i in range(3)]})
+    done = await svc.wait("longcut")
+    await svc.call("POST", "/api/topics/longcut/compose")
+    await svc.stream("longcut", after=done["last_event_id"], until_idle=False,
+                     stop=lambda e: e["kind"] == "status" and e["data"]["status"] == "running")
+    assert await svc.call("POST", "/api/topics/longcut/cancel") == (200, {"slug": "longcut", "status": "cancelled"})
+    root = svc.out / "longcut"
+    assert not (root / "final.mp4").exists() and not (root / "cover.jpg").exists() and not list(root.glob(".*.part"))
+    await svc.call("PATCH", "/api/topics/longcut/scenes/1", body={"script": "Short now."})  # the lock was let go
+    assert (await svc.wait("longcut"))["status"] == "done"
+
+
 async def test_a_cancelled_or_failed_re_roll_leaves_the_scene_as_it_was(start, comfy, tmp_path: Path):
     svc = await start(with_comfy(tmp_path, comfy))
     await svc.submit({"topic": "keep", "scenes": [{"script": "one.", "image_prompt": "p", "seed": 42}]})
@@ -287,7 +324,7 @@ async def test_a_failed_motion_re_roll_with_a_seed_leaves_the_motion_as_it_was(s
 
 
 async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_put_back(start, comfy, tmp_path: Path):
-    from sceneforge.cache import WorkflowCache
+    from sceneforge.cache import StageCache
     from sceneforge.pipeline import Reroll
     from sceneforge.takes import TakeStore
 
@@ -303,8 +340,8 @@ async def test_a_re_roll_begun_before_a_restart_and_cancelled_while_queued_is_pu
     ws = svc.service.jobs.store.topic("later")
     layout = ws.layout
     ws.begin_reroll(Reroll(1, "image", None))
-    TakeStore(WorkflowCache(layout)).keep("image", 1)
-    WorkflowCache(layout).invalidate("image", 1)
+    TakeStore(StageCache(layout)).keep("image", 1)
+    StageCache(layout).invalidate("image", 1)
     status, _ = await svc.call("POST", "/api/topics/later/cancel")
     _, state = await svc.call("GET", "/api/topics/later")
     assert state["status"] == "cancelled" and state["scenes"][0]["seed"] == 42 and "image" in state["scenes"][0]["urls"]

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import aiohttp
 from service_helpers import offline, topic
 
-from sceneforge.preview.fonts import cjk_font_path
+from sceneforge.fonts import cjk_font_path
 from sceneforge.service.fonts import FONT_URL
 
 TOKEN = "tok-page-0123456789abcdef"

@@ -201,3 +201,21 @@ def test_file_digest_is_read_once_and_follows_changes(tmp_path: Path, monkeypatc
     assert file_digest(f) == first and opened.count(str(f.resolve())) == 1
     f.write_bytes(b"two, longer")
     assert file_digest(f) != first
+
+
+async def test_word_timings_are_kept_beside_the_narration_and_dropped_with_it(settings_factory, sleeps):
+    from sceneforge.tts.base import Cue
+    from sceneforge.tts.words import read_words
+
+    s = settings_factory()
+    state = {"topic": "demo", "scenes": [{"script": "two words", "image_prompt": "p"}]}
+    FakeTTS.with_words = {"two words"}
+    await aaudio_generator(state, s, sleep=sleeps)
+    root = s.out_dir / "demo"
+    assert read_words(root / "audio_scene_1.mp3") == [Cue(0.0, 0.08, "two"), Cue(0.1, 0.18, "words")]
+    FakeTTS.reset()
+    await aaudio_generator(state, s, sleep=sleeps)  # cached: the sidecar is part of the record
+    assert sum(FakeTTS.calls.values()) == 0 and (root / "audio_scene_1.words.json").is_file()
+    edited = {"topic": "demo", "scenes": [{"script": "no timings now", "image_prompt": "p"}]}
+    await aaudio_generator(edited, s, sleep=sleeps)  # an engine result without word timings
+    assert not (root / "audio_scene_1.words.json").exists()

@@ -12,6 +12,7 @@ import pytest
 from mutagen.mp3 import MP3
 
 from fakes.tts_servers import EDGE_SECONDS_PER_WORD, FakeEdgeServer
+from sceneforge.backend import BackendResources
 from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, JobTimeoutError, TransientError
 from sceneforge.retry import is_retryable
@@ -43,7 +44,7 @@ def test_rate_strings() -> None:
 
 def test_settings_and_fingerprint() -> None:
     assert tts_registry.get("edge") is EdgeBackend
-    b = EdgeBackend.from_settings(Settings(edge_url="ws://127.0.0.1:1/x?a=b", rate=1.1, tts_timeout=7))
+    b = EdgeBackend.from_settings(Settings(edge_url="ws://127.0.0.1:1/x?a=b", rate=1.1, tts_timeout=7), BackendResources.none())
     assert b.options.voice == "ko-KR-InJoonNeural"
     assert (b.options.url, b.options.timeout) == ("ws://127.0.0.1:1/x?a=b", 7)
     assert b.fingerprint() == {"engine": "edge", "voice": "ko-KR-InJoonNeural", "rate": 1.1}
@@ -67,6 +68,9 @@ async def test_writes_mp3_with_word_cues(edge: FakeEdgeServer, tmp_path: Path) -
     assert result.cues[-1].end <= result.duration
     assert "00:00:00,050 --> 00:00:01,800\nHello world, this is a test." in format_srt(result.cues)
     assert [p.name for p in tmp_path.iterdir()] == ["scene_1.mp3"]  # no temporaries left
+    # every WordBoundary is kept as a word (the narration step writes them to audio_scene_N.words.json)
+    assert len(result.words) == n_words and result.words[0].text == "Hello" and result.words[0].start == pytest.approx(0.05)
+    assert all(a.start <= b.start for a, b in zip(result.words, result.words[1:]))
 
 
 async def test_voice_and_rate_are_sent_in_the_ssml(edge: FakeEdgeServer, tmp_path: Path) -> None:

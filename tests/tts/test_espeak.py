@@ -11,6 +11,7 @@ import pytest
 from mutagen.mp3 import MP3
 
 import sceneforge.tts.espeak as espeak_mod
+from sceneforge.backend import BackendResources
 from sceneforge.config import Settings
 from sceneforge.errors import ConfigError, GenerationError
 from sceneforge.retry import is_retryable
@@ -37,11 +38,11 @@ def _assert_clean(folder: Path) -> None:
 
 def test_registered_and_settings() -> None:
     assert tts_registry.get("espeak") is EspeakBackend
-    b = EspeakBackend.from_settings(Settings(voice="ko+f3", rate=1.5, tts_workers=3, tts_timeout=9))
+    b = EspeakBackend.from_settings(Settings(voice="ko+f3", rate=1.5, tts_workers=3, tts_timeout=9), BackendResources.none())
     assert b.options == EspeakOptions(voice="ko+f3", rate=1.5, timeout=9, workers=3)
     assert b.max_concurrency == 3
     assert b.fingerprint() == {"engine": "espeak", "voice": "ko+f3", "rate": 1.5}
-    default = EspeakBackend.from_settings(Settings())
+    default = EspeakBackend.from_settings(Settings(), BackendResources.none())
     assert default.max_concurrency == (os.cpu_count() or 1)
     with pytest.raises(ValueError, match=r"pitch\n +Extra inputs are not permitted"):
         EspeakOptions(pitch=3)  # strict options

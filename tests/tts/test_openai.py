@@ -10,6 +10,7 @@ import pytest
 from mutagen.mp3 import MP3
 
 from fakes.tts_servers import OPENAI_SECONDS_PER_CHAR, FakeOpenAIServer
+from sceneforge.backend import BackendResources
 from sceneforge.config import Settings
 from sceneforge.errors import GenerationError, JobTimeoutError, TransientError
 from sceneforge.retry import AUDIO_RETRY, is_retryable, retry_async
@@ -154,13 +155,13 @@ async def test_the_key_never_leaks(server: FakeOpenAIServer, backend: OpenAIBack
 def test_settings_and_fingerprint() -> None:
     assert tts_registry.get("openai") is OpenAIBackend
     s = Settings(openai_api_key=KEY, openai_base_url="http://localhost:8880/v1", openai_model="kokoro", rate=1.1)
-    b = OpenAIBackend.from_settings(s)
+    b = OpenAIBackend.from_settings(s, BackendResources.none())
     assert b.options.api_key is not None and b.options.api_key.get_secret_value() == KEY
     assert (b.options.voice, b.options.model, b.options.base_url) == ("alloy", "kokoro", "http://localhost:8880/v1")
     assert b.fingerprint() == {"engine": "openai", "voice": "alloy", "rate": 1.1, "model": "kokoro",
                                "server": "http://localhost:8880/v1"}  # another server: other audio
     assert b.max_concurrency == 4
-    assert OpenAIBackend.from_settings(Settings(voice="nova")).options.voice == "nova"
+    assert OpenAIBackend.from_settings(Settings(voice="nova"), BackendResources.none()).options.voice == "nova"
     with pytest.raises(ValueError, match=r"speed\n +Extra inputs are not permitted"):
         OpenAIOptions(speed=1.0)  # strict: rate is the only speed knob
 

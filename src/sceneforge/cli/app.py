@@ -1,6 +1,6 @@
 """The ``sceneforge`` command line: a thin client of the library.
 
-Commands: ``run``, ``serve``, ``mcp``, ``preview``, ``doctor``, ``takes``, ``workflow inspect``. Each parses its
+Commands: ``run``, ``serve``, ``mcp``, ``preview``, ``compose``, ``doctor``, ``takes``, ``workflow inspect``. Each parses its
 flags into settings, calls the library, and turns errors into one clear message
 and an exit code (0 done, 2 bad input or usage, 1 generation failed).
 """
@@ -17,6 +17,7 @@ from ..config import load_settings
 from . import common
 from .agent import mcp
 from .common import fail, overrides
+from .compose import compose
 from .preview import preview
 from .run import run
 from .serve import serve
@@ -36,6 +37,7 @@ app.command()(run)
 app.command()(serve)
 app.command("preview")(preview)
 app.command("mcp")(mcp)
+app.command("compose")(compose)
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(takes_app, name="takes")
 

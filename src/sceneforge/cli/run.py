@@ -20,6 +20,8 @@ from ..events import Event, EventSink, JsonLinesSink
 from ..pipeline import RunPlan, plan_run, run_many
 from . import common
 from .common import fail, overrides
+from .compose import compose_topics
+from .options import RunOptions, with_run_options
 from .preview import preview_topics
 from .progress import ProgressView
 
@@ -29,64 +31,38 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[Any]]
 
 
+@with_run_options
 def run(
     files: Annotated[list[Path], typer.Argument(help="Scene files (JSON): a list of scenes or {topic, scenes}.")],
     topic: Annotated[Optional[str], typer.Option(help="Topic (folder name); default: the file's topic, else its name.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: output).")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use the offline backends: espeak, storyboard, kenburns.")] = False,
-    stages: Annotated[Optional[str], typer.Option(help="Stages to run, e.g. audio,image,motion.")] = None,
-    tts: Annotated[Optional[str], typer.Option(help="Narration engine: edge, espeak, openai.")] = None,
-    voice: Annotated[Optional[str], typer.Option(help="Voice (engine-specific).")] = None,
-    rate: Annotated[Optional[float], typer.Option(help="Speech rate multiplier (1.0 normal).")] = None,
     scene: Annotated[Optional[list[int]], typer.Option("--scene", help="Only this scene (repeatable), numbered from 1.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Regenerate even when cached.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the resulting state as JSON on stdout.")] = False,
-    comfy_url: Annotated[Optional[list[str]], typer.Option("--comfy-url", help="ComfyUI server URL (repeatable).")] = None,
-    workflow: Annotated[Optional[str], typer.Option(help="Text-to-image workflow: bundled name or API-format file.")] = None,
-    prompt_node: Annotated[Optional[str], typer.Option(help="Node (title or id) that takes the prompt.")] = None,
-    reference_node: Annotated[Optional[str], typer.Option(help="LoadImage node (title or id) for the reference image; default: the one titled 'reference'.")] = None,
-    negative: Annotated[Optional[str], typer.Option(help="Negative prompt.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Fixed image seed (default: random, recorded).")] = None,
-    width: Annotated[Optional[int], typer.Option(help="Image width.")] = None,
-    height: Annotated[Optional[int], typer.Option(help="Image height.")] = None,
-    motion: Annotated[Optional[bool], typer.Option("--motion/--no-motion", help="Make motion frames.")] = None,
-    motion_workflow: Annotated[Optional[str], typer.Option(help="Wan2.2 workflow: bundled name or file.")] = None,
-    motion_prompt_node: Annotated[Optional[str], typer.Option(help="Node (title or id) for the motion prompt.")] = None,
-    motion_image_node: Annotated[Optional[str], typer.Option(help="LoadImage node (title or id).")] = None,
-    motion_length: Annotated[Optional[int], typer.Option(help="Frames per clip (4k+1 for Wan).")] = None,
-    motion_fps: Annotated[Optional[float], typer.Option(help="Frames per second.")] = None,
-    motion_seed: Annotated[Optional[int], typer.Option(help="Fixed motion seed.")] = None,
-    sequential: Annotated[bool, typer.Option("--sequential", help="The original system's order: stage by stage, one job at a time.")] = False,
     events: Annotated[Optional[str], typer.Option(help="Write JSON-lines events to FILE ('-' for stdout).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="Config file (default: ./sceneforge.toml).")] = None,
     wait_lock: Annotated[Optional[float], typer.Option(help="Seconds to wait for another run on the same topic.")] = None,
     preview: Annotated[bool, typer.Option("--preview", help="Also write preview.mp4 and contact_sheet.png.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    compose: Annotated[bool, typer.Option("--compose", help="Also write final.mp4 and cover.jpg (default compose options).")] = False,
+    *,
+    options: RunOptions,
 ) -> None:
     """Generate narration, images and (optionally) motion for scene files."""
+    debug = options.debug
     try:
-        flags = overrides(
-            out_dir=out, stages=stages, tts=tts, voice=voice, rate=rate, workflow=workflow,
-            prompt_node=prompt_node, reference_node=reference_node, negative=negative, seed=seed, width=width, height=height,
-            motion_enabled=motion, motion_workflow=motion_workflow, motion_prompt_node=motion_prompt_node,
-            motion_image_node=motion_image_node, motion_length=motion_length, motion_fps=motion_fps,
-            motion_seed=motion_seed, lock_wait=wait_lock,
-            comfy_urls=tuple(comfy_url) if comfy_url else None,
-            only_scenes=frozenset(scene) if scene else None,
-            offline=True if offline else None, force=True if force else None,
-            sequential=True if sequential else None,
+        flags = options.overrides() | overrides(
+            lock_wait=wait_lock, only_scenes=frozenset(scene) if scene else None, force=True if force else None,
         )
+        stages = options.stages
         asked_motion = bool(stages) and "motion" in {x.strip() for x in (stages or "").split(",")}
-        if asked_motion and motion is None:
+        if asked_motion and options.motion is None:
             flags["motion_enabled"] = True  # asking for the motion stage asks for motion
-        settings = load_settings(flags, config_file=config)
+        settings = load_settings(flags, config_file=options.config)
         if asked_motion and not settings.motion_enabled:
             raise ConfigError("--stages includes motion but motion is disabled (--no-motion or MOTION_ENABLED=false)")
-        _check_flags(files, events=events, json_out=json_out, offline=offline, tts=tts)
+        _check_flags(files, events=events, json_out=json_out, offline=options.offline, tts=options.tts)
         plan = plan_run(list(files), settings, topic=topic)
     except Exception as exc:  # noqa: BLE001 - every error becomes a clean message
         raise typer.Exit(fail(exc, debug)) from None
-    raise typer.Exit(_run_plan(plan, json_out=json_out, events=events, preview=preview, debug=debug))
+    raise typer.Exit(_run_plan(plan, json_out=json_out, events=events, preview=preview, compose=compose, debug=debug))
 
 
 def _check_flags(files: list[Path], *, events: str | None, json_out: bool, offline: bool, tts: str | None) -> None:
@@ -140,7 +116,7 @@ async def _until_signalled(work: Coroutine[Any, Any, T], stopped: list[int], *,
             waiter.cancel()
 
 
-def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: bool, debug: bool) -> int:
+def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: bool, compose: bool, debug: bool) -> int:
     with ExitStack() as stack:
         view = ProgressView(common.err, enabled=not json_out and common.err.is_terminal)
         sinks: list[EventSink] = [view]
@@ -179,6 +155,8 @@ def _run_plan(plan: RunPlan, *, json_out: bool, events: str | None, preview: boo
         view.summary(plan.topics, plan.settings)
     if preview and code == 0:
         code = preview_topics(plan.topics, plan.settings, debug)
+    if compose and code == 0:
+        code = compose_topics(plan.topics, plan.settings, debug)
     if json_out:
         payload = [sf.state() for sf in plan.topics]
         print(json.dumps(payload[0] if len(payload) == 1 else payload, ensure_ascii=False, indent=2))

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from ..backend import Backend, KeyedRequest, ServerPool
 from ..cache import file_digest
@@ -26,13 +26,26 @@ from .pool.pool import ComfyPool, PooledServer
 from .protocol.result import JobResult
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from ..layout import TopicLayout
 
-__all__ = ["ComfyBackend", "job_events", "upload_name"]
+__all__ = ["ComfyBackend", "WorkflowRequest", "job_events", "upload_name"]
 
 log = logging.getLogger("sceneforge.comfy")
 
 T = TypeVar("T")
+
+
+class WorkflowRequest(KeyedRequest, Protocol):
+    """A request that may name the scene's own workflow (:class:`~sceneforge.images.ImageRequest`,
+    :class:`~sceneforge.motion.MotionRequest`)."""
+
+    @property
+    def workflow(self) -> str | None: ...
+
+
+W = TypeVar("W", bound=WorkflowRequest)
 
 
 def upload_name(image: Path) -> str:
@@ -67,7 +80,7 @@ def job_events(report: Reporter, server: str) -> Callable[[str, dict[str, Any]],
     return on_event
 
 
-class ComfyBackend(Backend):
+class ComfyBackend(Backend[W]):
     """Base of the backends that run ComfyUI workflows on the shared server pool.
 
     A subclass names its stage and workflow kind, keeps its workflow in ``workflow`` and
@@ -91,7 +104,7 @@ class ComfyBackend(Backend):
 
     def __init__(self, pool: ServerPool | None) -> None:
         self._pool_ref = pool
-        self._variants: dict[str, ComfyBackend] = {}
+        self._variants: dict[str, Self] = {}
 
     @property
     def pool(self) -> ComfyPool[ComfyClient]:
@@ -111,7 +124,7 @@ class ComfyBackend(Backend):
         """The keyword arguments (besides workflow and pool) that build this backend again."""
         raise NotImplementedError
 
-    def check_graph(self, request: Any) -> dict[str, Any]:
+    def check_graph(self, request: W) -> dict[str, Any]:
         """The graph ``request`` would submit, filled with a placeholder seed and image name."""
         raise NotImplementedError
 
@@ -126,21 +139,21 @@ class ComfyBackend(Backend):
             **self.key_options(),
         }
 
-    def _for(self, request: Any) -> Any:
+    def _for(self, request: W) -> Self:
         """This backend, or the one for the scene's own workflow (same options, same pool)."""
         if not request.workflow:
             return self
         if request.workflow not in self._variants:
             workflow = Workflow.load(request.workflow, kind=self.stage)
-            build: Callable[..., ComfyBackend] = type(self)  # a subclass takes (workflow, *, pool, **options)
+            build: Callable[..., Self] = type(self)  # a subclass takes (workflow, *, pool, **options)
             self._variants[request.workflow] = build(workflow, pool=self._pool_ref, **self.options())
         return self._variants[request.workflow]
 
-    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
+    def cache_key(self, request: W) -> dict[str, Any]:
         """The request's inputs and the options of the workflow it runs (its own, or the run's)."""
         return {"request": request.key_fields(), "backend": self._for(request).fingerprint()}
 
-    def sample_graph(self, request: Any) -> tuple[str, dict[str, Any]]:
+    def sample_graph(self, request: W) -> tuple[str, dict[str, Any]]:
         """``(workflow label, graph)`` as this request would submit it (to check against a server)."""
         backend = self._for(request)
         field = self.workflow_field if request.workflow else "the run's " + self.workflow_field.replace("_", " ")

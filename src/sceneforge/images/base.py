@@ -55,7 +55,7 @@ class ImageResult:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class ImageBackend(Backend):
+class ImageBackend(Backend[ImageRequest]):
     """Base class of image engines."""
 
     def check(self, request: ImageRequest) -> list[str]:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["ComfyImageBackend"]
 
 
-class ComfyImageBackend(ComfyBackend, ImageBackend):
+class ComfyImageBackend(ComfyBackend[ImageRequest], ImageBackend):
     """Generate scene images with a ComfyUI workflow.
 
     ``seed=None`` draws a fresh seed per scene from ``rng`` (inject a seeded

@@ -19,12 +19,13 @@ from PIL import Image, ImageDraw
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..events import Reporter, null_report
+from ..fonts import ellipsize, load_font, wrap_text
 from ..fsutil import atomic_path
-from ..preview.fonts import ellipsize, load_font, wrap_text
 from .base import ImageBackend, ImageRequest, ImageResult
 
 if TYPE_CHECKING:
-    from ..backend import KeyedRequest
+    from ..backend import BackendResources
+    from ..config import Settings
 
 __all__ = ["StoryboardOptions", "StoryboardBackend", "render_card", "DRAW_VERSION", "text_box"]
 
@@ -170,7 +171,7 @@ class StoryboardBackend(ImageBackend):
         self.options = options or StoryboardOptions()
 
     @classmethod
-    def from_settings(cls, settings: Any, resources: Any = None) -> StoryboardBackend:
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> StoryboardBackend:
         """Use ``settings.width``/``height``; a missing side follows the 9:16 ratio."""
         return cls(StoryboardOptions(**dict(zip(("width", "height"), card_size(settings.width, settings.height)))))
 
@@ -191,7 +192,6 @@ class StoryboardBackend(ImageBackend):
         fields = {"image_seed": request.seed} if request.seed is not None else {}
         return ImageResult(dest, fields)
 
-    def cache_key(self, request: KeyedRequest) -> dict[str, Any]:
+    def cache_key(self, request: ImageRequest) -> dict[str, Any]:
         """A card shows its scene number, prompt, voice and pinned seed: each is part of its key."""
-        assert isinstance(request, ImageRequest)
         return {**super().cache_key(request), "scene": request.scene, "note": card_note(request)}

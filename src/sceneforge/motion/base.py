@@ -48,7 +48,7 @@ class MotionResult:
     video: Path | None = None  # a video the engine produced, if any (in work_dir)
 
 
-class MotionBackend(Backend):
+class MotionBackend(Backend[MotionRequest]):
     """Base class of motion engines."""
 
     def check(self, request: MotionRequest) -> list[str]:

@@ -18,7 +18,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -29,6 +29,10 @@ from ..events import Reporter, null_report
 from ..fsutil import atomic_path
 from ..layout import TopicLayout
 from .base import MotionBackend, MotionRequest, MotionResult
+
+if TYPE_CHECKING:
+    from ..backend import BackendResources
+    from ..config import Settings
 
 __all__ = [
     "KenBurnsOptions",
@@ -162,7 +166,7 @@ class KenBurnsBackend(MotionBackend):
         self.options = options or KenBurnsOptions()
 
     @classmethod
-    def from_settings(cls, settings: Any, resources: Any = None) -> KenBurnsBackend:
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> KenBurnsBackend:
         """Use ``motion_length``, ``motion_fps``, ``kenburns_zoom`` and ``motion_seed``."""
         kw: dict[str, Any] = {}
         for field, name in (

@@ -79,7 +79,7 @@ def _set_fps(graph: dict[str, Any], fps: float) -> None:
             node["inputs"][name] = fps
 
 
-class WanBackend(ComfyBackend, MotionBackend):
+class WanBackend(ComfyBackend[MotionRequest], MotionBackend):
     """Turn scene images into Wan2.2 clips with a ComfyUI image-to-video workflow.
 
     ``seed=None`` draws a fresh seed per scene from ``rng`` (inject a seeded

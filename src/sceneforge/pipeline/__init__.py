@@ -22,11 +22,13 @@ from ..scenes import decode_scene_json, parse_state
 from ..takes import Take
 from ..workflows import BUNDLED_KINDS, bundled_kind, list_bundled
 from .api import TopicResult, agenerate_assets, generate_assets, run_many
-from .engine import Engine, write_scenes_json
+from .engine import Engine
 from .plan import DEFAULT_TOPIC, RunPlan, aplan_run, plan_run
+from .state import write_scenes_json
 from .workspace import LOCK_WAIT, Reroll, Topic, without_outputs
 
-_LAZY = {"make_preview": "..preview", "make_contact_sheet": "..preview", "cjk_font_path": "..preview.fonts"}
+_LAZY = {"make_preview": "..preview", "make_contact_sheet": "..preview", "cjk_font_path": "..fonts",
+         "compose_topic": "..compose"}
 
 
 def __getattr__(name: str) -> Any:
@@ -42,7 +44,7 @@ __all__ = [
     # what the faces over the engine (the command line, the service, the agent tools) use besides it:
     # reading scene files, naming topic folders, checking text, atomic writes, bundled workflows, retries,
     # previews
-    "BUNDLED_KINDS", "MAX_SEED", "Take", "TopicLayout", "atomic_write_bytes", "bundled_kind", "cjk_font_path",
+    "BUNDLED_KINDS", "MAX_SEED", "Take", "compose_topic", "TopicLayout", "atomic_write_bytes", "bundled_kind", "cjk_font_path",
     "decode_scene_json", "is_retryable", "json_problem", "list_bundled", "make_contact_sheet", "make_preview",
     "parse_state", "redact_url", "retry_async", "shown", "slugify", "unicode_problem",
     # the engine and the topic workspace

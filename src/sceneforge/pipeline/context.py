@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..cache import WorkflowCache
+from ..cache import StageCache
 from ..config import Settings
 from ..errors import error_text
 from ..events import Event, EventKind, EventSink, Reporter, bound_reporter, null_sink
@@ -38,11 +38,11 @@ class RunContext:
     emit: EventSink = null_sink
     sleep: Sleep = asyncio.sleep
     reference: str | None = None  # the topic's reference image (a scene's own wins)
-    cache: WorkflowCache = field(init=False)
+    cache: StageCache = field(init=False)
     takes: TakeStore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.cache = WorkflowCache(self.layout, warn=lambda m: self.event("warning", message=m))
+        self.cache = StageCache(self.layout, warn=lambda m: self.event("warning", message=m))
         self.takes = TakeStore(self.cache)
 
     def event(self, kind: EventKind, stage: str | None = None, scene: int | None = None, **data: Any) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +19,8 @@ from ..backend import Backend, BackendResources
 from ..config import STAGES, Settings
 from ..errors import AssetMissingError
 from ..events import EventSink, null_sink
-from ..fsutil import atomic_write_bytes, remove_stale_parts
+from ..fsutil import remove_stale_parts
 from ..images.base import image_registry
-from ..layout import TopicLayout
 from ..lock import atopic_lock
 from ..motion.base import motion_registry
 from ..scenes import SceneFile
@@ -31,8 +29,10 @@ from ..tts.base import tts_registry
 from .context import RunContext, Sleep, forget_input_assets
 from .folder import claim_topic_folder
 from .schedule import run_chains
+from .state import write_scenes_json
 from .steps import STEPS, Step, motion_input_problem
 from .usage import TopicUsage
+from .workspace import Topic
 
 __all__ = ["Engine", "StageBackends", "write_scenes_json"]
 
@@ -62,21 +62,6 @@ class StageBackends:
         for backend in self.by_stage.values():
             with contextlib.suppress(Exception):
                 await backend.aclose()
-
-
-def write_scenes_json(sf: SceneFile, layout: TopicLayout) -> bool:
-    """Write the resulting state next to the assets (atomically); an unchanged state is not rewritten.
-
-    Returns whether the file was written.
-    """
-    data = json.dumps(sf.state(), ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    try:
-        if layout.scenes_json.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    atomic_write_bytes(layout.scenes_json, data)
-    return True
 
 
 class Engine:
@@ -129,17 +114,19 @@ class Engine:
             self.resources.pool = None
 
     async def run_topic(self, sf: SceneFile, *, settings: Settings | None = None, emit: EventSink = null_sink,
-                        write_state: bool = True, other_stages: str = "restore") -> SceneFile:
+                        write_state: bool = True, other_stages: str = "restore", topic: Topic | None = None
+                        ) -> SceneFile:
         """Run the selected stages over one validated topic; scenes are updated in place.
 
         ``other_stages`` says what happens to the fields of stages this run skips:
         ``"restore"`` rebuilds them from valid cache records (a run), ``"keep"`` leaves
         the input's as they are (a single node of the original system's graph).
         Raises the first failure (every failed scene is in the events and in the error's
-        notes) after every scene had its chance and ``scenes.json`` was written.
+        notes) after every scene had its chance and ``scenes.json`` was written. ``topic`` is
+        the workspace to run in (default: the one the topic's title names under ``out_dir``).
         """
         settings = settings or self.settings
-        layout = TopicLayout.for_topic(settings.out_dir, sf.topic)
+        layout = (topic or Topic.named(settings.out_dir, sf.topic)).layout  # the workspace it runs
         ctx = RunContext(settings=settings, layout=layout, topic=sf.topic, emit=emit, sleep=self.sleep,
                          reference=sf.reference_image)
         backends = self.backends(settings)
@@ -173,7 +160,7 @@ class Engine:
         await run_chains(ctx, sf.scenes, steps, limits)
 
     @staticmethod
-    def _limit(step: Step[Any], settings: Settings) -> int:
+    def _limit(step: Step[Any, Any], settings: Settings) -> int:
         """Jobs of a stage in flight at once: 1 for images and motion in the original order,
         else the backend's own limit (or the settings' when it has none)."""
         if step.stage == "audio":

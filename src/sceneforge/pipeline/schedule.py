@@ -33,7 +33,7 @@ __all__ = ["StageTrack", "run_chains", "raise_failures"]
 class StageTrack:
     """One stage of one topic run."""
 
-    step: Step[Any]
+    step: Step[Any, Any]
     total: int
     limit: int
     gate: asyncio.Event = field(default_factory=asyncio.Event)
@@ -146,7 +146,7 @@ async def _chain(tracks: dict[str, StageTrack], n: int, scene: Scene) -> None:
     await gather_all(*parts)
 
 
-async def run_chains(ctx: RunContext, scenes: list[Scene], steps: list[Step[Any]], limits: dict[str, int]) -> None:
+async def run_chains(ctx: RunContext, scenes: list[Scene], steps: list[Step[Any, Any]], limits: dict[str, int]) -> None:
     """Run every scene's chain through ``steps`` (in stage order); raise the failures after all are done."""
     tracks = {s.stage: StageTrack(s, len(scenes), limits[s.stage]) for s in steps}
     order = list(tracks.values())

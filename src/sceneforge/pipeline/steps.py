@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ..backend import Backend
+from ..backend import Backend, KeyedRequest
 from ..cache import CacheHit, file_digest, fingerprint
 from ..errors import AssetMissingError
 from ..events import Reporter
@@ -29,12 +29,14 @@ from ..retry import RetryPolicy
 from ..scenes import Scene
 from ..takes import STAGE_INPUTS, new_take_meta
 from ..tts.base import SpeechRequest, TTSBackend, format_srt
+from ..tts.words import words_path, write_words
 from .context import RunContext, drop_fields, set_fields
 from .usage import TopicUsage, set_usage
 
 __all__ = ["Step", "Outcome", "AudioStep", "ImageStep", "MotionStep", "STEPS", "motion_input_problem"]
 
-B = TypeVar("B", bound=Backend)
+B = TypeVar("B", bound=Backend[Any])  # the stage's backend kind
+R = TypeVar("R", bound=KeyedRequest)  # the request that backend kind serves
 
 
 @dataclass
@@ -46,8 +48,8 @@ class Outcome:
     dropped: tuple[str, ...] = ()  # stage fields this result does not have (no subtitles, no video)
 
 
-class Step(ABC, Generic[B]):
-    """One stage's per-scene logic for one topic run."""
+class Step(ABC, Generic[B, R]):
+    """One stage's per-scene logic for one topic run: backend kind ``B``, request type ``R``."""
 
     stage: ClassVar[str]
 
@@ -61,7 +63,7 @@ class Step(ABC, Generic[B]):
         """The stage's retry schedule."""
 
     @abstractmethod
-    def request(self, n: int, scene: Scene) -> Any:
+    def request(self, n: int, scene: Scene) -> R:
         """What the backend is asked for, for scene ``n``."""
 
     @staticmethod
@@ -75,14 +77,15 @@ class Step(ABC, Generic[B]):
         set_fields(scene, **self.scene_fields(self.ctx.layout, n, hit.files, set_usage(scene, self.stage, hit.fields)))
 
     @abstractmethod
-    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+    async def attempt(self, n: int, scene: Scene, request: R, report: Reporter) -> Outcome:
         """One try at generating scene ``n``'s asset, files put in place."""
 
     def blocked(self, n: int, scene: Scene) -> str | None:
         """Why scene ``n`` cannot start this stage (its input is missing), or None."""
         return None
 
-    def key(self, request: Any) -> str:
+    def key(self, request: R) -> str:
+        """The cache key of ``request``: the stage plus the backend's ``cache_key``."""
         return fingerprint({"stage": self.stage, **self.backend.cache_key(request)})
 
     def pin(self, scene: Scene) -> tuple[str, int] | None:
@@ -144,8 +147,9 @@ def _check_written(path: Path, n: int, what: str) -> None:
         raise AssetMissingError(f"scene {n}: {what} {path} was not created")
 
 
-class AudioStep(Step[TTSBackend]):
-    """Narration: ``audio_scene_N.mp3`` and, when the engine gives timings, ``audio_scene_N.srt``."""
+class AudioStep(Step[TTSBackend, SpeechRequest]):
+    """Narration: ``audio_scene_N.mp3`` and, when the engine gives timings, ``audio_scene_N.srt``
+    (and with word timings ``audio_scene_N.words.json``, for word-by-word captions)."""
 
     stage = "audio"
 
@@ -163,7 +167,7 @@ class AudioStep(Step[TTSBackend]):
             out["subtitle_path"] = str(layout.subtitle_path(n))
         return out
 
-    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+    async def attempt(self, n: int, scene: Scene, request: SpeechRequest, report: Reporter) -> Outcome:
         res = await self.backend.synthesize(request, report)
         _check_written(request.dest, n, "audio file")
         outcome = Outcome([request.dest], {"audio_duration": round(float(res.duration), 3)})
@@ -174,10 +178,14 @@ class AudioStep(Step[TTSBackend]):
             outcome.fields["subtitle_path"] = str(srt)
         else:
             outcome.dropped = ("subtitle_path",)
+        if res.words:
+            outcome.files.append(write_words(request.dest, res.words))
+        else:  # timings of an earlier narration must not outlive it (the take kept them)
+            words_path(request.dest).unlink(missing_ok=True)
         return outcome
 
 
-class ImageStep(Step[ImageBackend]):
+class ImageStep(Step[ImageBackend, ImageRequest]):
     """An image per scene: ``image_scene_N.png`` and the seed used."""
 
     stage = "image"
@@ -199,7 +207,7 @@ class ImageStep(Step[ImageBackend]):
     def scene_fields(layout: TopicLayout, n: int, files: list[Path], fields: dict[str, Any]) -> dict[str, Any]:
         return {"image_path": str(layout.image_path(n)), **fields}
 
-    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+    async def attempt(self, n: int, scene: Scene, request: ImageRequest, report: Reporter) -> Outcome:
         res = await self.backend.generate(request, report)
         _check_written(request.dest, n, "image file")
         return Outcome([request.dest], dict(res.fields))
@@ -214,7 +222,7 @@ def motion_input_problem(n: int, scene: Scene) -> str | None:
     return None
 
 
-class MotionStep(Step[MotionBackend]):
+class MotionStep(Step[MotionBackend, MotionRequest]):
     """Motion frames per scene: ``motion_scene_N/frame_0001.png`` ... (and a video when one is made)."""
 
     stage = "motion"
@@ -254,7 +262,7 @@ class MotionStep(Step[MotionBackend]):
             out.pop("motion_video_path", None)
         return out
 
-    async def attempt(self, n: int, scene: Scene, request: Any, report: Reporter) -> Outcome:
+    async def attempt(self, n: int, scene: Scene, request: MotionRequest, report: Reporter) -> Outcome:
         lay = self.ctx.layout
         lay.root.mkdir(parents=True, exist_ok=True)
         work_dir = lay.root / f".motion_scene_{n}.{secrets.token_hex(4)}{PART_SUFFIX}"
@@ -282,4 +290,4 @@ class MotionStep(Step[MotionBackend]):
 
 
 #: The step class of each stage, in the order the original system runs them.
-STEPS: dict[str, type[Step[Any]]] = {"audio": AudioStep, "image": ImageStep, "motion": MotionStep}
+STEPS: dict[str, type[Step[Any, Any]]] = {"audio": AudioStep, "image": ImageStep, "motion": MotionStep}

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..cache import CacheHit, WorkflowCache, file_digest
+from ..cache import CacheHit, StageCache, file_digest
 from ..config import Settings
 from ..errors import AssetMissingError, ConfigError, SceneValidationError
 from ..layout import TopicLayout
@@ -22,7 +22,7 @@ from ..lock import topic_lock
 from ..scenes import Scene, SceneFile, parse_state
 from ..takes import PIN_FIELD, STAGE_INPUTS, Take, TakeStore, recorded_motion_pin
 from .context import STAGE_FIELDS, drop_fields, set_fields
-from .engine import write_scenes_json
+from .state import write_scenes_json
 from .steps import STEPS
 
 __all__ = [
@@ -140,12 +140,12 @@ def scene_pin(layout: TopicLayout, n: int, scene: Scene, stage: str) -> int | No
         return scene.seed if stage == "image" else None
     if scene.motion_frames_path is None or scene.motion_seed is None:
         return scene.motion_seed
-    return scene.motion_seed if recorded_motion_pin(WorkflowCache(layout), n) == scene.motion_seed else None
+    return scene.motion_seed if recorded_motion_pin(StageCache(layout), n) == scene.motion_seed else None
 
 
 def list_takes(layout: TopicLayout, n: int) -> dict[str, list[Take]]:
     """Scene ``n``'s takes of every stage, oldest first, the current one marked."""
-    store = TakeStore(WorkflowCache(layout))
+    store = TakeStore(StageCache(layout))
     return {stage: store.list(stage, n) for stage in STAGE_INPUTS}
 
 
@@ -164,7 +164,7 @@ def restore_take(layout: TopicLayout, n: int, stage: str, take_id: str, *, wait:
     with topic_lock(layout, wait=wait):
         sf = load_topic(layout)
         scene = sf.scenes[_scene_index(sf, n)]
-        store = TakeStore(WorkflowCache(layout))
+        store = TakeStore(StageCache(layout))
         take = store.get(stage, n, take_id)
         if stage == "motion" and pair:
             _image_for_motion(store, scene, n, take)
@@ -199,7 +199,7 @@ def _set_asset_fields(layout: TopicLayout, scene: Scene, n: int, take: Take) -> 
 def show_current(layout: TopicLayout, scene: Scene, n: int, stage: str) -> None:
     """Point scene ``n``'s asset fields at its current ``stage`` asset, when it has one (after a run that
     stopped before it made a new one: the fields it dropped come back)."""
-    take = TakeStore(WorkflowCache(layout)).current(stage, n)
+    take = TakeStore(StageCache(layout)).current(stage, n)
     if take is not None:
         _set_asset_fields(layout, scene, n, take)
 

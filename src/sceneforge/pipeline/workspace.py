@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cache import WorkflowCache as StageCache
+from ..cache import StageCache
 from ..config import Settings
 from ..errors import OutputLockedError, UnsafePathError
 from ..fsutil import atomic_write_bytes
@@ -36,7 +36,7 @@ from ..scenes import SceneFile
 from ..takes import PIN_FIELD, Take
 from . import topics as rules
 from .context import STAGE_FIELDS, drop_fields, set_fields
-from .engine import write_scenes_json
+from .state import write_scenes_json
 
 __all__ = ["Topic", "Reroll", "LOCK_WAIT", "without_outputs"]
 

@@ -1,9 +1,10 @@
 """Preview a topic: one portrait MP4 of all scenes (:mod:`.video`), and a contact sheet of them
 (:mod:`.contact_sheet`).
 
-The modules below stack without circles: :mod:`.fonts` and :mod:`.assets` at the
-bottom (the CJK font; loading scenes.json and resolving each scene's files),
-:mod:`.subtitles` on them, and :mod:`.video` and :mod:`.contact_sheet` on top.
+The modules below stack without circles: :mod:`.assets` at the bottom (loading
+scenes.json and resolving each scene's files; the CJK font is :mod:`sceneforge.fonts`,
+shared with the storyboard backend), :mod:`.subtitles` on it, and :mod:`.video` and
+:mod:`.contact_sheet` on top.
 These functions are synchronous and CPU-bound: call them in a thread from async code.
 """
 

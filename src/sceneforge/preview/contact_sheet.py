@@ -14,9 +14,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from ..fonts import ellipsize, load_font, wrap_text
 from ..fsutil import atomic_path
 from .assets import load_scenes, open_cover, resolve_scene
-from .fonts import ellipsize, load_font, wrap_text
 
 __all__ = ["CONTACT_SHEET_NAME", "SheetGeometry", "make_contact_sheet", "sheet_geometry"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from ..fonts import ellipsize, load_font, wrap_text
 from .assets import ResolvedScene
-from .fonts import ellipsize, load_font, wrap_text
 
 __all__ = ["Cue", "SubtitleRenderer", "parse_srt", "script_cues"]
 

@@ -15,12 +15,13 @@ import secrets
 import shutil
 from typing import Any
 
-from .. import AssetMissingError, ConfigError, SceneFile, SceneValidationError, Settings, UnsafePathError
+from .. import ConfigError, SceneFile, SceneValidationError, Settings, UnsafePathError
 from ..pipeline import DEFAULT_TOPIC, Take, Topic, aplan_run, parse_state, slugify, without_outputs
 from .files import relative_paths
 from .jobs import JobQueue
 from .models import JobSpec
 from .options import check_options, job_settings, webhook_url
+from .problems import UnknownTopic
 from .references import confine_edit, confine_scene_paths, save_reference
 from .store import TopicRecord
 from .targets import WebhookTargets
@@ -61,7 +62,7 @@ class TopicActions:
         record = self.jobs.get(slug)
         count = scene_count(self.topic(slug).layout)
         if not 1 <= n <= count:
-            raise AssetMissingError(f"topic {slug!r} has scenes 1 to {count}, not {n}")
+            raise UnknownTopic(f"topic {slug!r} has scenes 1 to {count}, not {n}")
         return record
 
     async def plan(self, data: Any) -> tuple[SceneFile, dict[str, Any]]:
@@ -154,7 +155,7 @@ class TopicActions:
         record = self.check_scene(slug, n)
         takes = await self.takes(slug, n)
         if stage not in takes or not any(t.id == take_id for t in takes[stage]):
-            raise AssetMissingError(f"scene {n} has no {stage} take {take_id!r}")
+            raise UnknownTopic(f"scene {n} has no {stage} take {take_id!r}")
         async with self.jobs.claim(slug, queue_room=False):
             sf = await asyncio.to_thread(self.topic(slug).restore, n, stage, take_id)
             self.jobs.note(record, "take_restored", {"take": take_id}, scene=n, stage=stage)
@@ -167,7 +168,7 @@ class TopicActions:
         """Keep an uploaded reference image in the topic's folder (also before the topic is submitted,
         so its first submission can name it); the value for ``reference_image``."""
         if slug not in self.jobs.records and slugify(slug) != slug:
-            raise AssetMissingError(f"no topic {slug!r}, and it is not a topic folder name (try {slugify(slug)!r})")
+            raise UnknownTopic(f"no topic {slug!r}, and it is not a topic folder name (try {slugify(slug)!r})")
         return await asyncio.to_thread(save_reference, self.topic(slug).layout, data,
                                        int(self.base.reference_max_mb * 1024 * 1024))
 
@@ -176,6 +177,13 @@ class TopicActions:
         async with self.jobs.claim(slug):
             await asyncio.to_thread(self.topic(slug).check_free)
             self.jobs.enqueue(record, JobSpec("preview"))
+        return record
+
+    async def compose(self, slug: str) -> TopicRecord:
+        record = self.jobs.get(slug)
+        async with self.jobs.claim(slug):
+            await asyncio.to_thread(self.topic(slug).check_free)
+            self.jobs.enqueue(record, JobSpec("compose"))
         return record
 
     async def delete(self, slug: str) -> None:

@@ -1,6 +1,6 @@
 """The ``/api`` routes: thin calls into :class:`.actions.TopicActions` and :class:`.jobs.JobQueue`.
 
-Errors are sceneforge's own (:mod:`sceneforge.errors`); :func:`.app.error_response`
+Errors are sceneforge's own (:mod:`sceneforge.errors`, :mod:`.problems`); :func:`.problems.error_response`
 turns each into its status and a JSON ``detail`` (and ``problems``, one line each,
 for bad input), so the routes below hold no error handling of their own.
 """
@@ -9,21 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from .. import ConfigError, SceneValidationError, __version__
 from ..pipeline import decode_scene_json
 from .events import SSEResponse, sse_stream
-from .models import Accepted, Health, Problems, RegenerateRequest, SceneEdit, TakesOut, TopicState, TopicSummary
+from .models import (
+    Accepted,
+    Deleted,
+    Detail,
+    Health,
+    Problems,
+    ReferenceOut,
+    RegenerateRequest,
+    SceneEdit,
+    StreamEvent,
+    TakesOut,
+    TopicState,
+    TopicSummary,
+)
+from .problems import NotJson
 from .service import Service
+from .store import TopicRecord
 from .views import scene_count, takes_view, topic_view
 
-__all__ = ["router", "NotJson"]
+__all__ = ["router"]
 
 # Declares the Bearer scheme in /openapi.json (the API page's "Authorize" button); the
 # check itself is the BearerAuth middleware, which also guards /files.
@@ -32,9 +47,16 @@ router = APIRouter(prefix="/api", dependencies=[Depends(_bearer)])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problems, "description": "The body is not JSON"},
-    404: {"model": Problems, "description": "No such topic or scene"},
-    409: {"model": Problems, "description": "The topic has a job queued or running"},
+    401: {"model": Detail, "description": "A token is needed (off loopback, or when one is set)"},
+    403: {"model": Detail, "description": "A change sent by another site's page (Origin)"},
+    404: {"model": Detail, "description": "No such topic, scene or take"},
+    409: {"model": Detail, "description": "The topic has a job queued or running, or another run holds it"},
+    413: {"model": Detail, "description": "The body is larger than serve_max_body"},
+    415: {"model": Detail, "description": "The body is not application/json"},
+    421: {"model": Detail, "description": "A Host the service does not answer to"},
     422: {"model": Problems, "description": "Bad input: one line per problem"},
+    429: {"model": Detail, "description": "The queue is full, or the service is stopping (Retry-After)"},
+    500: {"model": Detail, "description": "An unexpected error (logged); the topic stays cancellable"},
 }
 _SUBMIT_BODY = {
     "required": True,
@@ -53,26 +75,10 @@ _SUBMIT_BODY = {
 }
 
 
-class NotJson(SceneValidationError):
-    """A request body that is not JSON text at all (400, not 422)."""
-
-
 def _body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
     """The request body's schema for /openapi.json (bodies are read by hand: any content type is JSON)."""
     return {"requestBody": {"required": True, "content": {"application/json": {
         "schema": model.model_json_schema(), "example": example}}}}
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _model(model: type[M], data: Any) -> M:
-    """``data`` checked as ``model``; ConfigError (422) with one line per problem."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("\n".join(lines)) from None
 
 
 def _service(request: Request) -> Service:
@@ -80,8 +86,12 @@ def _service(request: Request) -> Service:
     return service
 
 
-def _accepted(slug: str, status: str) -> JSONResponse:
-    return JSONResponse({"slug": slug, "status": status}, status_code=202)
+#: The running service, for a route (FastAPI's dependency: routes never reach into the app themselves).
+ServiceDep = Annotated[Service, Depends(_service)]
+
+
+def _accepted(record: TopicRecord) -> Accepted:
+    return Accepted(slug=record.slug, status=record.status)
 
 
 #: Bodies above this many bytes are decoded in a thread (a 5 MB body takes seconds: nothing else may wait).
@@ -105,122 +115,133 @@ async def _read_json(request: Request) -> Any:
 
 
 @router.get("/health", response_model=Health, tags=["service"])
-async def health() -> dict[str, str]:
+async def health() -> Health:
     """The service answers."""
-    return {"status": "ok", "version": __version__}
+    return Health(version=__version__)
 
 
-@router.get("/topics", response_model=list[TopicSummary], tags=["topics"])
-async def list_topics(request: Request) -> JSONResponse:
+@router.get("/topics", response_model=list[TopicSummary], tags=["topics"], responses=_ERRORS)
+async def list_topics(service: ServiceDep) -> list[TopicSummary]:
     """Every topic under ``--out`` (the most recently changed first) with its status and progress."""
-    return JSONResponse([r.summary() for r in _service(request).jobs.all()])
+    records = await asyncio.to_thread(service.jobs.all)  # (a scan of --out: never on the loop)
+    return [TopicSummary.model_validate(r.summary()) for r in records]
 
 
 @router.post("/topics", status_code=202, response_model=Accepted, tags=["topics"], responses=_ERRORS,
              openapi_extra={"requestBody": _SUBMIT_BODY})
-async def submit_topic(request: Request) -> JSONResponse:
+async def submit_topic(request: Request, service: ServiceDep) -> Accepted:
     """Submit a scene file's JSON (a list of scenes or ``{"topic", "scenes"}``, with optional ``options``).
 
     Everything is checked first (422 with every problem, nothing written); then the scenes are
     saved and the topic's run queued. 409 while the topic has a job; 429 when the queue is full.
+    The body is a scene file: it is read by the library's own decoder, so it gets exactly the
+    checks and lines of ``sceneforge run``.
     """
-    record = await _service(request).actions.submit(await _read_json(request))
-    return _accepted(record.slug, record.status.value)
+    record = await service.actions.submit(await _read_json(request))
+    return _accepted(record)
 
 
 @router.get("/topics/{slug}", response_model=TopicState, tags=["topics"], responses=_ERRORS)
-async def get_topic(slug: str, request: Request) -> Response:
-    """The topic: status, error, progress and its scenes with the URLs of their files."""
-    service = _service(request)
+async def get_topic(slug: str, service: ServiceDep) -> Response:
+    """The topic: status, error, progress and its scenes with the URLs of their files and their state."""
     record = service.jobs.get(slug)
-    record.scene_count = scene_count(service.store.layout(slug))  # (parsed once per version of the file)
-    return Response(topic_view(record, service.store.layout(slug), service.jobs.scene_states(record)),
-                    media_type="application/json")
+    layout = service.store.layout(slug)
+    record.scene_count = scene_count(layout)  # (parsed once per version of the file)
+    return Response(topic_view(record, layout, service.jobs.scene_states(record)), media_type="application/json")
 
 
-@router.delete("/topics/{slug}", tags=["topics"], responses=_ERRORS)
-async def delete_topic(slug: str, request: Request) -> dict[str, Any]:
+@router.delete("/topics/{slug}", response_model=Deleted, tags=["topics"], responses=_ERRORS)
+async def delete_topic(slug: str, service: ServiceDep) -> Deleted:
     """Remove the topic and its files (409 while it has a job: cancel it first)."""
-    await _service(request).actions.delete(slug)
-    return {"slug": slug, "deleted": True}
+    await service.actions.delete(slug)
+    return Deleted(slug=slug)
 
 
 @router.patch("/topics/{slug}/scenes/{n}", status_code=202, response_model=Accepted, tags=["scenes"],
               responses=_ERRORS, openapi_extra=_body(SceneEdit, {"script": "A new line."}))
-async def edit_scene(slug: str, n: int, request: Request) -> JSONResponse:
+async def edit_scene(slug: str, n: int, request: Request, service: ServiceDep) -> Accepted:
     """Save scene fields (``null`` removes one) and queue the work they invalidate: a script edit remakes
-    only that scene's narration, an image-prompt edit its image and then its motion."""
+    only that scene's narration, an image-prompt edit its image and then its motion. The fields get the
+    checks of a scene file (the same lines as ``sceneforge run``)."""
     changes = await _read_json(request)
     if not isinstance(changes, dict):
         raise ConfigError("the body must be an object of scene fields, e.g. {\"script\": \"...\"}")
-    record = await _service(request).actions.edit(slug, n, changes)
-    return _accepted(record.slug, record.status.value)
+    return _accepted(await service.actions.edit(slug, n, changes))
 
 
 @router.post("/topics/{slug}/scenes/{n}/regenerate", status_code=202, response_model=Accepted, tags=["scenes"],
-             responses=_ERRORS, openapi_extra=_body(RegenerateRequest, {"stage": "image", "seed": 1234}))
-async def regenerate(slug: str, n: int, request: Request) -> JSONResponse:
+             responses=_ERRORS)
+async def regenerate(slug: str, n: int, body: RegenerateRequest, service: ServiceDep) -> Accepted:
     """A new take of the scene's audio, image or motion, with ``seed`` pinned or a new random seed
     (an image's motion is remade with it)."""
-    body = _model(RegenerateRequest, await _read_json(request))
-    record = await _service(request).actions.regenerate(slug, n, body.stage, body.seed)
-    return _accepted(record.slug, record.status.value)
+    return _accepted(await service.actions.regenerate(slug, n, body.stage, body.seed))
 
 
 @router.get("/topics/{slug}/scenes/{n}/takes", response_model=TakesOut, tags=["scenes"], responses=_ERRORS)
-async def takes(slug: str, n: int, request: Request) -> dict[str, Any]:
+async def takes(slug: str, n: int, service: ServiceDep) -> TakesOut:
     """Every take of the scene's assets, oldest first; ``current`` marks the one in use."""
-    service = _service(request)
-    return takes_view(service.store.layout(slug), await service.actions.takes(slug, n))
+    return TakesOut.model_validate(takes_view(service.store.layout(slug), await service.actions.takes(slug, n)))
 
 
 @router.post("/topics/{slug}/scenes/{n}/takes/{stage}/{take_id}/restore", response_model=TakesOut,
              tags=["scenes"], responses=_ERRORS)
-async def restore(slug: str, n: int, stage: str, take_id: str, request: Request) -> dict[str, Any]:
+async def restore(slug: str, n: int, stage: str, take_id: str, service: ServiceDep) -> TakesOut:
     """Make an earlier take current again; ``scenes.json`` points at it. Answers the scene's takes."""
-    service = _service(request)
     await service.actions.restore(slug, n, stage, take_id)
-    return takes_view(service.store.layout(slug), await service.actions.takes(slug, n))
+    return TakesOut.model_validate(takes_view(service.store.layout(slug), await service.actions.takes(slug, n)))
 
 
-@router.post("/topics/{slug}/references", status_code=201, tags=["scenes"], responses=_ERRORS,
+@router.post("/topics/{slug}/references", status_code=201, response_model=ReferenceOut, tags=["scenes"],
+             responses=_ERRORS,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "image/png": {"schema": {"type": "string", "format": "binary"}},
                  "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
                  "image/webp": {"schema": {"type": "string", "format": "binary"}}}}})
-async def add_reference(slug: str, request: Request) -> JSONResponse:
+async def add_reference(slug: str, request: Request, service: ServiceDep) -> ReferenceOut:
     """Upload a reference image (a character to keep) to the topic; answers the value for a scene's or the
     topic's ``reference_image`` and its URL. Then PATCH a scene with it."""
-    service = _service(request)
     value = await service.actions.add_reference(slug, await request.body())
-    return JSONResponse({"reference_image": value, "url": f"/files/{slug}/{value}"}, status_code=201)
+    return ReferenceOut(reference_image=value, url=f"/files/{slug}/{value}")
 
 
 @router.post("/topics/{slug}/cancel", response_model=Accepted, tags=["topics"], responses=_ERRORS)
-async def cancel(slug: str, request: Request) -> dict[str, Any]:
+async def cancel(slug: str, service: ServiceDep) -> Accepted:
     """Cancel the queued or running job; a running one's ComfyUI jobs are removed from their servers."""
-    record = await _service(request).jobs.cancel(slug)
-    return {"slug": record.slug, "status": record.status.value}
+    return _accepted(await service.jobs.cancel(slug))
 
 
 @router.post("/topics/{slug}/preview", status_code=202, response_model=Accepted, tags=["topics"],
              responses=_ERRORS)
-async def preview(slug: str, request: Request) -> JSONResponse:
+async def preview(slug: str, service: ServiceDep) -> Accepted:
     """Render ``preview.mp4`` and ``contact_sheet.png`` in the background (a ``preview_done`` event has their URLs)."""
-    record = await _service(request).actions.preview(slug)
-    return _accepted(record.slug, record.status.value)
+    return _accepted(await service.actions.preview(slug))
+
+
+_SSE = {"text/event-stream": {"schema": {"type": "string", "description": "SSE messages: an 'id' line and one "
+                                         "'data' line holding a StreamEvent (see its schema)"},
+                              "x-data-schema": {"$ref": "#/components/schemas/StreamEvent"}}}
+
+
+@router.post("/topics/{slug}/compose", status_code=202, response_model=Accepted, tags=["topics"],
+             responses=_ERRORS)
+async def compose(slug: str, service: ServiceDep) -> Accepted:
+    """Render the final cut, ``final.mp4`` and ``cover.jpg``, in the background (a ``compose_done`` event has
+    their URLs)."""
+    return _accepted(await service.actions.compose(slug))
+
 
 
 @router.get("/topics/{slug}/events", tags=["topics"], responses={
-    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, 404: _ERRORS[404]})
-async def events(slug: str, request: Request,
+    200: {"content": _SSE, "description": "Server-Sent Events; each data line is a StreamEvent",
+          "model": StreamEvent}, **{k: v for k, v in _ERRORS.items() if k != 422}})
+async def events(slug: str, service: ServiceDep,
                  last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
                  after: Annotated[int | None, Query(ge=0, description="Like Last-Event-ID")] = None,
                  until: Annotated[str | None, Query(pattern="^idle$",
                                                     description="'idle': end once no job is queued or running")] = None,
                  ) -> StreamingResponse:
-    """Every event of the topic's runs and its status changes, live; ``Last-Event-ID`` replays what was missed."""
-    service = _service(request)
+    """Every event of the topic's runs and its status changes, live; ``Last-Event-ID`` replays what was missed.
+    Start from a topic's answer's ``last_event_id`` to follow it from that state."""
     service.jobs.get(slug)
     stream = sse_stream(slug, last_event_id if last_event_id is not None else after or 0, service.store, service.hub,
                         idle=lambda: not service.jobs.busy(slug), until_idle=until == "idle",

@@ -1,21 +1,8 @@
 """The FastAPI application: routes, error answers, security middlewares, the API page, static files.
 
-Every error is sceneforge's own and answers with a JSON ``detail`` (plus
-``problems``, one line each, where the input was wrong):
-
-=====================================================  ======
-bad scenes or options (every problem listed)            422
-a body that is not JSON                                 400
-unknown topic, scene, take or file                      404
-the topic has a job, another run holds it, or it
-belongs to another topic                                409
-the queue is full, or the service is stopping           429
-a body that is not ``application/json`` (a JSON route)  415
-a change sent by another site's page (``Origin``)       403
-a ``Host`` the service does not answer to               421
-=====================================================  ======
-
-The last three come from :mod:`.guard`, before any route runs.
+Every error is sceneforge's own and answers with a JSON ``detail`` (plus ``problems``, one line each,
+where the input was wrong); which status each error gets is :mod:`.problems`' one table, and the
+403/413/415/421/401 of the middlewares come before any route (:mod:`.guard`, :mod:`.auth`).
 
 ``GET /`` and anything else not matched is left to ``service/static/`` (the review
 page), when that folder exists; ``/fonts/`` serves the page's CJK web font. CORS is
@@ -28,7 +15,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,62 +24,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import (
-    AssetMissingError,
-    ConfigError,
-    OutputLockedError,
     SceneforgeError,
-    SceneValidationError,
-    ServerUnavailableError,
-    TopicConflictError,
-    UnsafePathError,
-    WorkflowError,
     __version__,
-    error_text,
 )
 from ..mcp.http import mount_mcp
 from . import api, files, fonts
-from .api import NotJson
 from .auth import BearerAuth, BodyLimit, send_json
 from .docs import mount_docs
 from .guard import RequestGuard
+from .problems import error_response
 from .service import Service
 
 __all__ = ["create_app", "error_response", "STATIC_DIR"]
 
 STATIC_DIR = Path(__file__).with_name("static")
 log = logging.getLogger("sceneforge.service")
-
-
-def _status(exc: SceneforgeError) -> int:
-    if isinstance(exc, NotJson):
-        return 400
-    if isinstance(exc, (TopicConflictError, OutputLockedError)):
-        return 409
-    if isinstance(exc, (SceneValidationError, ConfigError, WorkflowError, UnsafePathError)):
-        return 422
-    if isinstance(exc, AssetMissingError):
-        return 404
-    if isinstance(exc, ServerUnavailableError):
-        return 429
-    return 500
-
-
-def error_response(exc: SceneforgeError, out_dir: Path | None = None) -> JSONResponse:
-    """The JSON answer for one of sceneforge's errors (paths under ``out_dir`` said relative to it:
-    a client never learns where the service keeps its files)."""
-    status = _status(exc)
-    if isinstance(exc, SceneValidationError):
-        problems = list(exc.problems)
-    else:
-        problems = error_text(exc).splitlines()
-    if out_dir is not None:
-        problems = [files.relative_paths(p, out_dir) for p in problems]
-    detail = problems[0] if len(problems) == 1 else f"{len(problems)} problems in the input"
-    body: dict[str, Any] = {"detail": detail}
-    if status in (400, 422):
-        body["problems"] = problems
-    headers = {"Retry-After": "5"} if status == 429 else None
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _sceneforge_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 Every event the service keeps has the same shape, whether it came from the engine
 (``run_started`` ... ``scene_done``, the ``--events`` objects) or from the service
-itself (``status``, ``preview_done``, ``scene_edited``, ``take_restored``, ``deleted``)::
+itself (``status``, ``preview_done``, ``compose_done``, ``scene_edited``, ``take_restored``, ``deleted``)::
 
     {"id": 17, "kind": "scene_done", "slug": "...", "topic": "...", "stage": "image", "scene": 3,
      "data": {...}, "time": 1749634200.123}

@@ -3,7 +3,7 @@
 A browser on a machine without a Korean font draws Hangul as empty boxes, and the
 page may not load anything from the internet, so the service serves the font that
 sceneforge already depends on for its drawn text (``noto-cjk-sans-jp-regular``,
-Hangul included; see :func:`sceneforge.preview.fonts.cjk_font_path`). It is about
+Hangul included; see :func:`sceneforge.fonts.cjk_font_path`). It is about
 16 MB: the page's ``@font-face`` limits it to CJK code points (a page without them
 never loads it), and the answer may be kept by the browser for a week (with an
 ``ETag`` to check it after). The font holds no data of anyone's, so like the page

@@ -39,12 +39,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .. import AssetMissingError, Event, OutputLockedError, ServerUnavailableError, Settings, error_text
+from .. import Event, EventKind, Settings, error_text
 from ..pipeline import Engine
 from .events import EventHub
 from .files import relative_paths
 from .models import ACTIVE, RESUMABLE, JobSpec, JobStatus
 from .options import webhook_url
+from .problems import QueueFull, TopicBusy, UnknownTopic
 from .runner import run_job, undo_reroll
 from .scene_states import SceneStates
 from .store import TopicRecord, TopicStore
@@ -138,7 +139,7 @@ class JobQueue:
             if record is not None:
                 self.records[slug] = record
         if record is None:
-            raise AssetMissingError(f"no topic {slug!r}")
+            raise UnknownTopic(f"no topic {slug!r}")
         return record
 
     def all(self) -> list[TopicRecord]:
@@ -162,13 +163,13 @@ class JobQueue:
     async def claim(self, slug: str, *, queue_room: bool = True) -> AsyncIterator[None]:
         """Hold a topic while a request changes it: 409 for a topic with a job, 429 when the queue is full."""
         if self.closing:
-            raise ServerUnavailableError("the service is stopping")
+            raise QueueFull("the service is stopping")
         if self.busy(slug):
             record = self.records.get(slug)
             what = record.status.value if record is not None and record.status in ACTIVE else "being changed"
-            raise OutputLockedError(f"topic {slug!r} is {what}; wait for its job to end or cancel it")
+            raise TopicBusy(f"topic {slug!r} is {what}; wait for its job to end or cancel it")
         if queue_room and len(self._queue) >= self.base.serve_max_queued:
-            raise ServerUnavailableError(f"the queue is full ({len(self._queue)} jobs waiting); try again later")
+            raise QueueFull(f"the queue is full ({len(self._queue)} jobs waiting); try again later")
         self._claimed.add(slug)
         try:
             yield
@@ -185,7 +186,7 @@ class JobQueue:
         if not resumed or not record.queued_at:
             record.queued_at = self.store.now()
         if not self._set_status(record, JobStatus.QUEUED, keep_was=resumed):
-            raise OutputLockedError(f"topic {record.slug!r} is {record.status.value}; wait for its job to end")
+            raise TopicBusy(f"topic {record.slug!r} is {record.status.value}; wait for its job to end")
         self._queue.append((record.slug, resumed))
         self._ready.set()
 
@@ -221,7 +222,7 @@ class JobQueue:
             log.warning("cannot keep an event of %s: %s", record.slug, exc)
         self.hub.publish(record.slug, event)
 
-    def note(self, record: TopicRecord, kind: str, data: dict[str, Any], *, scene: int | None = None,
+    def note(self, record: TopicRecord, kind: EventKind, data: dict[str, Any], *, scene: int | None = None,
              stage: str | None = None) -> None:
         """An event of the service itself (``status``, ``scene_edited`` ...)."""
         event: dict[str, Any] = {"kind": kind, "topic": record.topic}
@@ -315,7 +316,7 @@ class JobQueue:
 
     async def _run(self, record: TopicRecord, resumed: bool) -> None:
         await asyncio.to_thread(self.store.compact_events, record.slug)
-        def note(kind: str, data: dict[str, Any]) -> None:
+        def note(kind: EventKind, data: dict[str, Any]) -> None:
             self.note(record, kind, data)
 
         await run_job(self.engine, self.base, self.store.topic(record.slug), record.options, record.job,
@@ -350,7 +351,7 @@ class JobQueue:
             # Queued (or left saying queued or running by an unexpected error): cancelled at once, before any
             # await, so of several cancels at once exactly one changes the status.
             if record.status not in ACTIVE or not self._set_status(record, JobStatus.CANCELLED):
-                raise OutputLockedError(f"topic {slug!r} is {record.status.value}: there is no job to cancel")
+                raise TopicBusy(f"topic {slug!r} is {record.status.value}: there is no job to cancel")
             self._queue = deque(item for item in self._queue if item[0] != slug)
             await self._undo(record)  # a re-roll interrupted by a restart may have begun
             return record

@@ -3,9 +3,12 @@
 :class:`JobStatus` is a string enum in the style of arq's: a topic's last job is
 ``queued``, ``running``, ``done``, ``failed``, ``cancelled`` or ``interrupted`` (the
 service stopped while it was queued or running; a restarted service resumes it).
-The pydantic models describe the API for ``/openapi.json``; the answers for
-topics are built as plain dicts (:mod:`.views`), so a 200-scene topic is not
-validated twice on its way out.
+The pydantic models are the HTTP contract: FastAPI documents every route with them
+and turns what a route returns into its answer through them. One answer is built as
+bytes instead, ``GET /api/topics/{slug}`` (:mod:`.views`: each scene encoded once per
+change, so a 200-scene topic with 81 frames each is not validated on every read);
+``tests/service/test_contract.py`` checks it, like every answer, against the
+published schema.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import ConfigError
+from .. import ConfigError, EventKind
 from ..pipeline import MAX_SEED, Reroll
 
 __all__ = [
     "JobStatus", "ACTIVE", "RESUMABLE", "JobSpec", "JobKind", "RegenerateRequest", "SceneEdit", "Health",
-    "Accepted", "Progress", "TopicSummary", "TopicState", "TakeOut", "TakesOut", "Problems", "Detail",
+    "Accepted", "Progress", "TopicSummary", "TopicState", "TakeOut", "TakesOut", "Problems", "Detail", "Failure",
+    "SceneState", "SceneView", "Deleted", "ReferenceOut", "StreamEvent",
 ]
 
 
@@ -41,7 +45,7 @@ ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 #: What a starting service finds unfinished (and resumes).
 RESUMABLE = ACTIVE | {JobStatus.INTERRUPTED}
 
-JobKind = Literal["run", "regenerate", "preview"]
+JobKind = Literal["run", "regenerate", "preview", "compose"]
 
 
 @dataclass
@@ -53,6 +57,7 @@ class JobSpec:
     was current when it was asked for: a resumed re-roll that already replaced it is not
     forced again, so it re-attaches to its journaled job instead of running a second one).
     ``preview``: ``preview.mp4`` and ``contact_sheet.png``.
+    ``compose``: the final cut, ``final.mp4`` and ``cover.jpg`` (default compose options).
 
     A re-roll's seed is pinned when its job starts (``seed``; None: a new random one), not
     when it is asked for: a re-roll cancelled while queued changes nothing, and one cancelled
@@ -81,7 +86,7 @@ class JobSpec:
 
     @classmethod
     def from_json(cls, raw: Any) -> JobSpec:
-        if not isinstance(raw, dict) or raw.get("kind") not in ("run", "regenerate", "preview"):
+        if not isinstance(raw, dict) or raw.get("kind") not in ("run", "regenerate", "preview", "compose"):
             return cls()
         def whole(name: str) -> int | None:
             value = raw.get(name)
@@ -154,18 +159,75 @@ class TopicSummary(BaseModel):
     error: str | None = None
 
 
+class Failure(BaseModel):
+    """Why a scene failed, for a client to act on without reading the message."""
+
+    stage: str | None = Field(description="audio, image or motion; null for a job that failed naming no scene")
+    kind: str = Field(description="The error's class (GenerationError, ServerUnavailableError ...), 'upstream' "
+                                  "for motion whose image failed, 'job' for a failed job")
+    message: str
+    retryable: bool = Field(description="Whether another try may work (a re-roll, a later run)")
+
+
+class SceneState(BaseModel):
+    """A scene's state as of the topic's ``last_event_id`` (the events after it carry it on)."""
+
+    phase: Literal["done", "queued", "making", "ready", "failed", "cancelled", "interrupted"]
+    stage: str | None = None
+    note: str = ""
+    stages: dict[str, Literal["queued", "making", "done", "failed"]] = Field(
+        default_factory=dict, description="Each stage the last job touched")
+    failure: Failure | None = None
+
+
+class SceneView(BaseModel):
+    """A scene as ``scenes.json`` has it (paths relative to the output folder, unknown fields kept), plus
+    ``n``, the ``urls`` of its files that exist and its ``state``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    n: int = Field(ge=1)
+    urls: dict[str, str | list[str]] = Field(
+        description="audio, subtitle, image, motion_frames (a list), motion_video, reference: those that exist")
+    state: SceneState
+
+
 class TopicState(TopicSummary):
     created_at: str
     job: dict[str, Any] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
     last_event_id: int = 0
     preview_urls: dict[str, str] = Field(
-        default_factory=dict, description='"preview" (preview.mp4) and "contact_sheet", when a preview made them.')
+        default_factory=dict, description='"preview" (preview.mp4) and "contact_sheet", when a preview made them; '
+                    '"final" (final.mp4) and "cover" (cover.jpg), when a compose made them.')
     reference_image: str | None = Field(None, description="The topic's reference image, when it has one.")
     reference_url: str | None = None
-    scenes: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description='Each scene as in scenes.json, plus "n" (1-based) and "urls" of its files that exist.')
+    scenes: list[SceneView] = Field(default_factory=list)
+
+
+class Deleted(BaseModel):
+    slug: str
+    deleted: Literal[True] = True
+
+
+class ReferenceOut(BaseModel):
+    reference_image: str = Field(description="The value for a scene's or the topic's reference_image")
+    url: str
+
+
+class StreamEvent(BaseModel):
+    """The ``data`` of each Server-Sent Event (its ``id`` line is the same ``id``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int = Field(ge=1, description="Increasing, never reused for the slug (also across deletion)")
+    slug: str
+    kind: EventKind
+    topic: str | None = None
+    stage: str | None = None
+    scene: int | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    time: float
 
 
 class TakeOut(BaseModel):

@@ -169,9 +169,11 @@ def scenes_json(layout: TopicLayout) -> list[bytes]:
 
 
 def preview_urls(layout: TopicLayout) -> dict[str, str]:
-    """The URLs of the topic's ``preview.mp4`` and ``contact_sheet.png`` that exist (as ``preview_done`` has them)."""
+    """The URLs of the topic's ``preview.mp4`` and ``contact_sheet.png`` (as ``preview_done`` has them) and
+    ``final.mp4`` and ``cover.jpg`` (as ``compose_done`` has them) that exist."""
     return {key: file_url(layout.slug, name) for key, name in (("preview", "preview.mp4"),
-                                                               ("contact_sheet", "contact_sheet.png"))
+                                                               ("contact_sheet", "contact_sheet.png"),
+                                                               ("final", "final.mp4"), ("cover", "cover.jpg"))
             if os.path.isfile(layout.root / name)}
 
 

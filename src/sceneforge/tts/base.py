@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ..backend import Backend, BackendResources
+from ..backend import Backend
 from ..events import Reporter, null_report
 from ..registry import Registry
 
 if TYPE_CHECKING:
     from typing import Self
 
+    from ..backend import BackendResources
     from ..config import Settings
 
 __all__ = [
@@ -64,6 +65,7 @@ class SpeechResult:
 
     duration: float
     cues: list[Cue] = field(default_factory=list)
+    words: list[Cue] = field(default_factory=list)  # one per spoken word, when the engine gives them
 
 
 class TTSOptions(BaseModel):
@@ -75,7 +77,7 @@ class TTSOptions(BaseModel):
     timeout: float = 60.0
 
 
-class TTSBackend(Backend):
+class TTSBackend(Backend[SpeechRequest]):
     """Base class of narration engines."""
 
     Options: ClassVar[type[TTSOptions]] = TTSOptions
@@ -85,7 +87,7 @@ class TTSBackend(Backend):
         self.options = options or self.Options()
 
     @classmethod
-    def from_settings(cls, settings: Settings, resources: BackendResources | None = None) -> Self:
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> Self:
         """Build the backend from :class:`sceneforge.config.Settings` (narration needs no shared resources)."""
         return cls(cls.Options(voice=settings.voice, rate=settings.rate, timeout=settings.tts_timeout))
 

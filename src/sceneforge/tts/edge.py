@@ -23,7 +23,7 @@ import math
 import re
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import yarl
@@ -34,6 +34,10 @@ from ..errors import ConfigError, JobTimeoutError, ServerUnavailableError, Trans
 from ..events import Reporter, null_report
 from ..fsutil import atomic_path
 from .base import Cue, SpeechRequest, SpeechResult, TTSBackend, TTSOptions, mp3_duration
+
+if TYPE_CHECKING:
+    from ..backend import BackendResources
+    from ..config import Settings
 
 __all__ = ["EdgeOptions", "EdgeBackend", "DEFAULT_VOICE", "rate_to_percent", "words_to_cues", "fetch_voice_list"]
 
@@ -234,7 +238,7 @@ class EdgeBackend(TTSBackend):
     max_concurrency = 3  # the free endpoint throttles busy clients
 
     @classmethod
-    def from_settings(cls, settings: Any, resources: Any = None) -> EdgeBackend:
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> EdgeBackend:
         """Voice (default ``ko-KR-InJoonNeural``), rate, timeout and ``edge_url``."""
         kw: dict[str, Any] = {"rate": settings.rate, "timeout": settings.tts_timeout, "url": settings.edge_url}
         if settings.voice:
@@ -309,7 +313,8 @@ class EdgeBackend(TTSBackend):
                     duration = mp3_duration(tmp)
         except TimeoutError:
             raise JobTimeoutError(f"edge-tts did not finish within {self.options.timeout:g} s") from None
-        return SpeechResult(duration=duration, cues=words_to_cues(text, words))
+        return SpeechResult(duration=duration, cues=words_to_cues(text, words),
+                            words=[Cue(s, e, w) for s, e, w in words])
 
     @contextlib.contextmanager
     def _errors(self, voice: str) -> Iterator[None]:

@@ -37,7 +37,7 @@ import re
 import sys
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -46,6 +46,10 @@ from ..events import Reporter, null_report
 from ..fsutil import atomic_path
 from .base import Cue, SpeechRequest, SpeechResult, TTSBackend, TTSOptions
 from .pipe_pool import WorkerDied, WorkerPool
+
+if TYPE_CHECKING:
+    from ..backend import BackendResources
+    from ..config import Settings
 
 __all__ = ["EspeakOptions", "EspeakBackend", "pick_voice", "split_segments"]
 
@@ -165,7 +169,7 @@ class EspeakBackend(TTSBackend):
         self._pool: WorkerPool | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, resources: Any = None) -> EspeakBackend:
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> EspeakBackend:
         """Voice, rate, timeout and ``tts_workers`` from the settings."""
         return cls(
             EspeakOptions(

@@ -16,7 +16,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from pydantic import ConfigDict, SecretStr, field_validator
@@ -26,6 +26,10 @@ from ..errors import GenerationError, JobTimeoutError, PermanentError, Transient
 from ..events import Reporter, null_report
 from ..fsutil import atomic_path
 from .base import SpeechRequest, SpeechResult, TTSBackend, TTSOptions, mp3_duration
+
+if TYPE_CHECKING:
+    from ..backend import BackendResources
+    from ..config import Settings
 
 __all__ = ["OpenAIOptions", "OpenAIBackend"]
 
@@ -86,7 +90,7 @@ class OpenAIBackend(TTSBackend):
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, resources: Any = None) -> OpenAIBackend:
+    def from_settings(cls, settings: Settings, resources: BackendResources) -> OpenAIBackend:
         """Base URL, key, model, voice (default ``alloy``), rate and timeout from the settings."""
         kw: dict[str, Any] = {
             "rate": settings.rate,

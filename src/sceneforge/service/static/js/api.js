@@ -18,6 +18,17 @@ export class ApiError extends Error {
   }
 }
 
+/** What went wrong, one line each: an answer's problems, else the error's message (the one way errors
+ * become text on the page). */
+export function errorLines(err) {
+  if (err instanceof ApiError) return err.problems.length ? err.problems : [err.detail];
+  return [String((err && err.message) || err)];
+}
+
+export function errorText(err) {
+  return errorLines(err).join("\n");
+}
+
 /** Set how the page asks for a token: `fn(wrong)` resolves with the token typed in. */
 export function setTokenPrompt(fn) {
   askToken = fn;

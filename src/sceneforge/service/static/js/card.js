@@ -1,5 +1,6 @@
 // One scene's card: a region named "Scene N" with its media, state, fields, re-rolls and takes.
 
+import {errorText} from "./api.js";
 import {h, setAttr, setText} from "./dom.js";
 import {SceneFields} from "./fields.js";
 import {SceneAudio, SceneMedia} from "./media.js";
@@ -83,8 +84,7 @@ export class SceneCard {
   }
 
   showError(err) {
-    const lines = err && Array.isArray(err.problems) ? err.problems : [String(err && err.message || err)];
-    setText(this.alert, lines.join("\n"));
+    setText(this.alert, errorText(err));
   }
 
   update(scene, topic, versions) {

@@ -7,9 +7,14 @@
 export const STAGE_WORDS = {audio: "narration", image: "image", motion: "motion"};
 const WAITING = new Set(["queued", "making", "ready"]);
 
+/** Whether a topic with this status has a job queued or running (the one place the page decides it). */
+export function isBusy(status) {
+  return status === "queued" || status === "running";
+}
+
 /** The scenes' states as the topic's answer gives them (as its status says, for a scene without one). */
 export function initialStates(topic) {
-  const busy = topic.status === "queued" || topic.status === "running";
+  const busy = isBusy(topic.status);
   return topic.scenes.map((scene) => {
     const state = scene.state;
     if (!state) return {phase: busy ? "queued" : "done", stage: null, note: ""};

@@ -1,20 +1,21 @@
 // A topic's page: its status, one card per scene, the preview; kept live by the event stream.
 
-import {api, topicPath} from "./api.js";
+import {api, errorText, topicPath} from "./api.js";
 import {SceneCard} from "./card.js";
 import {h, replace, setAttr, setText} from "./dom.js";
 import {versioned} from "./media.js";
-import {applyEvent, initialStates, STAGE_WORDS} from "./scene-state.js";
+import {applyEvent, initialStates, isBusy, STAGE_WORDS} from "./scene-state.js";
 import {EventStream} from "./stream.js";
 import {suggestVoices} from "./voices.js";
 
-const BUSY = new Set(["queued", "running"]);
-const REFRESH_KINDS = new Set(["scene_done", "scene_failed", "take_restored", "scene_edited", "preview_done", "status"]);
+const REFRESH_KINDS = new Set(["scene_done", "scene_failed", "take_restored", "scene_edited", "preview_done",
+  "compose_done", "status"]);
 const CONNECTION = {connecting: "connecting…", live: "live", reconnecting: "reconnecting…", closed: "not live"};
 
 function jobWords(topic) {
   const job = topic.job || {};
   if (job.kind === "preview") return "the preview";
+  if (job.kind === "compose") return "the final video";
   if (job.kind === "regenerate") return `scene ${job.scene}'s ${STAGE_WORDS[job.stage] || job.stage}`;
   return "";
 }
@@ -60,6 +61,10 @@ export class TopicPage {
     this.summary = h("p", {class: "meta"});
     this.previewButton = h("button", {type: "button", class: "primary", onclick: () => this.act(() =>
       api("POST", topicPath(this.slug, "/preview")))}, "Render preview");
+    this.composeButton = h("button", {type: "button", onclick: () => this.act(() =>
+      api("POST", topicPath(this.slug, "/compose")))}, "Render final video");
+    this.finalVideo = h("video", {controls: true, preload: "metadata", "aria-label": "Final video", hidden: true});
+    this.cover = h("img", {alt: "Cover", class: "sheet", hidden: true});
     this.cancelButton = h("button", {type: "button", onclick: () => this.act(() =>
       api("POST", topicPath(this.slug, "/cancel")))}, "Cancel");
     this.previewVideo = h("video", {controls: true, preload: "metadata", "aria-label": "Preview video", hidden: true});
@@ -71,10 +76,10 @@ export class TopicPage {
       h("section", {class: "topic-head", "aria-label": "Topic"},
         h("div", {class: "head-main"}, this.title,
           h("div", {class: "row"}, this.status, this.progress, this.progressText), this.summary),
-        h("div", {class: "row actions"}, this.previewButton, this.cancelButton), this.error),
+        h("div", {class: "row actions"}, this.previewButton, this.composeButton, this.cancelButton), this.error),
       this.grid,
       h("section", {class: "preview", "aria-label": "Preview"}, h("h2", {}, "Preview"), this.previewNote,
-        h("div", {class: "preview-media"}, this.previewVideo, this.sheet)));
+        h("div", {class: "preview-media"}, this.previewVideo, this.sheet, this.finalVideo, this.cover)));
   }
 
   async start() {
@@ -82,7 +87,7 @@ export class TopicPage {
     try {
       topic = await api("GET", topicPath(this.slug));
     } catch (err) {
-      setText(this.error, err.status === 404 ? `There is no topic ${this.slug}.` : err.message);
+      setText(this.error, err.status === 404 ? `There is no topic ${this.slug}.` : errorText(err));
       return;
     }
     this.replayUntil = topic.last_event_id || 0;
@@ -120,7 +125,7 @@ export class TopicPage {
   }
 
   showStatus(topic) {
-    const busy = BUSY.has(topic.status);
+    const busy = isBusy(topic.status);
     setText(this.status, statusWords(topic));
     this.status.dataset.status = topic.status;
     this.root.dataset.status = topic.status;
@@ -131,6 +136,7 @@ export class TopicPage {
     setText(this.progressText, total ? `${done} of ${total} steps` : "");
     setText(this.error, topic.status === "failed" && topic.error ? `The last job failed: ${topic.error}` : "");
     this.previewButton.disabled = busy;
+    this.composeButton.disabled = busy;
     this.cancelButton.disabled = !busy;
     this.cards.forEach((card) => card.setBusy(busy));
   }
@@ -141,8 +147,14 @@ export class TopicPage {
     setAttr(this.previewVideo, "src", video);
     setAttr(this.sheet, "src", sheet);
     this.previewVideo.hidden = !video;
+    const final = versioned(urls.final, this.composeVersion);
+    const cover = versioned(urls.cover, this.composeVersion);
+    setAttr(this.finalVideo, "src", final);
+    setAttr(this.cover, "src", cover);
+    this.finalVideo.hidden = !final;
+    this.cover.hidden = !cover;
     this.sheet.hidden = !sheet;
-    this.previewNote.hidden = Boolean(video || sheet);
+    this.previewNote.hidden = Boolean(video || sheet || final);
   }
 
   onEvent(event) {
@@ -171,6 +183,7 @@ export class TopicPage {
       this.pendingTakes.add(event.scene);
     }
     if (event.kind === "preview_done") this.previewVersion = event.id;
+    if (event.kind === "compose_done") this.composeVersion = event.id;
   }
 
   refreshSoon() {
@@ -196,7 +209,7 @@ export class TopicPage {
     try {
       await action();
     } catch (err) {
-      setText(this.error, (err.problems || [err.message]).join("\n"));
+      setText(this.error, errorText(err));
     }
   }
 

@@ -1,7 +1,8 @@
 // The first page: every topic with its status and progress (kept fresh), and the "New topic" form.
 
-import {api, ApiError} from "./api.js";
+import {api, errorLines, errorText} from "./api.js";
 import {h, replace, setText} from "./dom.js";
+import {isBusy} from "./scene-state.js";
 
 const EXAMPLE = JSON.stringify({topic: "My topic", scenes: [
   {script: "The first line of narration.", image_prompt: "what the first image shows"},
@@ -14,7 +15,7 @@ function topicHref(slug) {
 
 function row(t) {
   const {done = 0, total = 0} = t.progress || {};
-  const busy = t.status === "queued" || t.status === "running";
+  const busy = isBusy(t.status);
   return h("li", {class: "topic-row", dataset: {status: t.status}},
     h("a", {href: topicHref(t.slug)}, t.topic),
     h("span", {class: `badge ${t.status}`}, t.status),
@@ -69,11 +70,11 @@ export class TopicsPage {
     let busy = false;
     try {
       const topics = await api("GET", "/api/topics");
-      busy = topics.some((t) => t.status === "queued" || t.status === "running");
+      busy = topics.some((t) => isBusy(t.status));
       replace(this.list, topics.map(row));
       setText(this.count, topics.length ? `${topics.length} topic${topics.length === 1 ? "" : "s"}` : "No topics yet.");
     } catch (err) {
-      setText(this.count, `Cannot list the topics: ${err.message}`);
+      setText(this.count, `Cannot list the topics: ${errorText(err)}`);
     }
     if (this.alive) this.timer = setTimeout(() => this.poll(), busy ? 1000 : 5000);
   }
@@ -103,7 +104,7 @@ export class TopicsPage {
       this.showProblems([]);
       location.hash = topicHref(made.slug);
     } catch (err) {
-      this.showProblems(err instanceof ApiError ? err.problems : [String(err.message || err)]);
+      this.showProblems(errorLines(err));
       this.text.focus();
     } finally {
       this.submit.disabled = false;

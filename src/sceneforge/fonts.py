@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-from ..errors import AssetMissingError
+from .errors import AssetMissingError
 
 __all__ = ["cjk_font_path", "load_font", "wrap_text", "ellipsize"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sceneforge.preview.fonts import cjk_font_path, ellipsize, load_font, wrap_text
+from sceneforge.fonts import cjk_font_path, ellipsize, load_font, wrap_text
 
 
 def test_font_has_hangul_glyphs() -> None:
