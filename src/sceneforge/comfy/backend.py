@@ -214,7 +214,7 @@ class ComfyBackend(Backend[W]):
             journal.clear()  # the client cancelled it: the retry must submit anew, not re-attach
             raise
 
-    def usage(self, client: Any, result: JobResult) -> dict[str, float]:
+    def usage(self, client: object, result: JobResult) -> dict[str, float]:
         """The job's GPU seconds (and, where its member has a ``price_per_second``, their cost) as the
         asset's fields ``gpu_seconds`` / ``gpu_cost``; nothing when the member did not say."""
         if result.gpu_seconds is None:
