@@ -10,6 +10,8 @@ the last line on stdout is one JSON object.
     python benchmarks/pipeline.py            # the full run (about a minute)
     python benchmarks/pipeline.py --quick    # job times divided by 4
     python benchmarks/pipeline.py --old-ref dea09c4   # the same run on older code, side by side
+
+It ends with the serverless endpoint figures of ``benchmarks/elastic.py`` (issue #19) under ``elastic``.
 """
 
 from __future__ import annotations
@@ -232,7 +234,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     result["peak_rss_mb"] = rss200
     result["peak_rss_mb_50_frames"] = rss50
     result["rss_growth_50_to_200_frames_mb"] = round(rss200 - rss50, 1)
+    try:
+        from elastic import measure as measure_elastic  # needs the serverless endpoint members (issue #19)
+    except ImportError:  # --old-ref on code from before them
+        measure_elastic = None
+    if measure_elastic is not None:
+        log("elastic: 100 image jobs of 0.5 s on an endpoint of 8 workers; a server plus an endpoint ...")
+        result["elastic"] = await measure_elastic()
     result["targets"] = {
+        "elastic.endpoint.wall_over_ideal": "<= 1.1", "elastic.endpoint.notice_p95_s": "<= 1.0",
+        "elastic.endpoint.status_rate_max": "<= 1 per job per second", "elastic.mixed": "both members busy",
         "overlap_ratio": "<= 1.05", "pool2_speedup": ">= 1.9", "client_overhead_ms_per_job": "<= 3", "pipeline_overhead_ms_per_job": "as low as it goes",
         "cached_rerun_s": "<= 1.0", "peak_rss_mb": "<= 150, flat as frames grow",
     }

@@ -73,7 +73,8 @@ def test_secrets_never_echoed(tmp_path: Path):
         assert secret not in text
     with pytest.raises(ConfigError) as ei:
         load_settings({"comfy_urls": (f"ftp://u:{secret}@x",)}, env={})
-    assert str(ei.value) == "setting comfy_urls: ComfyUI URL must start with http:// or https://: ftp://***@x"
+    assert str(ei.value) == ("setting comfy_urls: ComfyUI URL must start with http:// or https:// (or name an "
+                             "endpoint: runpod://ID, runpod+https://, comfyui-api+http://): ftp://***@x")
 
 
 def test_redact_url_hides_passwords_with_at_signs_and_query_tokens():

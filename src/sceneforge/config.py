@@ -21,6 +21,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from .errors import ConfigError
@@ -42,6 +43,12 @@ _LEGACY_ENV = {
     "OUTPUT_DIR": "out_dir",
     "OPENAI_API_KEY": "openai_api_key",
 }
+
+#: The URL schemes of pool members: ComfyUI servers and serverless endpoints (see docs/elastic.md).
+MEMBER_SCHEMES = ("http://", "https://", "runpod://", "runpod+http://", "runpod+https://",
+                  "comfyui-api+http://", "comfyui-api+https://")
+#: What a comfy_urls table may say besides its url.
+MEMBER_OPTIONS = frozenset({"concurrency", "price_per_second"})
 
 #: The largest seed ComfyUI accepts (its seed inputs are unsigned 64-bit).
 MAX_SEED = 2**64 - 1
@@ -82,6 +89,10 @@ class Settings(BaseModel):
     comfy_headers: dict[str, SecretStr] = Field(default_factory=dict)
     comfy_timeout: float = Field(300.0, gt=0)
     comfy_poll_interval: float = Field(1.0, gt=0, le=60)  # fallback polling when the websocket is quiet
+    comfy_queue_timeout: float = Field(900.0, gt=0)  # how long an endpoint job may wait for a worker (cold starts)
+    #: Options of pool members given as tables in sceneforge.toml (``{url = "runpod://ID", concurrency = 8,
+    #: price_per_second = 0.00031}``), by URL: ``concurrency`` (endpoints), ``price_per_second`` (any member).
+    comfy_member_options: dict[str, dict[str, float]] = Field(default_factory=dict, repr=False)
     comfy_outage_grace: float = Field(120.0, ge=0)  # how long jobs wait for a restarting server when all are down
     # Against a hostile or broken server: the largest file kept from /view, and one download's overall deadline.
     comfy_max_download_mb: float = Field(1024.0, gt=0)
@@ -156,6 +167,26 @@ class Settings(BaseModel):
             raise ValueError(f"must be at most 2**64 - 1 = {MAX_SEED}, the largest seed ComfyUI accepts")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _member_tables(cls, data: Any) -> Any:
+        """``comfy_urls`` entries given as tables: the URL stays in ``comfy_urls``, the options move aside."""
+        if not isinstance(data, dict) or not isinstance(data.get("comfy_urls"), (list, tuple)):
+            return data
+        urls, options = [], dict(data.get("comfy_member_options") or {})
+        for entry in data["comfy_urls"]:
+            if isinstance(entry, dict):
+                entry = dict(entry)
+                url = str(entry.pop("url", "")).rstrip("/")
+                unknown = sorted(set(entry) - MEMBER_OPTIONS)
+                if not url or unknown:
+                    raise ValueError(f"a comfy_urls table needs url and may hold {', '.join(sorted(MEMBER_OPTIONS))}"
+                                     + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+                options[url] = entry
+                entry = url
+            urls.append(entry)
+        return {**data, "comfy_urls": urls, "comfy_member_options": options}
+
     @field_validator("comfy_urls", mode="before")
     @classmethod
     def _urls(cls, v: Any) -> tuple[str, ...]:
@@ -163,10 +194,22 @@ class Settings(BaseModel):
             v = [u.strip() for u in v.replace(" ", ",").split(",") if u.strip()]
         v = tuple(str(u).rstrip("/") for u in v)
         for u in v:
-            if not u.startswith(("http://", "https://")):
-                raise ValueError(f"ComfyUI URL must start with http:// or https://: {_redact_url(u)}")
+            if not u.startswith(MEMBER_SCHEMES):
+                raise ValueError(f"ComfyUI URL must start with http:// or https:// (or name an endpoint: "
+                                 f"runpod://ID, runpod+https://, comfyui-api+http://): {_redact_url(u)}")
         if not v:
             raise ValueError("at least one ComfyUI URL is needed")
+        return v
+
+    @field_validator("comfy_member_options")
+    @classmethod
+    def _member_options(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for url, opts in v.items():
+            conc, price = opts.get("concurrency"), opts.get("price_per_second")
+            if conc is not None and (conc != int(conc) or conc < 1):
+                raise ValueError(f"{_redact_url(url)}: concurrency must be a whole number of at least 1")
+            if price is not None and price < 0:
+                raise ValueError(f"{_redact_url(url)}: price_per_second must not be negative")
         return v
 
     # --- effective choices -------------------------------------------------
@@ -203,6 +246,7 @@ class Settings(BaseModel):
             if getattr(self, name) is not None:
                 d[name] = "***"
         d["comfy_urls"] = [_redact_url(u) for u in self.comfy_urls]
+        d["comfy_member_options"] = {_redact_url(u): o for u, o in self.comfy_member_options.items()}
         return d
 
 

@@ -1,6 +1,8 @@
 """What ``sceneforge doctor`` checks, as data: :func:`doctor_report`.
 
-For every ComfyUI server in ``settings.comfy_urls`` (when images or motion run on ComfyUI):
+For every serverless endpoint: its health and what cannot be checked there
+(:func:`~sceneforge.comfy.endpoints.health.endpoint_findings`). For every ComfyUI server in
+``settings.comfy_urls`` (when images or motion run on ComfyUI):
 whether it answers (``/system_stats``: versions, devices), how busy it is (``/queue``), and
 whether the image workflow (and, with ``check_motion``, the motion workflow) would be accepted
 there: node types it lacks, bad inputs (:func:`~sceneforge.comfy.graphs.validate.validate_graph`) and
@@ -23,10 +25,11 @@ import yarl
 from pydantic import BaseModel, Field
 
 from .comfy.client import ComfyClient
+from .comfy.endpoints.health import NOT_CHECKED, endpoint_findings
 from .comfy.graphs.models import missing_models
 from .comfy.graphs.validate import MODEL_EXTENSIONS, validate_graph
 from .comfy.graphs.workflow import Workflow
-from .comfy.pool.servers import clients_from_settings
+from .comfy.pool.servers import clients_from_settings, runpod_key
 from .config import Settings, redact_url
 from .errors import ServerUnavailableError
 
@@ -329,6 +332,24 @@ def _scrubbed(report: DoctorReport, secrets: list[str]) -> DoctorReport:
     return DoctorReport.model_validate_json(text)
 
 
+async def _endpoints(settings: Settings, workflows: list[WorkflowCheck]) -> list[ServerHealth]:
+    """The pool's serverless endpoints, as servers: their health, what cannot be checked there, and
+    whether each workflow's outputs can come back (a RunPod worker returns only ``images``)."""
+    graphs = {w.label: w.workflow.graph for w in workflows if w.workflow is not None}
+    out = []
+    for found in await endpoint_findings(settings, graphs):
+        if found.error is not None:
+            out.append(ServerHealth(server=found.server, healthy=False, reason=found.error))
+            continue
+        checks = [Check(name="reachable", ok=True, detail=found.health), Check(name="not checked", ok=True,
+                                                                                detail=NOT_CHECKED)]
+        checks += [Check(name=label, ok=not lines, problems=lines, detail="its outputs cannot come back" if lines
+                         else "its outputs come back") for label, lines in found.outputs.items()]
+        bad = [c.detail for c in checks if not c.ok]
+        out.append(ServerHealth(server=found.server, healthy=not bad, checks=checks, reason="; ".join(bad) or None))
+    return out
+
+
 async def doctor_report(settings: Settings, *, check_motion: bool = False) -> DoctorReport:
     """Check the servers and engines ``settings`` name (never raises for what it checks)."""
     comfy_kinds = [kind for kind, wanted in (
@@ -338,7 +359,7 @@ async def doctor_report(settings: Settings, *, check_motion: bool = False) -> Do
     checks = [Check(name=w.label, ok=w.load_error is None and w.inject_error is None,
                     detail=w.load_error or w.inject_error or f"loaded from {w.workflow.source if w.workflow else '?'}",
                     problems=[p for p in (w.load_error, w.inject_error) if p]) for w in workflows]
-    servers = await _probe_all(settings, workflows) if comfy_kinds else []
+    servers = [*await _probe_all(settings, workflows), *await _endpoints(settings, workflows)] if comfy_kinds else []
     narration = await _narration(settings)
     problems = sum(len(c.problems) for c in [*checks, *narration]) + sum(
         1 if not s.checks else sum(len(c.problems) for c in s.checks) for s in servers if not s.healthy)
@@ -346,4 +367,5 @@ async def doctor_report(settings: Settings, *, check_motion: bool = False) -> Do
                           motion_engine=settings.motion_engine if check_motion else None,
                           narration_engine=settings.tts_engine, workflows=checks, servers=servers,
                           narration=narration)
-    return _scrubbed(report, secrets_of(settings))
+    key = runpod_key()
+    return _scrubbed(report, [*secrets_of(settings), *([key] if len(key) >= 3 else [])])

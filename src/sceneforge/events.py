@@ -21,6 +21,8 @@ EventKind = Literal[
     "scene_done",
     "scene_failed",
     "job_queued",
+    "job_waiting",
+    "job_started",
     "job_progress",
     "warning",
     # the service's own (``sceneforge serve``): a topic's job changed status, a scene was edited, a take

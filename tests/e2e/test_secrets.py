@@ -166,3 +166,34 @@ def test_planted_secrets_appear_nowhere(tmp_path: Path, servers):
     assert leaks == []
     # The redacted form is what is shown instead.
     assert any(b"http://***@127.0.0.1" in data for _, data in everything)
+
+
+RUNPOD_KEY = "rpa_PLANTED-7c6b5a"
+
+
+def test_the_runpod_key_appears_nowhere(tmp_path: Path):
+    """``RUNPOD_API_KEY`` goes to the endpoint as ``Authorization: Bearer`` and nowhere else, in a run that
+    succeeds, one the endpoint refuses (a wrong key, echoed nowhere), and one with ``--debug``."""
+    from fakes.runpod import FakeRunPod
+
+    scenes = {"topic": "rented", "scenes": [{"script": f"Line {n}.", "image_prompt": f"a harbour {n}"} for n in (1, 2)]}
+    f = tmp_path / "scenes.json"
+    f.write_text(json.dumps(scenes))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEFORGE_") and k != "RUNPOD_API_KEY"}
+    env.update(COLUMNS="200")
+    run = Runs(tmp_path, env)
+    out, events = tmp_path / "out", tmp_path / "run.events"
+    with InThread(FakeRunPod(api_key=RUNPOD_KEY, workers=2)) as fake:
+        common = ["--out", str(out), "--tts", "espeak", "--workflow", "sdxl", "--width", "64", "--height", "64",
+                  "--comfy-url", fake.member_url, "--events", str(events), "--json"]
+        p = run("run", str(f), *common, env={"RUNPOD_API_KEY": RUNPOD_KEY})
+        assert p.returncode == 0, p.stderr.decode()
+        assert len(fake.submitted) == 2
+        assert {a for _, _, a in fake.requests} == {200}
+        p = run("run", str(f), *common, "--force", "--debug", env={"SCENEFORGE_RUNPOD_API_KEY": "rpa_PLANTED-wrong"})
+        assert p.returncode != 0 and b"401" in p.stdout + p.stderr
+    files = [q for q in out.rglob("*") if q.is_file()] + [events]
+    everything = [(q.as_posix(), q.read_bytes()) for q in files] + [(w, t) for w, t in run.outputs]
+    assert any("scenes.json" in w for w, _ in everything)
+    leaks = [(where, s) for where, data in everything for s in (RUNPOD_KEY, "PLANTED") if s.encode() in data]
+    assert leaks == []

@@ -22,6 +22,12 @@ from sceneforge.images.comfyui import ComfyImageBackend
 from sceneforge.retry import is_retryable
 
 
+def seed_fields(result) -> dict:
+    """The asset's fields but its GPU seconds (timing; checked to be there and plausible)."""
+    gpu = result.fields.get("gpu_seconds")
+    assert gpu is not None and 0 <= gpu < 60, result.fields
+    return {k: v for k, v in result.fields.items() if k != "gpu_seconds"}
+
 class Backend(ComfyImageBackend):
     """The backend on a pool of its own, closed with it (the engine shares one pool in a run)."""
 
@@ -61,7 +67,7 @@ async def test_generate_writes_the_image_and_reports_the_seed(sdxl_server, tmp_p
         result = await b.generate(req(3, "a red fox in the snow", tmp_path / "image_scene_3.png"), report)
     finally:
         await b.aclose()
-    assert result.path == tmp_path / "image_scene_3.png" and result.fields == {"image_seed": expected_seed}
+    assert result.path == tmp_path / "image_scene_3.png" and seed_fields(result) == {"image_seed": expected_seed}
     with Image.open(result.path) as im:
         assert im.size == (64, 64)
     g = posted(sdxl_server)
@@ -91,11 +97,11 @@ async def test_fixed_seed_and_fingerprint(sdxl_server, tmp_path):
     b = backend(sdxl_server, seed=42, negative="blurry")
     try:
         r = await b.generate(req(1, "a cat", tmp_path / "1.png"))
-        assert r.fields == {"image_seed": 42}
+        assert seed_fields(r) == {"image_seed": 42}
         pinned = await b.generate(ImageRequest(2, "a cat", tmp_path / "2.png", seed=9, negative="dark"))
     finally:
         await b.aclose()
-    assert pinned.fields == {"image_seed": 9} and posted(sdxl_server)["7"]["inputs"]["text"] == "dark"
+    assert seed_fields(pinned) == {"image_seed": 9} and posted(sdxl_server)["7"]["inputs"]["text"] == "dark"
     assert sdxl_server.prompts[-2]["prompt"]["7"]["inputs"]["text"] == "blurry"
     fp = b.fingerprint()
     assert fp["seed"] == 42 and fp["workflow"] == Workflow.load("sdxl").digest and fp["negative"] == "blurry"
@@ -131,7 +137,7 @@ async def test_from_settings_and_registry(sdxl_server, tmp_path):
     finally:
         await b.aclose()
         await pool.aclose()
-    assert r.fields == {"image_seed": 5} and b.pool is pool and pool.servers[0].client.timeout == 30
+    assert seed_fields(r) == {"image_seed": 5} and b.pool is pool and pool.servers[0].client.timeout == 30
     assert all(req["headers"].get("X-Token") == "tok-secret" for req in sdxl_server.requests)
 
 

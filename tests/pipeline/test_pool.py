@@ -219,3 +219,27 @@ async def test_keep_jobs_on_close_reaches_every_member():
     pool.keep_jobs_on_close()
     assert all(m.keep_abandoned_jobs for m in members)
     await pool.aclose()
+
+
+async def test_an_idle_local_gpu_first_then_the_endpoint_then_the_local_queue():
+    local = FakeClient("http://gpu")
+    endpoint = FakeClient("runpod://abc")
+    endpoint.elastic, endpoint.concurrency = True, 3  # type: ignore[attr-defined]
+    pool = ComfyPool([endpoint, local], depth=2, sleep=Gate())
+    await pool.start()
+    assert [s.depth for s in pool.servers] == [3, 2]
+    release = asyncio.Event()
+    placed: list[str] = []
+
+    async def job(client):
+        placed.append(client.url)
+        await release.wait()
+
+    tasks = [asyncio.create_task(pool.run(job)) for _ in range(6)]
+    for _ in range(6):
+        await asyncio.sleep(0)
+    # The local GPU's first slot, the endpoint's three, the local queued slot; the sixth waits.
+    assert placed == ["http://gpu", "runpod://abc", "runpod://abc", "runpod://abc", "http://gpu"]
+    release.set()
+    await asyncio.gather(*tasks)
+    await pool.aclose()

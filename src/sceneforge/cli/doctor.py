@@ -1,6 +1,7 @@
 """``sceneforge doctor``: check that a run would find what it needs.
 
-For every ComfyUI server in ``settings.comfy_urls`` it reports whether the server answers
+For every serverless endpoint it reports its health and what cannot be checked there
+(:mod:`~sceneforge.cli.doctor_endpoints`). For every ComfyUI server in ``settings.comfy_urls`` it reports whether the server answers
 (``/system_stats``: ComfyUI, Python and PyTorch versions, devices with their VRAM), how busy it is
 (``/queue``), and whether the image workflow (and, with ``check_motion``, the motion workflow) would be
 accepted there: node types it lacks, missing required inputs, out-of-range values
@@ -38,6 +39,7 @@ from ..doctor import (
     probe_server,
     secrets_of,
 )
+from .doctor_endpoints import endpoint_secrets, report_endpoints
 
 __all__ = ["run_doctor", "model_folders", "LOADER_FOLDERS"]
 
@@ -166,7 +168,7 @@ async def run_doctor(settings: Settings, console: Console, *, check_motion: bool
     Returns True when every server is reachable and every checked workflow is valid there with all
     its model files present (and the narration engine loads). Never raises for what it checks.
     """
-    report = _Report(console, secrets_of(settings))
+    report = _Report(console, secrets_of(settings) + endpoint_secrets())
     workflows = [load_workflow(settings, "image")]
     if check_motion:
         workflows.append(load_workflow(settings, "motion"))
@@ -198,6 +200,7 @@ async def run_doctor(settings: Settings, console: Console, *, check_motion: bool
     finally:
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
+    await report_endpoints(report, settings, usable)
     await _check_narration(report, settings)
 
     if report.problems:

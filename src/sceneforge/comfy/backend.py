@@ -57,11 +57,20 @@ def upload_name(image: Path) -> str:
 
 
 def job_events(report: Reporter, server: str) -> Callable[[str, dict[str, Any]], None]:
-    """The client's job events (``queued``, ``progress``, ``warning``) as sceneforge events."""
+    """The client's job events as sceneforge events: ``queued``, ``progress``, ``warning``; an endpoint's
+    ``waiting`` (no worker has taken the job yet: ``job_waiting``) and, after a wait, ``started``."""
+    waited = False
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
+        nonlocal waited
         if kind == "queued":
             report("job_queued", server=server, prompt_id=data.get("prompt_id"))
+        elif kind == "waiting":
+            waited = True
+            report("job_waiting", server=server, prompt_id=data.get("prompt_id"))
+        elif kind == "started" and waited:
+            waited = False
+            report("job_started", server=server, prompt_id=data.get("prompt_id"))
         elif kind == "progress":
             report("job_progress", server=server, prompt_id=data.get("prompt_id"),
                    node=data.get("node"), value=data.get("value"), max=data.get("max"))
@@ -204,6 +213,18 @@ class ComfyBackend(Backend[W]):
         except JobTimeoutError:
             journal.clear()  # the client cancelled it: the retry must submit anew, not re-attach
             raise
+
+    def usage(self, client: object, result: JobResult) -> dict[str, float]:
+        """The job's GPU seconds (and, where its member has a ``price_per_second``, their cost) as the
+        asset's fields ``gpu_seconds`` / ``gpu_cost``; nothing when the member did not say."""
+        if result.gpu_seconds is None:
+            return {}
+        out = {"gpu_seconds": round(result.gpu_seconds, 3)}
+        member = next((s for s in self.pool.servers if s.client is client), None)
+        price = member.price_per_second if member is not None else None
+        if price is not None:
+            out["gpu_cost"] = round(result.gpu_seconds * price, 6)
+        return out
 
     async def on_pool(
         self, job: Callable[[ComfyClient], Awaitable[T]], *, scene: int, priority: int, report: Reporter,

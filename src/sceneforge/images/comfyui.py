@@ -145,21 +145,22 @@ class ComfyImageBackend(ComfyBackend[ImageRequest], ImageBackend):
             resumed = await self.resume(prior, report)
             if resumed is not None:
                 await self._save_first_still(*resumed, scene, dest)
-                return ImageResult(dest, {"image_seed": prior.get("seed")})
+                return ImageResult(dest, {"image_seed": prior.get("seed"), **self.usage(*resumed)})
 
         seed = choose_seed(request.seed if request.seed is not None else self.seed, self.rng)
         reference = await asyncio.to_thread(upload_name, request.reference) if request.reference else None
 
-        async def job(client: ComfyClient) -> None:
+        async def job(client: ComfyClient) -> dict[str, float]:
             uploaded = None
             if request.reference:
                 uploaded = await client.upload_image(request.reference, name=reference, content_addressed=True)
             graph = self.prepare(request, seed, uploaded)
             result = await self.run_graph(client, graph, journal=journal, key=key, seed=seed, report=report)
             await self._save_first_still(client, result, scene, dest)
+            return self.usage(client, result)
 
-        await self.on_pool(job, scene=scene, priority=PRIORITY_IMAGE, report=report)
-        return ImageResult(dest, {"image_seed": seed})
+        usage = await self.on_pool(job, scene=scene, priority=PRIORITY_IMAGE, report=report)
+        return ImageResult(dest, {"image_seed": seed, **usage})
 
     async def _save_first_still(self, client: ComfyClient, result: JobResult, scene: int, dest: Path) -> None:
         stills = result.still_images()

@@ -231,28 +231,29 @@ class WanBackend(ComfyBackend[MotionRequest], MotionBackend):
         seed = self._seed_for(request, prior)
         written: list[Path] = []
 
-        async def job(client: ComfyClient) -> tuple[list[Path], Path | None]:
+        async def job(client: ComfyClient) -> tuple[list[Path], Path | None, dict[str, float]]:
             discard(written)  # files of an attempt on a server that stopped answering (the pool moved the job)
             uploaded = await client.upload_image(image, name=name, content_addressed=True)
             graph, _ = self._fill(request.prompt, uploaded, seed, scene)
             result = await self.run_graph(client, graph, journal=journal, key=key, seed=seed, report=report,
                                           timeout=self.job_timeout)
-            return await self._fetch(client, result, scene, work_dir, written)
+            return (*await self._fetch(client, result, scene, work_dir, written), self.usage(client, result))
 
         try:
             resumed = await self.resume(prior, report, timeout=self.job_timeout) if prior is not None else None
             if resumed is not None:
                 frames, video = await self._fetch(*resumed, scene, work_dir, written)
+                usage = self.usage(*resumed)
             else:
-                frames, video = await self.on_pool(job, scene=scene, priority=PRIORITY_MOTION, report=report,
-                                                   weight=self.weight)
+                frames, video, usage = await self.on_pool(job, scene=scene, priority=PRIORITY_MOTION,
+                                                          report=report, weight=self.weight)
             if not frames:
                 assert video is not None
                 frames, video = await self._frames_from_video(video, work_dir, scene, report)
         except BaseException:
             discard(written + list(work_dir.glob("frame_*.png")))
             raise
-        return MotionResult(frames, self.fps, {"motion_seed": seed}, video=video)
+        return MotionResult(frames, self.fps, {"motion_seed": seed, **usage}, video=video)
 
     async def _fetch(
         self, client: ComfyClient, result: JobResult, scene: int, work_dir: Path, written: list[Path]

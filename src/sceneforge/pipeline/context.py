@@ -20,6 +20,7 @@ from ..layout import TopicLayout
 from ..retry import RetryPolicy, retry_async
 from ..scenes import Scene
 from ..takes import TakeStore
+from .usage import drop_usage
 
 __all__ = ["RunContext", "Sleep", "set_fields", "drop_fields", "STAGE_FIELDS", "forget_input_assets"]
 
@@ -116,3 +117,4 @@ def forget_input_assets(scenes: list[Scene], settings: Settings, *, only_wanted:
                 if motion_pin is None or motion_pin(n) != scene.motion_seed:
                     drop_fields(scene, "motion_seed")  # a record: a forced run re-rolls with a new seed
             drop_fields(scene, *names)
+            drop_usage(scene, stage)

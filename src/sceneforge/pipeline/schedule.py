@@ -24,6 +24,7 @@ from ..scenes import Scene
 from .context import RunContext
 from .steps import Step
 from .tasks import gather_all
+from .usage import stage_usage
 
 __all__ = ["StageTrack", "run_chains", "raise_failures"]
 
@@ -82,7 +83,7 @@ class StageTrack:
         async with self._sem:
             ctx.event("scene_started", self.stage, n)
             await self.step.make(n, scene)
-        ctx.event("scene_done", self.stage, n)
+        ctx.event("scene_done", self.stage, n, **stage_usage(scene, self.stage))
 
 
 def fail_scene(track: StageTrack, n: int, exc: BaseException) -> None:

@@ -19,10 +19,12 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ...config import Settings
+from ...config import Settings, redact_url
 from ..client import ComfyClient
+from ..endpoints.urls import member_kind
 from ..pool.servers import clients_from_settings
 from .models import missing_models
+from .outputs import unreturnable_outputs
 from .validate import validate_graph
 
 __all__ = ["preflight", "graph_problems", "node_classes"]
@@ -82,14 +84,23 @@ async def _object_infos(settings: Settings, classes: set[str]) -> list[dict[str,
 
 
 async def preflight(settings: Settings, graphs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """For each labelled graph, the problems every answering server finds (none: not in the result)."""
+    """For each labelled graph, the problems every answering server finds (none: not in the result).
+
+    A graph whose outputs a RunPod endpoint of the pool could not return is refused too (the pool may
+    send any job there); there is no ``/object_info`` behind an endpoint, so that is all it is checked for.
+    """
     if not graphs:
         return {}
-    infos = await _object_infos(settings, node_classes(graphs.values()))
-    if not infos:
-        return {}
     refused: dict[str, list[str]] = {}
+    runpod = [redact_url(u) for u in settings.comfy_urls if member_kind(u) == "runpod"]
     for label, graph in graphs.items():
+        if runpod and (lines := unreturnable_outputs(graph, runpod[0])):
+            refused[label] = lines
+    infos = await _object_infos(settings, node_classes(graphs.values())) if any(
+        member_kind(u) == "comfyui" for u in settings.comfy_urls) else []
+    for label, graph in graphs.items():
+        if label in refused or not infos:
+            continue
         per_server = [graph_problems(graph, info) for info in infos]
         if all(per_server):
             refused[label] = per_server[0]

@@ -3,6 +3,10 @@
 Each job leases a slot on the healthy server with the least work in flight.
 A server holds at most ``depth`` leases (one running on the GPU plus one queued
 behind it), so its GPU never waits for the client and no server hoards work.
+A serverless endpoint (a member with ``elastic = True``) holds its own
+``concurrency`` (default 4): it scales workers with its queue. Work goes where it
+finishes first: a server with an idle GPU, then an endpoint, then a server's
+queued slot (the endpoint takes the overflow).
 Waiting jobs are served by priority, then arrival: motion (priority 0) before
 new images (priority 1), so a scene's motion starts as soon as its image exists.
 
@@ -65,6 +69,9 @@ class PooledServer(Generic[C]):
     healthy: bool = True
     in_flight: float = 0.0
     leases: int = 0
+    depth: int = 2
+    #: What a GPU second costs on this member (``price_per_second`` of its comfy_urls table), if known.
+    price_per_second: float | None = None
     jobs_done: int = 0
     last_error: str = ""
     probe: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -77,6 +84,13 @@ class PooledServer(Generic[C]):
 def _cause(s: PooledServer) -> str:
     err = s.last_error or ("up" if s.healthy else "down")
     return err if s.name in err else f"{s.name}: {err}"
+
+
+def _preference(s: PooledServer) -> tuple[int, float, int, int]:
+    """Lower first: a server with an idle GPU, an endpoint (by its load), a server's queued slot."""
+    if getattr(s.client, "elastic", False):
+        return (1, s.in_flight / max(1, s.depth), s.leases, s.index)
+    return (0 if s.leases == 0 else 2, s.in_flight, s.leases, s.index)
 
 
 def is_server_down(exc: BaseException) -> bool:
@@ -104,7 +118,11 @@ class ComfyPool(Generic[C]):
     ) -> None:
         if not clients:
             raise ValueError("a pool needs at least one server")
-        self.servers: list[PooledServer[C]] = [PooledServer(c, i) for i, c in enumerate(clients)]
+        self.servers: list[PooledServer[C]] = [
+            PooledServer(c, i, depth=int(getattr(c, "concurrency", None) or depth),
+                         price_per_second=getattr(c, "price_per_second", None))
+            for i, c in enumerate(clients)
+        ]
         self.depth = depth
         self.probe_interval = probe_interval
         self.outage_grace = outage_grace
@@ -180,10 +198,10 @@ class ComfyPool(Generic[C]):
 
     # ------------------------------------------------------------------ leasing
     def _pick(self, weight: float) -> PooledServer | None:
-        free = [s for s in self.servers if s.healthy and s.leases < self.depth]
+        free = [s for s in self.servers if s.healthy and s.leases < s.depth]
         if not free:
             return None
-        return min(free, key=lambda s: (s.in_flight, s.leases, s.index))
+        return min(free, key=_preference)
 
     def _wake(self) -> None:
         """Hand free slots to waiters in priority order."""

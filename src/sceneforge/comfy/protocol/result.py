@@ -5,12 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["JobResult", "dict_of"]
+__all__ = ["JobResult", "dict_of", "execution_seconds"]
 
 
 def dict_of(value: Any) -> dict[str, Any]:
     """``value`` when the server sent an object there, else an empty one (never trust the shape)."""
     return value if isinstance(value, dict) else {}
+
+
+def execution_seconds(entry: dict[str, Any]) -> float | None:
+    """GPU seconds of a history entry: its ``execution_start`` to its ``execution_success`` timestamps
+    (milliseconds, in ``status.messages``); None when either is missing or they disagree."""
+    stamps: dict[str, float] = {}
+    messages = dict_of(entry.get("status")).get("messages")
+    for item in messages if isinstance(messages, list) else []:
+        if isinstance(item, list) and len(item) == 2 and item[0] in ("execution_start", "execution_success"):
+            ts = dict_of(item[1]).get("timestamp")
+            if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+                stamps[item[0]] = float(ts)
+    if len(stamps) < 2 or stamps["execution_success"] < stamps["execution_start"]:
+        return None
+    return (stamps["execution_success"] - stamps["execution_start"]) / 1000.0
 
 
 @dataclass
@@ -27,6 +42,10 @@ class JobResult:
     server: str = ""  # redacted URL, safe to print
     cached_nodes: list[str] = field(default_factory=list)
     number: float | None = None
+    #: Seconds the job held a GPU (a server's execution start to its end; an endpoint's executionTime).
+    gpu_seconds: float | None = None
+    #: Seconds it waited for a worker before that (an endpoint's delayTime; None on a server).
+    queue_seconds: float | None = None
 
     def images(self, node_id: str | None = None) -> list[dict[str, Any]]:
         """File refs (``filename``, ``subfolder``, ``type``) in output order.

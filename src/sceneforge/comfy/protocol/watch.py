@@ -25,7 +25,7 @@ from typing import Any
 
 from ...errors import GenerationError, JobTimeoutError, ServerUnavailableError, TransientError
 from .errors_map import execution_error, interrupted_error
-from .result import JobResult, dict_of
+from .result import JobResult, dict_of, execution_seconds
 
 __all__ = [
     "QUEUE_FACTOR", "OnEvent", "JobTracker", "Input", "Action",
@@ -337,7 +337,8 @@ class JobTracker:
                         return Fail(interrupted_error(item[1], self.server))
             return Fail(GenerationError(f"ComfyUI job {self.prompt_id} failed on {self.server} (no details in history)"))
         outputs = dict_of(entry.get("outputs"))
-        return Done(JobResult(self.prompt_id, dict(outputs), self.server, list(self.cached)))
+        return Done(JobResult(self.prompt_id, dict(outputs), self.server, list(self.cached),
+                              gpu_seconds=execution_seconds(entry)))
 
     # --- time ----------------------------------------------------------------------
     def _tick(self, event: Tick, now: float) -> list[Action]:

@@ -1,0 +1,240 @@
+"""What every serverless endpoint member shares: its HTTP calls, its inputs inline, its outputs inline.
+
+An endpoint runs a whole job per request: there is no ``/upload/image`` and no ``/view``.
+So :meth:`EndpointMember.upload_image` only remembers the file under its content-addressed
+name, and the job's request carries every ``LoadImage`` input it names as base64
+(:meth:`inline_images`). Outputs come back in the answer, as base64 or as a URL
+(RunPod's ``s3_url``); :meth:`download` writes one to its destination atomically, within
+the same limits as a ``/view`` download (size cap, overall deadline, decoded before it is
+kept), and an URL is fetched only over http(s) and never with the endpoint's key.
+
+Calls answered ``429`` wait for ``Retry-After`` (through the injected ``sleep``) and try
+again, up to :data:`MAX_RATE_LIMITED` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yarl
+
+from ...errors import AssetMissingError, ConfigError, DownloadError, TransientError, UnsafePathError
+from ...fsutil import atomic_path
+from ..protocol.errors_map import connection_error
+from ..transport.download import check_server_name, deadline_error, stream_to_file
+from ..transport.http import ERROR_BODY_LIMIT, NET_ERRORS, read_capped, size_text
+from ..transport.verify import INLINE_BYTES, VIDEO_EXTS, verify_download
+
+__all__ = ["EndpointMember", "MAX_RATE_LIMITED", "LOAD_IMAGE_CLASSES", "Sleep"]
+
+Sleep = Callable[[float], Awaitable[Any]]
+MiB = 1024 * 1024
+#: How many ``429`` answers in a row one call waits through before it gives up (transient).
+MAX_RATE_LIMITED = 6
+#: The longest ``Retry-After`` honoured at once (a bigger one is waited in this many seconds).
+MAX_RETRY_AFTER = 60.0
+#: Nodes whose ``image`` input names a file in ComfyUI's input folder.
+LOAD_IMAGE_CLASSES = frozenset({"LoadImage", "LoadImageMask", "LoadImageOutput"})
+_COUNTER = re.compile(r"_\d{5}_?$")
+
+
+def retry_after(value: str | None) -> float:
+    """Seconds of a ``Retry-After`` header (a number; a date or nonsense counts as 1 s)."""
+    try:
+        return min(MAX_RETRY_AFTER, max(0.0, float(value))) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+def output_refs(files: list[dict[str, Any]], animated_exts: frozenset[str] = frozenset()) -> dict[str, dict[str, Any]]:
+    """Inline outputs as history-like ``outputs``: one pseudo-node per file series (``motion_3_00001_.png``,
+    ``motion_3_00002_.png`` ... are one node), videos marked ``animated``, the payload kept in the ref."""
+    outputs: dict[str, dict[str, Any]] = {}
+    for item in files:
+        name = check_server_name(item["filename"], "filename", allow_slash=False)
+        path = Path(name)
+        series = _COUNTER.sub("", path.stem) + path.suffix.lower()
+        node = outputs.setdefault(series, {"images": []})
+        node["images"].append({"filename": name, "subfolder": "", "type": "output",
+                               "transport": item["transport"], "data": item["data"]})
+        if path.suffix.lower() in VIDEO_EXTS | animated_exts:
+            node["animated"] = [True]
+    return outputs
+
+
+class EndpointMember:
+    """Base of :class:`~sceneforge.comfy.endpoints.runpod.RunPodClient` and the comfyui-api client."""
+
+    #: Endpoints scale with their queue: the pool sends local servers work first.
+    elastic = True
+
+    def __init__(
+        self, base: str, server: str, *, headers: Mapping[str, str], concurrency: int, price_per_second: float | None,
+        session: aiohttp.ClientSession | None, sleep: Sleep, clock: Callable[[], float], http_timeout: float,
+        max_answer_bytes: int, max_download_bytes: int, download_timeout: float, verify_downloads: bool,
+    ) -> None:
+        if int(concurrency) < 1:
+            raise ConfigError(f"{server}: concurrency must be at least 1, got {concurrency!r}")
+        self._base = yarl.URL(base.rstrip("/"))
+        self.server = server  # the only form of the endpoint ever printed; it never holds the key
+        self._headers = dict(headers)
+        self.concurrency = int(concurrency)
+        self.price_per_second = price_per_second
+        self._session = session
+        self._owns_session = session is None
+        self._sleep = sleep
+        self._clock = clock
+        self.http_timeout = float(http_timeout)
+        self.max_answer_bytes = int(max_answer_bytes)
+        self.max_download_bytes = int(max_download_bytes)
+        self.download_timeout = float(download_timeout)
+        self.verify_downloads = bool(verify_downloads)
+        self.keep_abandoned_jobs = False
+        self._inputs: dict[str, Path] = {}
+        self.rate_limited: list[float] = []  # the Retry-After waits honoured (tests read them)
+
+    @property
+    def url(self) -> str:
+        return self.server
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.server!r})"
+
+    # --- session ------------------------------------------------------------------
+    def _http(self) -> aiohttp.ClientSession:
+        session = self._session
+        if self._owns_session and session is not None and session._loop is not asyncio.get_running_loop():
+            session = None
+        if session is None or session.closed:
+            if not self._owns_session:
+                raise RuntimeError(f"the aiohttp session given to {self!r} is closed")
+            session = self._session = aiohttp.ClientSession()
+        return session
+
+    async def aclose(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- requests -----------------------------------------------------------------
+    async def call(self, method: str, path: str, *, what: str, body: Any = None,
+                   timeout: float | None = None) -> tuple[int, Any]:
+        """One JSON call; ``(status, parsed body or error text)``. 429 waits and retries; transport errors map."""
+        url = self._base.with_path(f"{self._base.path.rstrip('/')}/{path}")
+        limit = self.max_answer_bytes
+        client_timeout = aiohttp.ClientTimeout(total=timeout or self.http_timeout)
+        for _ in range(MAX_RATE_LIMITED):
+            try:
+                async with self._http().request(method, url, json=body, headers=self._headers,
+                                                timeout=client_timeout) as resp:
+                    if resp.status == 429:
+                        wait = retry_after(resp.headers.get("Retry-After"))
+                        self.rate_limited.append(wait)
+                        await resp.content.read(ERROR_BODY_LIMIT)
+                    elif resp.status != 200:
+                        return resp.status, (await resp.content.read(ERROR_BODY_LIMIT)).decode("utf-8", "replace")
+                    else:
+                        raw = await read_capped(resp, limit)
+                        if raw is None:
+                            raise TransientError(f"{self.server}: the answer to {what} exceeds {size_text(limit)}")
+                        try:
+                            return 200, json.loads(raw)
+                        except ValueError:
+                            raise TransientError(f"{self.server}: the answer to {what} is not JSON") from None
+            except NET_ERRORS as exc:
+                raise connection_error(exc, self.server, what) from exc
+            await self._sleep(wait)
+        raise TransientError(f"{self.server}: still rate limited (HTTP 429) after {MAX_RATE_LIMITED} tries to {what}")
+
+    # --- inputs -------------------------------------------------------------------
+    async def upload_image(self, path: Path | str, *, name: str | None = None, subfolder: str = "",
+                           overwrite: bool = False, content_addressed: bool = False) -> str:
+        """Remember ``path`` under ``name``: it travels inline with the job that names it."""
+        path = Path(path)
+        name = check_server_name(name or path.name, "upload name", allow_slash=False)
+        if not path.is_file():
+            raise AssetMissingError(f"cannot send {path} to {self.server}: the file does not exist")
+        self._inputs[name] = path
+        return name
+
+    def inline_images(self, graph: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+        """``(name, bytes)`` of every remembered file a ``LoadImage`` of ``graph`` names."""
+        names = []
+        for node in graph.values():
+            if isinstance(node, dict) and node.get("class_type") in LOAD_IMAGE_CLASSES:
+                value = (node.get("inputs") or {}).get("image")
+                if isinstance(value, str) and value in self._inputs and value not in names:
+                    names.append(value)
+        return [(n, self._inputs[n].read_bytes()) for n in names]
+
+    # --- outputs ------------------------------------------------------------------
+    async def download(self, file_ref: Mapping[str, Any], dest: Path | str, *, max_bytes: int | None = None,
+                       timeout: float | None = None) -> Path:
+        """Write one inline output (base64, or an http(s) URL fetched without the key) to ``dest``, atomically,
+        decoded before it is kept; :class:`DownloadError` (retryable) leaves nothing at ``dest``."""
+        name = check_server_name(str(file_ref.get("filename") or ""), "filename", allow_slash=False)
+        limit = int(max_bytes or self.max_download_bytes)
+        dest = Path(dest)
+        with atomic_path(dest) as tmp:
+            if file_ref.get("transport") == "base64":
+                body: bytes | None = self._decode(name, str(file_ref.get("data") or ""), limit)
+                assert body is not None
+                tmp.write_bytes(body)
+            elif file_ref.get("transport") == "url":
+                body = await self._fetch(name, str(file_ref.get("data") or ""), tmp, limit,
+                                         float(timeout or self.download_timeout))
+            else:
+                raise UnsafePathError(f"{self.server}: output {name!r} is neither base64 nor a URL")
+            if self.verify_downloads:
+                await verify_download(tmp, name, label=name, server=self.server,
+                                      data=body if body is not None and len(body) <= INLINE_BYTES else None)
+        return dest
+
+    def _decode(self, name: str, data: str, limit: int) -> bytes:
+        if len(data) * 3 // 4 > limit:
+            raise DownloadError(f"{self.server}: output {name} is larger than {size_text(limit)} "
+                                "(the setting comfy_max_download_mb); not kept")
+        try:
+            body = base64.b64decode(data.split(",", 1)[1] if data.startswith("data:") else data, validate=True)
+        except (binascii.Error, ValueError):
+            raise DownloadError(f"{self.server}: output {name} is not valid base64; not kept") from None
+        if not body:
+            raise DownloadError(f"{self.server}: output {name} was empty")
+        return body
+
+    async def _fetch(self, name: str, url: str, tmp: Path, limit: int, deadline: float) -> bytes | None:
+        """An untrusted URL from the answer: http(s) only, no credentials of ours, capped, with a deadline."""
+        try:
+            parsed = yarl.URL(url)
+        except (ValueError, TypeError):
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise UnsafePathError(f"{self.server}: refusing output URL of {name} (only http and https are fetched)")
+        what = f"download {name}"
+        read_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http_timeout, sock_read=self.http_timeout)
+        try:
+            async with asyncio.timeout(deadline) as budget:
+                async with self._http().get(parsed, timeout=read_timeout, allow_redirects=False) as resp:
+                    if resp.status != 200:
+                        raise DownloadError(f"{self.server}: the URL of output {name} answered HTTP {resp.status}")
+                    return await stream_to_file(resp, tmp, label=name, server=self.server, max_bytes=limit,
+                                                keep=INLINE_BYTES if self.verify_downloads else 0)
+        except TimeoutError as exc:
+            if budget.expired():
+                raise deadline_error(name, self.server, deadline, tmp) from None
+            raise connection_error(exc, self.server, what) from exc
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise connection_error(exc, self.server, what) from exc
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

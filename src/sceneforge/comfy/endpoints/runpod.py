@@ -1,0 +1,278 @@
+"""A RunPod serverless endpoint running worker-comfyui, as a member of the pool.
+
+The protocol (RunPod's queue-based endpoint API, worker-comfyui 5.x's input and output):
+
+* ``POST {base}/run`` with ``{"input": {"workflow": <API graph>, "images": [{"name", "image"}]}}``
+  (every ``LoadImage`` input the graph names travels in ``images``, base64) answers ``{"id"}``;
+* ``GET {base}/status/{id}``: ``IN_QUEUE`` -> ``IN_PROGRESS`` -> ``COMPLETED`` / ``FAILED`` /
+  ``CANCELLED`` / ``TIMED_OUT``, with ``delayTime`` (queue) and ``executionTime`` (work) in ms and,
+  once completed, ``output: {"images": [{"filename", "type": "base64" | "s3_url", "data"}], "errors"}``;
+  RunPod keeps a result 30 minutes after completion, then answers 404;
+* ``POST {base}/cancel/{id}``, ``GET {base}/health`` (workers idle and running, jobs queued);
+* ``Authorization: Bearer KEY``; ``429`` answers carry ``Retry-After``.
+
+Status is polled, adaptively and never more than once a second per job (:func:`poll_delay`):
+``/stream`` gives nothing for a ComfyUI job (its handler yields once, at the end) and
+``/runsync`` holds a connection per job for at most 90 s, shorter than a Wan clip's queue
+plus work. Time waiting ``IN_QUEUE`` (cold starts) counts against ``queue_timeout``
+(``comfy_queue_timeout``), not against the job's own ``timeout``, which starts when a worker
+takes the job. Both are measured with the injected ``clock``; every wait is the injected ``sleep``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from ...errors import (
+    ConfigError,
+    GenerationError,
+    JobInterruptedError,
+    JobTimeoutError,
+    PermanentError,
+    ServerUnavailableError,
+    TransientError,
+    WorkflowError,
+)
+from ..protocol.driver import emit
+from ..protocol.result import JobResult, dict_of
+from ..protocol.watch import OnEvent
+from .member import EndpointMember, Sleep, output_refs
+
+__all__ = ["RunPodClient", "poll_delay", "MiB"]
+
+MiB = 1024 * 1024
+#: The largest ``/run`` request RunPod takes (10 MB; ``/runsync`` 20 MB).
+MAX_RUN_REQUEST = 10 * MiB
+#: Consecutive failed status polls after which the endpoint counts as down (the pool's failover signal).
+UNREACHABLE_AFTER = 5
+
+
+def poll_delay(status: str, *, since_submit: float, started: float | None, expected: tuple[float, float] | None,
+               polls: int) -> float:
+    """Seconds until the next ``/status`` of a job, counted from the previous one (never under 1 s between two).
+
+    ``expected`` is ``(queue, execution)`` seconds of recent jobs of the same workflow here; ``started``
+    is when a worker took this job (seconds after its submission, from ``delayTime``). The first poll
+    comes when the job should be done, so a short job is noticed within a fraction of a second; a
+    running job is next asked when it should be done (a Wan clip of a minute is asked about once or
+    twice, not sixty times), at least a second later; a job still queued once a second, once every
+    two after 10 s (a cold start).
+    """
+    if expected is None:
+        return 1.0
+    queue, work = expected
+    if polls == 0:
+        return min(30.0, max(0.05, queue + work * 1.05 + 0.02))
+    if status == "IN_PROGRESS" and started is not None:
+        return min(30.0, max(1.0, started + work * 1.05 + 0.02 - since_submit))
+    return 2.0 if status == "IN_QUEUE" and since_submit > 10.0 else 1.0
+
+
+def graph_kind(graph: Mapping[str, Any]) -> str:
+    """What tells jobs of one workflow from another's (an image from a clip) for their expected times."""
+    return "|".join(sorted({str(n.get("class_type")) for n in graph.values() if isinstance(n, dict)}))
+
+
+class RunPodClient(EndpointMember):
+    """One RunPod endpoint (``base`` is ``https://api.runpod.ai/v2/ENDPOINT_ID`` or a compatible control plane)."""
+
+    kind = "runpod"
+
+    def __init__(
+        self, base: str, *, server: str, api_key: str, concurrency: int = 4, price_per_second: float | None = None,
+        timeout: float = 300, queue_timeout: float = 900, session: aiohttp.ClientSession | None = None,
+        sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic, http_timeout: float = 60,
+        max_answer_bytes: int = 512 * MiB, max_download_bytes: int = 1024 * MiB, download_timeout: float = 600,
+        verify_downloads: bool = True,
+    ) -> None:
+        if not api_key:
+            raise ConfigError(f"{server}: a RunPod endpoint needs an API key (set RUNPOD_API_KEY)")
+        super().__init__(
+            base, server, headers={"Authorization": f"Bearer {api_key}"}, concurrency=concurrency,
+            price_per_second=price_per_second, session=session, sleep=sleep, clock=clock, http_timeout=http_timeout,
+            max_answer_bytes=max_answer_bytes, max_download_bytes=max_download_bytes,
+            download_timeout=download_timeout, verify_downloads=verify_downloads,
+        )
+        self.timeout = float(timeout)
+        self.queue_timeout = float(queue_timeout)
+        self.max_request_bytes = MAX_RUN_REQUEST
+        self._expected: dict[str, tuple[float, float]] = {}  # workflow kind -> recent (queue, execution) seconds
+
+    # --- plain calls ----------------------------------------------------------------
+    async def _json(self, method: str, path: str, what: str, body: Any = None) -> tuple[int, Any]:
+        status, answer = await self.call(method, path, what=what, body=body)
+        if status in (401, 403):
+            raise ConfigError(f"{self.server} refused to {what} (HTTP {status}); check RUNPOD_API_KEY")
+        if status >= 500 or status == 408:
+            raise TransientError(f"{self.server}: {what} failed with HTTP {status}")
+        return status, answer
+
+    async def health(self) -> dict[str, Any]:
+        """``GET /health``: ``{"jobs": {...}, "workers": {...}}``."""
+        try:
+            status, answer = await self._json("GET", "health", "check its health")
+        except TransientError as exc:
+            raise ServerUnavailableError(str(exc)) from exc
+        if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("workers"), dict):
+            raise ServerUnavailableError(f"{self.server} does not answer like a RunPod endpoint (/health, HTTP {status})")
+        return answer
+
+    async def system_stats(self) -> dict[str, Any]:
+        """The pool's health check: the endpoint's ``/health``."""
+        return {"endpoint": await self.health()}
+
+    async def cancel(self, job_id: str) -> None:
+        """``POST /cancel/{id}`` (a job already finished or forgotten is left as it is)."""
+        await self._json("POST", f"cancel/{job_id}", "cancel a job")
+
+    async def cancel_quietly(self, job_id: str, *, on_event: OnEvent | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.cancel(job_id), timeout=min(self.http_timeout, 10.0))
+            return True
+        except Exception as exc:  # noqa: BLE001 - the original failure matters more
+            emit(on_event, job_id, "warning", {"message": f"could not cancel job {job_id} on {self.server}: {exc}"})
+            return False
+
+    async def status(self, job_id: str) -> dict[str, Any] | None:
+        """The job's status answer, or ``None`` when the endpoint does not have it (any more)."""
+        code, answer = await self._json("GET", f"status/{job_id}", "read a job's status")
+        if code == 404:
+            return None
+        if code != 200 or not isinstance(answer, dict):
+            raise TransientError(f"{self.server}: reading the status of job {job_id} failed with HTTP {code}")
+        return answer
+
+    # --- jobs -----------------------------------------------------------------------
+    def _request(self, graph: Mapping[str, Any]) -> dict[str, Any]:
+        images = [{"name": n, "image": base64.b64encode(b).decode("ascii")} for n, b in self.inline_images(graph)]
+        job: dict[str, Any] = {"workflow": dict(graph)}
+        if images:
+            job["images"] = images
+        return {"input": job}
+
+    async def run(self, graph: Mapping[str, Any], *, on_event: OnEvent | None = None,
+                  on_submit: Callable[[str, str], object] | None = None, timeout: float | None = None) -> JobResult:
+        """Submit ``graph`` with its inputs, journal the job id, follow it to its end (see the module doc)."""
+        request = self._request(graph)
+        size = len(json.dumps(request, separators=(",", ":")))
+        if size > self.max_request_bytes:
+            raise PermanentError(f"{self.server}: the job with its input images is {size / MiB:.1f} MB, over the "
+                                 f"{self.max_request_bytes / MiB:g} MB RunPod accepts for /run; use smaller images")
+        code, answer = await self._json("POST", "run", "submit the workflow", request)
+        job_id = str(dict_of(answer).get("id") or "") if code == 200 else ""
+        if not job_id:
+            raise TransientError(f"{self.server}: the workflow was not accepted (HTTP {code}: {str(answer)[:200]})")
+        if on_submit is not None:
+            on_submit(job_id, self.kind)
+        emit(on_event, job_id, "queued", {"number": None, "server": self.server})
+        return await self._follow_owned(job_id, on_event, timeout, first=None, kind=graph_kind(graph))
+
+    async def resume(self, prompt_id: str, client_id: str, *, on_event: OnEvent | None = None,
+                     timeout: float | None = None) -> JobResult | None:
+        """Re-attach to a journaled job: its result while the endpoint keeps it, ``None`` when it no longer
+        has it (expired, never arrived) or it failed (the caller submits it again)."""
+        first = await self.status(prompt_id)
+        if first is None or first.get("status") in ("FAILED", "CANCELLED", "TIMED_OUT"):
+            return None
+        emit(on_event, prompt_id, "resumed", {"server": self.server})
+        return await self._follow_owned(prompt_id, on_event, timeout, first=first, kind="")
+
+    async def _follow_owned(self, job_id: str, on_event: OnEvent | None, timeout: float | None,
+                            first: dict[str, Any] | None, kind: str) -> JobResult:
+        try:
+            result = await self._follow(job_id, on_event, timeout or self.timeout, first, kind)
+        except asyncio.CancelledError:
+            if not self.keep_abandoned_jobs:  # Ctrl-C, SIGTERM, a service cancel: free the worker
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self.cancel_quietly(job_id, on_event=on_event))
+            raise
+        if result.queue_seconds is not None and result.gpu_seconds is not None:
+            known = self._expected.get(kind)
+            now = (result.queue_seconds, result.gpu_seconds)
+            self._expected[kind] = now if known is None else (0.7 * known[0] + 0.3 * now[0], 0.7 * known[1] + 0.3 * now[1])
+        return result
+
+    async def _follow(self, job_id: str, on_event: OnEvent | None, limit: float,
+                      answer: dict[str, Any] | None, kind: str) -> JobResult:
+        submitted, started, polls, failures, waiting = self._clock(), None, 0, 0, False
+        took: float | None = None  # seconds after submission a worker took it (its delayTime)
+        while True:
+            if answer is None:
+                now = self._clock()
+                await self._sleep(poll_delay(
+                    "IN_PROGRESS" if started is not None else "IN_QUEUE", since_submit=now - submitted,
+                    started=took, expected=self._expected.get(kind), polls=polls))
+                polls += 1
+                try:
+                    answer = await self.status(job_id)
+                except (TransientError, ServerUnavailableError) as exc:
+                    failures += 1
+                    if failures >= UNREACHABLE_AFTER:  # the pool moves the job: try not to leave a twin running
+                        await self.cancel_quietly(job_id, on_event=on_event)
+                        raise ServerUnavailableError(f"{self.server} stopped answering: {exc}") from exc
+                    continue
+                failures = 0
+                if answer is None:
+                    raise TransientError(f"{self.server} no longer has job {job_id} (expired or lost)")
+            state, now = str(answer.get("status")), self._clock()
+            if state == "COMPLETED":
+                return self._result(job_id, answer, on_event)
+            if state in ("FAILED", "CANCELLED", "TIMED_OUT"):
+                raise self._failure(job_id, state, answer)
+            if state == "IN_PROGRESS" and started is None:
+                started = now
+                delay = _seconds(answer.get("delayTime"))
+                took = delay if delay is not None else now - submitted
+                emit(on_event, job_id, "started", {"server": self.server})
+            elif state == "IN_QUEUE" and not waiting:
+                waiting = True
+                emit(on_event, job_id, "waiting", {"server": self.server})
+            if started is None and now - submitted > self.queue_timeout:
+                await self.cancel_quietly(job_id, on_event=on_event)
+                raise JobTimeoutError(f"{self.server}: job {job_id} waited {now - submitted:.0f} s for a worker "
+                                      f"(the setting comfy_queue_timeout is {self.queue_timeout:g} s)")
+            if started is not None and now - started > limit:
+                await self.cancel_quietly(job_id, on_event=on_event)
+                raise JobTimeoutError(f"{self.server}: job {job_id} did not finish within {limit:g} s "
+                                      f"of a worker taking it (ran {now - started:.0f} s)")
+            answer = None
+
+    def _result(self, job_id: str, answer: dict[str, Any], on_event: OnEvent | None) -> JobResult:
+        output = dict_of(answer.get("output"))
+        for warning in output.get("errors") or []:
+            emit(on_event, job_id, "warning", {"message": f"{self.server}: {str(warning)[:300]}"})
+        files = []
+        for item in output.get("images") or []:
+            if isinstance(item, dict) and item.get("type") in ("base64", "s3_url") and item.get("filename"):
+                files.append({"filename": item["filename"], "data": item.get("data"),
+                              "transport": "base64" if item["type"] == "base64" else "url"})
+        queue_s, work_s = _seconds(answer.get("delayTime")), _seconds(answer.get("executionTime"))
+        result = JobResult(job_id, output_refs(files), server=self.server)
+        result.gpu_seconds, result.queue_seconds = work_s, queue_s
+        return result
+
+    def _failure(self, job_id: str, state: str, answer: dict[str, Any]) -> Exception:
+        error = " ".join(str(answer.get("error") or "").split())[:500]
+        details = dict_of(answer.get("output")).get("details")
+        if isinstance(details, list) and details:
+            error += " (" + "; ".join(" ".join(str(d).split())[:200] for d in details[:3]) + ")"
+        if state == "CANCELLED":
+            return JobInterruptedError(f"{self.server}: job {job_id} was cancelled on the endpoint")
+        if state == "TIMED_OUT":
+            return JobTimeoutError(f"{self.server}: job {job_id} timed out on the endpoint (its execution timeout)")
+        if error.startswith("Workflow validation failed"):
+            return WorkflowError(f"{self.server} rejected the workflow: {error}")
+        return GenerationError(f"{self.server}: job {job_id} failed: {error or 'no error given'}")
+
+
+def _seconds(ms: Any) -> float | None:
+    """RunPod's ``delayTime`` / ``executionTime`` (milliseconds) in seconds."""
+    return float(ms) / 1000.0 if isinstance(ms, (int, float)) and not isinstance(ms, bool) and ms >= 0 else None
