@@ -181,8 +181,9 @@ class SceneState(BaseModel):
 
 
 class SceneView(BaseModel):
-    """A scene as ``scenes.json`` has it (paths relative to the output folder, unknown fields kept), plus
-    ``n``, the ``urls`` of its files that exist and its ``state``."""
+    """A scene as ``scenes.json`` has it (paths relative to the output folder, unknown fields kept, and
+    ``gpu_seconds`` / ``gpu_cost`` by stage: what made its current assets, where measured), plus ``n``, the
+    ``urls`` of its files that exist and its ``state``."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -202,6 +203,10 @@ class TopicState(TopicSummary):
                     '"final" (final.mp4) and "cover" (cover.jpg), when a compose made them.')
     reference_image: str | None = Field(None, description="The topic's reference image, when it has one.")
     reference_url: str | None = None
+    gpu_seconds_total: dict[str, float] | None = Field(
+        None, description="GPU seconds of every job the topic ran, re-rolls included, by stage (where measured)")
+    gpu_cost_total: dict[str, float] | None = Field(
+        None, description="Their cost, by stage, where a pool member has a price_per_second")
     scenes: list[SceneView] = Field(default_factory=list)
 
 

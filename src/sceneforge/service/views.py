@@ -181,7 +181,11 @@ def topic_view(record: TopicRecord, layout: TopicLayout, states: SceneStates) ->
     """``GET /api/topics/{slug}`` as JSON bytes: the topic's record, its previews' URLs and its scenes, each
     with its ``state`` (and ``failure``) as of ``last_event_id``."""
     extra: dict[str, Any] = {"last_event_id": record.last_event_id, "preview_urls": preview_urls(layout)}
-    reference = read_state(layout).get("reference_image")
+    state = read_state(layout)
+    for name in ("gpu_seconds_total", "gpu_cost_total"):  # every job the topic ran, re-rolls included
+        if isinstance(state.get(name), dict):
+            extra[name] = state[name]
+    reference = state.get("reference_image")
     if isinstance(reference, str):
         extra["reference_image"] = relative_paths(reference_value(layout, reference), layout.root.parent)
         extra["reference_url"] = reference_url(layout, reference)

@@ -1,6 +1,7 @@
 // One scene's card: a region named "Scene N" with its media, state, fields, re-rolls and takes.
 
 import {errorText} from "./api.js";
+import {gpuText} from "./gpu.js";
 import {h, setAttr, setText} from "./dom.js";
 import {SceneFields} from "./fields.js";
 import {SceneAudio, SceneMedia} from "./media.js";
@@ -24,12 +25,13 @@ export class SceneCard {
     this.alert = h("p", {role: "alert", class: "error"});
     this.media = new SceneMedia(n);
     this.audio = new SceneAudio(n);
+    this.gpu = h("p", {class: "meta gpu"});
     this.fields = new SceneFields(n, {onSave: (changes) => this.run(() => actions.save(n, changes))});
     this.takes = new SceneTakes(slug, n, {onRestore: (stage, id) => this.run(() => actions.restore(n, stage, id)),
                                           onError: (err) => this.showError(err)});
     this.el = h("section", {class: "card", "aria-label": `Scene ${n}`},
                 h("header", {class: "card-head"}, h("h2", {}, `Scene ${n}`), this.status),
-                this.alert, this.media.el, this.audio.el, this.fields.el, this.rolls(), this.reference(),
+                this.alert, this.media.el, this.audio.el, this.gpu, this.fields.el, this.rolls(), this.reference(),
                 this.takes.el);
   }
 
@@ -91,6 +93,8 @@ export class SceneCard {
     const fps = topic.options?.motion_fps;
     this.media.update(scene, versions, fps);
     this.audio.update(scene, versions);
+    setText(this.gpu, gpuText(scene.gpu_seconds, scene.gpu_cost));
+    this.gpu.hidden = !this.gpu.textContent;
     this.fields.update(scene, topic);
     setText(this.seed, typeof scene.image_seed === "number" ? `seed ${scene.image_seed}` : "");
     setText(this.motionSeed, typeof scene.motion_seed === "number" ? `motion seed ${scene.motion_seed}` : "");

@@ -3,6 +3,7 @@
 import {api, errorText, topicPath} from "./api.js";
 import {SceneCard} from "./card.js";
 import {h, replace, setAttr, setText} from "./dom.js";
+import {gpuText} from "./gpu.js";
 import {versioned} from "./media.js";
 import {applyEvent, initialStates, isBusy, STAGE_WORDS} from "./scene-state.js";
 import {EventStream} from "./stream.js";
@@ -32,7 +33,9 @@ function summary(topic) {
   const count = topic.scenes.length;
   const spoken = topic.scenes.reduce((sum, s) => sum + (typeof s.audio_duration === "number" ? s.audio_duration : 0), 0);
   const changed = new Date(topic.updated_at);
+  const gpu = gpuText(topic.gpu_seconds_total, topic.gpu_cost_total);
   return [`${count} scene${count === 1 ? "" : "s"}`, spoken ? `${spoken.toFixed(1)} s of narration` : "",
+          gpu ? `${gpu} in all (re-rolls included)` : "",
           Number.isNaN(changed.getTime()) ? "" : `changed ${changed.toLocaleString()}`].filter(Boolean).join(" · ");
 }
 
