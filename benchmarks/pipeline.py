@@ -328,11 +328,28 @@ def main() -> None:
     print(json.dumps(res))
 
 
+def _entry_points_of(ref: str, src: Path) -> None:
+    """The backends ``ref`` registers (its pyproject's entry points), as a dist-info ahead of the installed one:
+    the installed metadata names today's classes (``WanBackend``), which older code may not have."""
+    import tomllib
+
+    project = tomllib.loads(subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:pyproject.toml"], check=True,
+                                           capture_output=True, text=True).stdout)["project"]
+    info = src / f"sceneforge-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: sceneforge\nVersion: {project['version']}\n")
+    groups = project.get("entry-points", {})
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in points.items()) + "\n"
+        for group, points in groups.items()))
+
+
 def run_ref(ref: str, args: argparse.Namespace) -> dict[str, Any]:
     """This benchmark run with ``src/`` of git ``ref`` (exported to a temporary folder), in a subprocess."""
     with tempfile.TemporaryDirectory(prefix="sf-bench-ref-") as tmp:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        _entry_points_of(ref, Path(tmp) / "src")
         env = {**os.environ, "PYTHONPATH": str(Path(tmp) / "src")}
         cmd = [sys.executable, __file__, "--scenes", str(args.scenes)] + (["--quick"] if args.quick else [])
         proc = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
