@@ -280,7 +280,11 @@ async def stalled_streams(tmp: Path, clients: int = 50) -> dict[str, Any]:
 
 async def big_submission(tmp: Path, scenes: int = 145_000) -> dict[str, Any]:
     """Issue #17.4: a 4.9 MB submission (130 000 scenes) is read and checked while /api/health is asked."""
-    svc = ServiceProcess(tmp / "big", "--offline", "--stages", "audio")
+    os.environ["SCENEFORGE_SERVE_MAX_SCENES"] = str(scenes)  # (5000 by default: measure the whole check)
+    try:
+        svc = ServiceProcess(tmp / "big", "--offline", "--stages", "audio")
+    finally:
+        del os.environ["SCENEFORGE_SERVE_MAX_SCENES"]
     body = json.dumps({"topic": "huge", "scenes": [{"script": "s", "image_prompt": "p"}] * scenes}, separators=(",", ":"))
     try:
         async with aiohttp.ClientSession() as http:

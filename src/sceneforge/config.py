@@ -133,6 +133,7 @@ class Settings(BaseModel):
     serve_concurrency: int = Field(2, ge=1, le=64)  # topics running at once (one job per topic)
     serve_max_queued: int = Field(100, ge=1, le=100_000)  # jobs waiting; more are refused (429)
     serve_max_body: int = Field(5 * 1024 * 1024, ge=1024)  # bytes of one request body (413 above)
+    serve_max_scenes: int = Field(5000, ge=1, le=1_000_000)  # scenes of one topic submitted to the service (422 above)
     serve_cors_origins: tuple[str, ...] = ()  # none: no CORS headers at all
     serve_allowed_hosts: tuple[str, ...] = ()  # Host names answered beyond the bound address's own (421 otherwise)
     serve_webhook_allow: tuple[str, ...] = ()  # hosts or CIDRs a webhook may reach though private (SSRF guard)

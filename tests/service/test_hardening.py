@@ -146,3 +146,45 @@ async def test_range_headers_to_ignore_give_the_whole_file(start, tmp_path: Path
         assert status == 200 and body == whole, value
     status, body = await svc.call("GET", "/files/ranged/image_scene_1.png", headers={"Range": "bytes=1-4"})
     assert status == 206 and body == whole[1:5]
+
+
+async def test_review_findings_hold(start, tmp_path: Path):
+    """The hostile review's findings: IPv6 forms that carry a private IPv4 address, uploads through a linked
+    folder, pixel data that does not decode, repeated Origin headers, absurdly many scenes."""
+    import io
+
+    from PIL import Image
+
+    svc = await start(offline(tmp_path, serve_max_scenes=50))
+    for url in ("http://[64:ff9b::7f00:1]/x", "http://[64:ff9b:1::a00:1]/x", "http://[::127.0.0.1]/x",
+                "http://[2002:7f00:1::]/x", "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/x"):
+        body = await svc.submit({**topic("v6", 1), "options": {"webhook_url": url}}, expect=422)
+        assert "loopback, private" in body["detail"], (url, body)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, svc.out / "linked")
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, "PNG")
+    png = buf.getvalue()
+    status, _ = await svc.call("POST", "/api/topics/linked/references", data=png, headers={"Content-Type": "image/png"})
+    assert status == 422 and not any(outside.iterdir())
+    assert (await svc.call("DELETE", "/api/topics/linked"))[0] == 404 and (svc.out / "linked").is_symlink()
+    broken = _png_with_garbage_pixels()  # every chunk's checksum right, its pixel data no zlib stream
+    status, body = await svc.call("POST", "/api/topics/t/references", data=broken, headers={"Content-Type": "image/png"})
+    assert status == 422 and "not an image" in body["detail"]
+    async with svc.http.post(svc.url + "/api/topics", json=topic("two", 1),
+                             headers=[("Origin", "http://evil.example"), ("Origin", svc.url)]) as resp:
+        assert resp.status == 400 and "repeated" in (await resp.json())["detail"]
+    body = await svc.submit(topic("many", 51), expect=422)
+    assert "at most 50 (serve_max_scenes)" in body["detail"]
+
+
+def _png_with_garbage_pixels() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"not zlib at all" * 4) + chunk(b"IEND", b"")

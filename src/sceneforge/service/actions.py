@@ -25,7 +25,7 @@ from .problems import UnknownTopic
 from .references import confine_edit, confine_scene_paths, save_reference
 from .store import TopicRecord
 from .targets import WebhookTargets
-from .views import read_state, scene_count
+from .views import forget, read_state, scene_count
 
 __all__ = ["TopicActions", "VIEW_FIELDS"]
 
@@ -71,6 +71,10 @@ class TopicActions:
         if isinstance(data, dict) and "options" in data:
             data = dict(data)
             options = data.pop("options")
+        scenes = data.get("scenes") if isinstance(data, dict) else data
+        if isinstance(scenes, list) and len(scenes) > self.base.serve_max_scenes:
+            raise ConfigError(f"scenes: {len(scenes)} scenes; a topic holds at most {self.base.serve_max_scenes} "
+                              "(serve_max_scenes): split it into several topics")
         if not isinstance(data, (dict, list)):
             # Never a path: plan_run would read a string as a scene file on this machine.
             parse_state(data, default_topic=DEFAULT_TOPIC)  # raises the line `sceneforge run` prints for it
@@ -194,11 +198,14 @@ class TopicActions:
         async with self.jobs.claim(slug, queue_room=False):
             trash = self.store.out_dir / f".deleted-{slug}-{secrets.token_hex(4)}"
             topic.move_away(trash)  # gone at once for every reader; removed below
+            forget(topic.layout)
             if record is not None:
                 self.jobs.forget(record)
         await asyncio.to_thread(shutil.rmtree, trash, True)
 
     def _references_only(self, slug: str) -> bool:
         root = self.topic(slug).root
+        if root.is_symlink():
+            raise UnknownTopic(f"no topic {slug!r}")  # a link is no topic folder: never listed, served or removed
         return slug not in self.jobs.records and (root / "references").is_dir() and not (root / "scenes.json").exists()
 

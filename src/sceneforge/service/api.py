@@ -36,7 +36,7 @@ from .models import (
 from .problems import NotJson
 from .service import Service
 from .store import TopicRecord
-from .views import scene_count, takes_view, topic_view
+from .views import takes_view, topic_answer
 
 __all__ = ["router"]
 
@@ -94,6 +94,8 @@ def _accepted(record: TopicRecord) -> Accepted:
     return Accepted(slug=record.slug, status=record.status)
 
 
+#: Topics of more scenes than this are answered from a thread.
+_BIG_TOPIC = 500
 #: Bodies above this many bytes are decoded in a thread (a 5 MB body takes seconds: nothing else may wait).
 _BIG_BODY = 256 * 1024
 
@@ -146,8 +148,10 @@ async def get_topic(slug: str, service: ServiceDep) -> Response:
     """The topic: status, error, progress and its scenes with the URLs of their files and their state."""
     record = service.jobs.get(slug)
     layout = service.store.layout(slug)
-    record.scene_count = scene_count(layout)  # (parsed once per version of the file)
-    return Response(topic_view(record, layout, service.jobs.scene_states(record)), media_type="application/json")
+    states = service.jobs.scene_states(record)
+    if record.scene_count > _BIG_TOPIC:  # a big topic's first read takes long: never on the loop
+        return Response(await asyncio.to_thread(topic_answer, record, layout, states), media_type="application/json")
+    return Response(topic_answer(record, layout, states), media_type="application/json")
 
 
 @router.delete("/topics/{slug}", response_model=Deleted, tags=["topics"], responses=_ERRORS)

@@ -106,9 +106,11 @@ class RequestGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k: v for k, v in scope.get("headers", ())}
+        raw = list(scope.get("headers", ()))
+        headers = {k: v for k, v in raw}
         host = headers.get(b"host", b"").decode("latin-1")
-        refusal = self._host_refusal(host, scope)
+        repeated = [k for k in (b"host", b"origin", b"content-type") if sum(1 for name, _ in raw if name == k) > 1]
+        refusal = (400, f"the {repeated[0].decode()} header is repeated") if repeated else self._host_refusal(host, scope)
         if refusal is None and scope.get("method", "GET") not in _SAFE_METHODS:
             refusal = self._origin_refusal(headers, host, scope) or self._type_refusal(headers, scope)
         if refusal is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from .. import SceneValidationError
+from .. import SceneValidationError, UnsafePathError
 from ..pipeline import BUNDLED_KINDS, TopicLayout, atomic_write_bytes
 
 __all__ = ["REFERENCES", "confine_scene_paths", "confine_edit", "save_reference"]
@@ -98,7 +98,7 @@ def save_reference(layout: TopicLayout, data: bytes, max_bytes: int) -> str:
                     raise SceneValidationError(f"reference_image: {im.width}x{im.height} is more pixels than a "
                                                "reference needs; send a smaller picture")
                 kind = im.format or ""
-                im.verify()
+                im.load()  # decoded whole, within the pixel cap: a PNG with garbage pixel data is no image
     except SceneValidationError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
@@ -107,6 +107,9 @@ def save_reference(layout: TopicLayout, data: bytes, max_bytes: int) -> str:
     if kind not in _FORMATS:
         raise SceneValidationError(f"reference_image: a {kind or 'unknown'} image; send PNG, JPEG or WebP")
     name = f"{hashlib.sha256(data).hexdigest()[:16]}{_FORMATS[kind]}"
+    for folder in (layout.root, layout.root / REFERENCES):
+        if folder.is_symlink():  # a link would lead the write out of --out
+            raise UnsafePathError(f"{folder.name!r} is a link; the service writes only inside its output folder")
     dest = layout.root / REFERENCES / name
     if not dest.is_file():
         atomic_write_bytes(dest, data)

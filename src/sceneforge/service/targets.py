@@ -41,11 +41,26 @@ _RESOLVE_TIMEOUT = 5.0
 _SCHEMES = ("http", "https")
 
 
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
 def _plain(ip: Address) -> Address:
     """An IPv4-mapped IPv6 address as the IPv4 address it is."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+def _embedded(ip: Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and reaches (6to4, Teredo, NAT64, IPv4-compatible): Python
+    calls such addresses global, yet on a network that routes them they lead to the IPv4 address inside."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found = [v4 for v4 in (ip.sixtofour, *(ip.teredo or ())) if v4 is not None]
+    if any(ip in net for net in _NAT64) or (ip in _COMPATIBLE and int(ip) > 1):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
 
 
 def check_syntax(url: object) -> str | None:
@@ -93,7 +108,8 @@ class WebhookTargets:
         ip = _plain(ip)
         if self._is_own(ip, port):
             return f"{host} is this service itself ({ip}, port {port})"
-        if ip.is_global or host.lower().rstrip(".") in self.hosts or any(ip in n for n in self.networks):
+        allowed = host.lower().rstrip(".") in self.hosts or any(ip in n for n in self.networks)
+        if allowed or (ip.is_global and all(v4.is_global for v4 in _embedded(ip))):
             return None
         return (f"{host} is on a loopback, private or link-local address ({ip}); the operator can allow it with "
                 "--webhook-allow HOST_OR_CIDR")

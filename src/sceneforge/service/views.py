@@ -27,10 +27,12 @@ from .references import REFERENCES
 from .scene_states import SceneStates
 from .store import TopicRecord
 
-__all__ = ["topic_view", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
+__all__ = ["topic_view", "topic_answer", "forget", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CACHE_SIZE = 64
+_STATES_KEPT = 16  # parsed scenes.json files kept
+_BUDGET = 64 * 1024 * 1024  # bytes of encoded answers kept, all topics together
 _states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
 _encoded: dict[str, tuple[tuple[str, int, int, int], list[tuple[dict[str, Any], tuple[bool, ...], bytes]]]] = {}
 
@@ -54,7 +56,7 @@ def read_state(layout: TopicLayout) -> dict[str, Any]:
     if not isinstance(state, dict) or not isinstance(state.get("scenes"), list):
         raise ConfigError(f"{path} is not a sceneforge state")
     _states[key] = (st.st_mtime_ns, st.st_size, state)
-    while len(_states) > _CACHE_SIZE:
+    while len(_states) > _STATES_KEPT:
         _states.popitem(last=False)
     return state
 
@@ -161,7 +163,9 @@ def scenes_json(layout: TopicLayout) -> list[bytes]:
             entries.append(old)
         else:
             entries.append((raw, stamp, _encode_scene(layout, n, raw)))
+    _encoded.pop(key[0], None)
     _encoded[key[0]] = (key, entries)
+    _trim()
     data = [entry[2] for entry in entries]
     while len(_encoded) > _CACHE_SIZE:
         _encoded.pop(next(iter(_encoded)))
@@ -208,10 +212,35 @@ def _scenes_with_states(layout: TopicLayout, states: SceneStates) -> bytes:
         scene[:-1] + b',"state":' + (_dumps(states.view(n)) if n in states.changed else shared) + b"}"
         if n <= states.count else scene
         for n, scene in enumerate(scenes, 1))
+    _joined.pop(str(layout.root), None)
     _joined[str(layout.root)] = (key, joined)
-    while len(_joined) > _CACHE_SIZE:
-        _joined.pop(next(iter(_joined)))
+    _trim()
     return joined
+
+
+def _size(entry: tuple[Any, ...]) -> int:
+    value = entry[1]
+    return len(value) if isinstance(value, bytes) else sum(len(e[2]) for e in value)
+
+
+def _trim() -> None:
+    """Keep the encoded answers within their byte budget (and count), the least recently made going first."""
+    for cache in (_encoded, _joined):
+        while len(cache) > 1 and (len(cache) > _CACHE_SIZE or sum(_size(e) for e in cache.values()) > _BUDGET // 2):
+            cache.pop(next(iter(cache)))
+
+
+def forget(layout: TopicLayout) -> None:
+    """A topic went away: nothing of it stays in memory."""
+    _states.pop(str(layout.scenes_json), None)
+    _encoded.pop(str(layout.root), None)
+    _joined.pop(str(layout.root), None)
+
+
+def topic_answer(record: TopicRecord, layout: TopicLayout, states: SceneStates) -> bytes:
+    """``GET /api/topics/{slug}``: the record's scene count brought up to date, then the answer."""
+    record.scene_count = scene_count(layout)
+    return topic_view(record, layout, states)
 
 
 def _take_urls(layout: TopicLayout, take: Take) -> list[str]:
