@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..service.models import Progress, TopicSummary  # the HTTP API's own shapes: one contract
+
 __all__ = ["Accepted", "Progress", "TopicSummary", "TopicList", "Failure", "StageInfo", "SceneInfo", "TopicInfo",
            "WaitResult", "TakeInfo", "Takes", "VoiceList", "StageState"]
 
@@ -21,20 +23,6 @@ class Accepted(BaseModel):
     slug: str
     status: str
     next: str = Field(description="What to call next.")
-
-
-class Progress(BaseModel):
-    done: int
-    total: int
-
-
-class TopicSummary(BaseModel):
-    slug: str
-    topic: str
-    status: str = Field(description="queued, running, done, failed, cancelled or interrupted")
-    updated_at: str
-    progress: Progress
-    error: str | None = None
 
 
 class TopicList(BaseModel):
