@@ -31,7 +31,7 @@ from ...errors import AssetMissingError, ConfigError, DownloadError, TransientEr
 from ...fsutil import atomic_path
 from ..protocol.errors_map import connection_error
 from ..transport.download import check_server_name, deadline_error, stream_to_file
-from ..transport.http import ERROR_BODY_LIMIT, NET_ERRORS, read_capped, size_text
+from ..transport.http import ERROR_BODY_LIMIT, NET_ERRORS, read_capped, size_text, usable_session
 from ..transport.verify import INLINE_BYTES, VIDEO_EXTS, verify_download
 
 __all__ = ["EndpointMember", "MAX_RATE_LIMITED", "LOAD_IMAGE_CLASSES", "Sleep"]
@@ -111,14 +111,8 @@ class EndpointMember:
 
     # --- session ------------------------------------------------------------------
     def _http(self) -> aiohttp.ClientSession:
-        session = self._session
-        if self._owns_session and session is not None and session._loop is not asyncio.get_running_loop():
-            session = None
-        if session is None or session.closed:
-            if not self._owns_session:
-                raise RuntimeError(f"the aiohttp session given to {self!r} is closed")
-            session = self._session = aiohttp.ClientSession()
-        return session
+        self._session = usable_session(self._session, owned=self._owns_session, who=repr(self))
+        return self._session
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None:

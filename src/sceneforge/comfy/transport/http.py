@@ -24,7 +24,7 @@ from ...config import redact_url
 from ...errors import ConfigError, TransientError
 from ..protocol.errors_map import connection_error, status_error
 
-__all__ = ["ComfyHTTP", "DEFAULT_JSON_LIMITS", "NET_ERRORS", "read_capped", "size_text"]
+__all__ = ["ComfyHTTP", "DEFAULT_JSON_LIMITS", "NET_ERRORS", "read_capped", "size_text", "usable_session"]
 
 MiB = 1024 * 1024
 
@@ -53,6 +53,18 @@ ERROR_BODY_LIMIT = 64 * 1024
 
 #: Failures of the transport itself (as opposed to an HTTP status we understood).
 NET_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+def usable_session(session: aiohttp.ClientSession | None, *, owned: bool, who: str) -> aiohttp.ClientSession:
+    """The session to use now. One's own is made lazily (a session must be made inside a running loop) and
+    made again when it belonged to a finished loop (a sync wrapper's); one given and closed is an error."""
+    if owned and session is not None and session._loop is not asyncio.get_running_loop():
+        session = None
+    if session is None or session.closed:
+        if not owned:
+            raise RuntimeError(f"the aiohttp session given to {who} is closed")
+        session = aiohttp.ClientSession()
+    return session
 
 
 def size_text(n: float) -> str:
@@ -134,16 +146,8 @@ class ComfyHTTP:
 
     # --- session ------------------------------------------------------------------
     def _http(self) -> aiohttp.ClientSession:
-        # Created lazily: a session must be made inside a running event loop, and an
-        # own session of a finished loop (a sync wrapper's) is replaced, not reused.
-        session = self._session
-        if self._owns_session and session is not None and session._loop is not asyncio.get_running_loop():
-            session = None
-        if session is None or session.closed:
-            if not self._owns_session:
-                raise RuntimeError("the aiohttp session given to ComfyClient is closed")
-            session = self._session = aiohttp.ClientSession()
-        return session
+        self._session = usable_session(self._session, owned=self._owns_session, who="ComfyClient")
+        return self._session
 
     async def _close_session(self) -> None:
         if self._owns_session and self._session is not None:
