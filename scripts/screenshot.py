@@ -81,17 +81,14 @@ async def shoot(url: str, slug: str, dest: Path, width: int, height: int) -> Non
 async def main(dest: Path, width: int, height: int) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from sceneforge.config import Settings
-    from sceneforge.service.server import bind_socket, build_server, service_url
+    from sceneforge.service.server import bind_socket, service_url, start_server
     from sceneforge.service.service import Service
 
     with tempfile.TemporaryDirectory() as out:
         settings = Settings(out_dir=Path(out), offline=True, stages=("audio", "image", "motion"), motion_enabled=True,
                             motion_length=17)
-        server = build_server(Service(settings), signals=False)
         sock = bind_socket("127.0.0.1", 0)
-        task = asyncio.ensure_future(server.serve(sockets=[sock]))
-        while not server.ready.is_set():
-            await asyncio.sleep(0.05)
+        server, task = await start_server(Service(settings), sock, signals=False)
         try:
             url = service_url(sock)
             await shoot(url, await make_topic(url), dest, width, height)

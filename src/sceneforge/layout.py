@@ -14,9 +14,14 @@ from pathlib import Path
 
 from .errors import UnsafePathError
 
-__all__ = ["slugify", "TopicLayout"]
+__all__ = ["slugify", "valid_slug", "TopicLayout"]
 
 _MAX_SLUG = 80
+
+
+def valid_slug(slug: str) -> bool:
+    """A name that can only be a folder right under the output folder (what :func:`slugify` makes)."""
+    return bool(slug) and "/" not in slug and "\\" not in slug and "\x00" not in slug and not slug.startswith(".")
 
 
 def slugify(topic: str) -> str:

@@ -125,7 +125,7 @@ async def test_trickling_download_hits_the_overall_deadline(comfy_server, tmp_pa
     msg = str(ei.value)
     assert comfy_server.url in msg and "/view" in msg and "within 0.2 s" in msg and "comfy_download_timeout" in msg
     # The download's own overall deadline is what ended it, however often the trickle reset the read timeout.
-    assert deadlines.armed[-1] == ("sceneforge.comfy.transport.files", 0.2) and deadlines.expired()[-1] is True
+    assert deadlines.armed[-1] == ("sceneforge.comfy.transport.download", 0.2) and deadlines.expired()[-1] is True
     assert is_retryable(ei.value)
     assert list(tmp_path.iterdir()) == []
     assert comfy_server.hostile_sent["view_trickle"] < len(comfy_server.store.get("output", "acc", ref["filename"]))

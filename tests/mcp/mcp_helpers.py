@@ -27,7 +27,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 from PIL import Image
 
 from sceneforge.config import Settings
-from sceneforge.service.server import ServiceServer, bind_socket, build_server, service_url
+from sceneforge.service.server import ServiceServer, bind_socket, service_url, start_server
 from sceneforge.service.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,11 +85,8 @@ class Running:
 async def start_service(settings: Settings) -> Running:
     """The service under uvicorn on 127.0.0.1, port 0 (as tests/service does)."""
     service = Service(settings)
-    server = build_server(service, signals=False)
     sock = bind_socket("127.0.0.1", 0)
-    task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    ready = asyncio.ensure_future(server.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    server, task = await start_server(service, sock, signals=False)
     assert server.ready.is_set(), "the service did not start"
     return Running(service, server, service_url(sock), task)
 

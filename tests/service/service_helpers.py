@@ -16,7 +16,7 @@ from aiohttp import web
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.config import Settings
-from sceneforge.service.server import ServiceServer, bind_socket, build_server, service_url
+from sceneforge.service.server import ServiceServer, bind_socket, service_url, start_server
 from sceneforge.service.service import Service
 
 
@@ -116,11 +116,8 @@ async def start_service(settings: Settings, *, waits: Waits | None = None, keepa
                         headers: dict[str, str] | None = None, send_timeout: float = 30.0) -> Svc:
     waits = waits or Waits()
     service = Service(settings, sleep=waits, keepalive=keepalive, send_timeout=send_timeout)
-    server = build_server(service, signals=False)
     sock = bind_socket("127.0.0.1", 0)
-    task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    ready = asyncio.ensure_future(server.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    server, task = await start_server(service, sock, signals=False)
     assert server.ready.is_set(), "the service did not start"
     http = aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=60))
     return Svc(service, server, service_url(sock), http, task, waits)

@@ -19,7 +19,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from pydantic import ValidationError
@@ -213,16 +213,10 @@ class ServiceOps:
             record = await self.service.jobs.cancel(slug)
         return {"slug": record.slug, "status": record.status.value}
 
-    async def preview(self, slug: str) -> dict[str, str]:
-        """``POST /api/topics/{slug}/preview``."""
+    async def render(self, slug: str, kind: Literal["preview", "compose"]) -> dict[str, str]:
+        """``POST /api/topics/{slug}/preview`` or ``.../compose``."""
         with self._errors():
-            record = await self.service.actions.preview(slug)
-        return {"slug": record.slug, "status": record.status.value}
-
-    async def compose(self, slug: str) -> dict[str, str]:
-        """``POST /api/topics/{slug}/compose``."""
-        with self._errors():
-            record = await self.service.actions.compose(slug)
+            record = await self.service.actions.render(slug, kind)
         return {"slug": record.slug, "status": record.status.value}
 
     # ------------------------------------------------------------------ machine

@@ -205,7 +205,7 @@ def _register_job_tools(server: MCPServer[Any], t: _Tools) -> None:
     async def render_preview(slug: Slug) -> Accepted:
         """Render preview.mp4 and contact_sheet.png of the topic in the background (get_topic lists them)."""
         try:
-            return _accepted(await ops.preview(slug), "the preview is queued")
+            return _accepted(await ops.render(slug, "preview"), "the preview is queued")
         except OpsError as exc:
             raise _fail(exc) from None
 
@@ -214,7 +214,7 @@ def _register_job_tools(server: MCPServer[Any], t: _Tools) -> None:
         """Render the publishable cut, final.mp4 (1080x1920, captions, crossfades, -14 LUFS) and cover.jpg, in
         the background; wait_topic, then get_topic lists them under previews."""
         try:
-            return _accepted(await ops.compose(slug), "the final video is queued")
+            return _accepted(await ops.render(slug, "compose"), "the final video is queued")
         except OpsError as exc:
             raise _fail(exc) from None
 

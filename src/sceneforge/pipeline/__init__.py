@@ -16,7 +16,7 @@ from typing import Any
 from ..config import MAX_SEED, redact_url
 from ..fsutil import atomic_write_bytes
 from ..input_checks import json_problem, shown, unicode_problem
-from ..layout import TopicLayout, slugify
+from ..layout import TopicLayout, slugify, valid_slug
 from ..retry import is_retryable, retry_async
 from ..scenes import decode_scene_json, parse_state
 from ..takes import Take
@@ -46,7 +46,7 @@ __all__ = [
     # previews
     "BUNDLED_KINDS", "MAX_SEED", "Take", "compose_topic", "TopicLayout", "atomic_write_bytes", "bundled_kind", "cjk_font_path",
     "decode_scene_json", "is_retryable", "json_problem", "list_bundled", "make_contact_sheet", "make_preview",
-    "parse_state", "redact_url", "retry_async", "shown", "slugify", "unicode_problem",
+    "parse_state", "redact_url", "retry_async", "shown", "slugify", "unicode_problem", "valid_slug",
     # the engine and the topic workspace
     "DEFAULT_TOPIC",
     "Engine",

@@ -30,7 +30,7 @@ from ..cache import StageCache
 from ..config import Settings
 from ..errors import OutputLockedError, UnsafePathError
 from ..fsutil import atomic_write_bytes
-from ..layout import TopicLayout, slugify
+from ..layout import TopicLayout, slugify, valid_slug
 from ..lock import topic_lock
 from ..scenes import SceneFile
 from ..takes import PIN_FIELD, Take
@@ -72,10 +72,6 @@ def _wait(wait: float | None) -> float:
     return LOCK_WAIT if wait is None else wait
 
 
-def _valid_slug(slug: str) -> bool:
-    return bool(slug) and "/" not in slug and "\\" not in slug and "\x00" not in slug and not slug.startswith(".")
-
-
 class Topic:
     """One topic's workspace (see the module's docstring)."""
 
@@ -86,7 +82,7 @@ class Topic:
     @classmethod
     def open(cls, out_dir: Path | str, slug: str) -> Topic:
         """The topic whose folder under ``out_dir`` is ``slug`` (which may not exist yet)."""
-        if not _valid_slug(slug):
+        if not valid_slug(slug):
             raise UnsafePathError(f"{slug!r} is not a topic name")
         return cls(TopicLayout(Path(out_dir), slug))
 

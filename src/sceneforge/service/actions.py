@@ -13,7 +13,7 @@ import asyncio
 import json
 import secrets
 import shutil
-from typing import Any
+from typing import Any, Literal
 
 from .. import ConfigError, SceneFile, SceneValidationError, Settings, UnsafePathError
 from ..pipeline import DEFAULT_TOPIC, Take, Topic, aplan_run, parse_state, slugify, without_outputs
@@ -176,18 +176,12 @@ class TopicActions:
         return await asyncio.to_thread(save_reference, self.topic(slug).layout, data,
                                        int(self.base.reference_max_mb * 1024 * 1024))
 
-    async def preview(self, slug: str) -> TopicRecord:
+    async def render(self, slug: str, kind: Literal["preview", "compose"]) -> TopicRecord:
+        """Queue a render of the topic: its draft preview (``preview``) or its final cut (``compose``)."""
         record = self.jobs.get(slug)
         async with self.jobs.claim(slug):
-            await asyncio.to_thread(self.topic(slug).check_free)
-            self.jobs.enqueue(record, JobSpec("preview"))
-        return record
-
-    async def compose(self, slug: str) -> TopicRecord:
-        record = self.jobs.get(slug)
-        async with self.jobs.claim(slug):
-            await asyncio.to_thread(self.topic(slug).check_free)
-            self.jobs.enqueue(record, JobSpec("compose"))
+            await asyncio.to_thread(self.topic(slug).check_free)  # 409 now, not a failed job later
+            self.jobs.enqueue(record, JobSpec(kind))
         return record
 
     async def delete(self, slug: str) -> None:

@@ -218,7 +218,7 @@ async def cancel(slug: str, service: ServiceDep) -> Accepted:
              responses=_ERRORS)
 async def preview(slug: str, service: ServiceDep) -> Accepted:
     """Render ``preview.mp4`` and ``contact_sheet.png`` in the background (a ``preview_done`` event has their URLs)."""
-    return _accepted(await service.actions.preview(slug))
+    return _accepted(await service.actions.render(slug, "preview"))
 
 
 _SSE = {"text/event-stream": {"schema": {"type": "string", "description": "SSE messages: an 'id' line and one "
@@ -231,7 +231,7 @@ _SSE = {"text/event-stream": {"schema": {"type": "string", "description": "SSE m
 async def compose(slug: str, service: ServiceDep) -> Accepted:
     """Render the final cut, ``final.mp4`` and ``cover.jpg``, in the background (a ``compose_done`` event has
     their URLs)."""
-    return _accepted(await service.actions.compose(slug))
+    return _accepted(await service.actions.render(slug, "compose"))
 
 
 

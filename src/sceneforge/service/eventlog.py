@@ -136,15 +136,7 @@ class EventReader:
         lines = self._lines()
         if lines is None:
             return None
-        out = []
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if isinstance(event, dict) and isinstance(event.get("id"), int) and event["id"] > self.after:
-                out.append(event)
-        return out
+        return [event for event in map(self._decode, lines) if event is not None and event["id"] > self.after]
 
     def close(self) -> None:
         if self._fh is not None:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
-from .store import valid_slug
+from ..pipeline import valid_slug
 
 __all__ = ["router", "safe_file", "file_url", "relative_paths", "CONTENT_TYPES"]
 

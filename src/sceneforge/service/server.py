@@ -26,7 +26,7 @@ from .auth import check_bind
 from .events import StalledClient
 from .service import Service
 
-__all__ = ["ServiceServer", "serve", "bind_socket", "service_url"]
+__all__ = ["ServiceServer", "serve", "start_server", "bind_socket", "service_url"]
 
 log = logging.getLogger("sceneforge.service")
 
@@ -112,20 +112,28 @@ def build_server(service: Service, *, log_level: str = "warning", signals: bool 
     return ServiceServer(config, service, signals=signals)
 
 
+async def start_server(service: Service, sock: socket.socket, *, log_level: str = "warning", signals: bool = True
+                       ) -> tuple[ServiceServer, asyncio.Task[None]]:
+    """Run ``service`` on the listening ``sock`` in this loop; returns once it listens (``server.ready``) or
+    failed to start, with the task that serves until ``server.should_exit``."""
+    server = build_server(service, log_level=log_level, signals=signals)
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    ready = asyncio.ensure_future(server.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    return server, task
+
+
 def serve(settings: Settings, *, on_ready: Callable[[str], None] = print, log_level: str = "warning") -> None:
     """``sceneforge serve``: check the address rules, listen, print the URL, run until Ctrl-C or SIGTERM."""
     token = settings.serve_token.get_secret_value() if settings.serve_token else None
     check_bind(settings.serve_host, token)
     sock = bind_socket(settings.serve_host, settings.serve_port)
-    server = build_server(Service(settings), log_level=log_level)
 
     async def main() -> None:
-        task = asyncio.ensure_future(server.serve(sockets=[sock]))
-        ready = asyncio.ensure_future(server.ready.wait())
-        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        server, task = await start_server(Service(settings), sock, log_level=log_level)
         if server.ready.is_set():
             on_ready(service_url(sock))
-        ready.cancel()
         await task
         if not server.ready.is_set():
             raise ServerUnavailableError("the service did not start (the reason is above)")

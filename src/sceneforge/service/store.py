@@ -22,22 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..pipeline import Topic, TopicLayout, atomic_write_bytes, redact_url
+from ..pipeline import Topic, TopicLayout, atomic_write_bytes, redact_url, valid_slug
 from .eventlog import MAX_EVENTS_BYTES, EventLog, EventReader, json_line
 from .models import JobSpec, JobStatus
 
-__all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES", "valid_slug"]
+__all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES"]
 
 
 
 def iso_time(t: float) -> str:
     """``2025-06-11T09:30:00.123Z``."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
-
-
-def valid_slug(slug: str) -> bool:
-    """A name that can only be a folder right under ``--out`` (what :func:`slugify` makes)."""
-    return bool(slug) and "/" not in slug and "\\" not in slug and "\x00" not in slug and not slug.startswith(".")
 
 
 @dataclass
@@ -121,7 +116,7 @@ class TopicStore:
     # ------------------------------------------------------------------ topics
     def exists(self, slug: str) -> bool:
         """A topic folder with a ``scenes.json`` (a folder that is a link is no topic: never scanned nor served)."""
-        return valid_slug(slug) and not self.layout(slug).root.is_symlink() and self.layout(slug).scenes_json.is_file()
+        return valid_slug(slug) and self.topic(slug).exists()
 
     def slugs(self) -> list[str]:
         """Every topic folder under ``--out`` (one with a ``scenes.json``), made by the service or not."""

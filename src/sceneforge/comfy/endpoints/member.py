@@ -14,7 +14,6 @@ again, up to :data:`MAX_RATE_LIMITED` times.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -30,7 +29,7 @@ import yarl
 from ...errors import AssetMissingError, ConfigError, DownloadError, TransientError, UnsafePathError
 from ...fsutil import atomic_path
 from ..protocol.errors_map import connection_error
-from ..transport.download import check_server_name, deadline_error, stream_to_file
+from ..transport.download import check_server_name, fetch_to_file
 from ..transport.http import ERROR_BODY_LIMIT, NET_ERRORS, read_capped, size_text, usable_session
 from ..transport.verify import INLINE_BYTES, VIDEO_EXTS, verify_download
 
@@ -213,21 +212,15 @@ class EndpointMember:
             parsed = None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
             raise UnsafePathError(f"{self.server}: refusing output URL of {name} (only http and https are fetched)")
-        what = f"download {name}"
         read_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http_timeout, sock_read=self.http_timeout)
-        try:
-            async with asyncio.timeout(deadline) as budget:
-                async with self._http().get(parsed, timeout=read_timeout, allow_redirects=False) as resp:
-                    if resp.status != 200:
-                        raise DownloadError(f"{self.server}: the URL of output {name} answered HTTP {resp.status}")
-                    return await stream_to_file(resp, tmp, label=name, server=self.server, max_bytes=limit,
-                                                keep=INLINE_BYTES if self.verify_downloads else 0)
-        except TimeoutError as exc:
-            if budget.expired():
-                raise deadline_error(name, self.server, deadline, tmp) from None
-            raise connection_error(exc, self.server, what) from exc
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            raise connection_error(exc, self.server, what) from exc
+
+        async def check(resp: aiohttp.ClientResponse) -> None:
+            if resp.status != 200:
+                raise DownloadError(f"{self.server}: the URL of output {name} answered HTTP {resp.status}")
+
+        return await fetch_to_file(lambda: self._http().get(parsed, timeout=read_timeout, allow_redirects=False),
+                                   tmp, label=name, server=self.server, deadline=deadline, max_bytes=limit,
+                                   keep=INLINE_BYTES if self.verify_downloads else 0, check=check)
 
 
 def now_ms() -> int:

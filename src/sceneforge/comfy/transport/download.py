@@ -12,18 +12,21 @@ never used as local paths, and refused outright when they look like traversal.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from ...errors import DownloadError, GenerationError, UnsafePathError
-from ..protocol.errors_map import status_error
+from ..protocol.errors_map import connection_error, status_error
 from .http import ERROR_BODY_LIMIT, size_text
 
 __all__ = [
-    "check_server_name", "check_file_ref", "stream_to_file", "check_view_status", "deadline_error", "not_found",
-    "VIEW_TYPES",
+    "check_server_name", "check_file_ref", "stream_to_file", "fetch_to_file", "check_view_status", "deadline_error",
+    "not_found", "VIEW_TYPES",
 ]
 
 #: The folder types /view knows; anything else is a 400 on the real server.
@@ -116,6 +119,29 @@ async def check_view_status(resp: aiohttp.ClientResponse, label: str, server: st
         raise UnsafePathError(f"ComfyUI at {server} refused to serve {label!r} (HTTP {resp.status})")
     excerpt = await resp.content.read(ERROR_BODY_LIMIT)
     raise status_error(resp.status, excerpt.decode("utf-8", "replace"), server, what)
+
+
+async def fetch_to_file(
+    request: Callable[[], AbstractAsyncContextManager[aiohttp.ClientResponse]], tmp: Path, *, label: str,
+    server: str, deadline: float, max_bytes: int, keep: int,
+    check: Callable[[aiohttp.ClientResponse], Awaitable[None]],
+) -> bytes | None:
+    """One bounded download into ``tmp``: ``request()`` opened, ``check`` on its answer, the body capped at
+    ``max_bytes`` and finished within ``deadline`` seconds in all (however slowly it trickles); what fails is
+    sceneforge's own error naming the server and the file (see :func:`stream_to_file`)."""
+    what = f"download {label}"
+    try:
+        async with asyncio.timeout(deadline) as budget:
+            async with request() as resp:
+                await check(resp)
+                return await stream_to_file(resp, tmp, label=label, server=server, max_bytes=max_bytes, keep=keep)
+    except TimeoutError as exc:
+        if budget.expired():
+            raise deadline_error(label, server, deadline, tmp) from None
+        raise connection_error(exc, server, what) from exc
+    except (aiohttp.ClientError, ConnectionError) as exc:
+        # Not every OSError: a full disk must reach atomic_path as a storage error.
+        raise connection_error(exc, server, what) from exc
 
 
 def deadline_error(label: str, server: str, timeout: float, tmp: Path) -> DownloadError:

@@ -18,8 +18,8 @@ import aiohttp
 
 from ...errors import AssetMissingError, PermanentError, TransientError
 from ...fsutil import atomic_path
-from ..protocol.errors_map import connection_error, status_error
-from .download import check_file_ref, check_server_name, check_view_status, deadline_error, stream_to_file
+from ..protocol.errors_map import status_error
+from .download import check_file_ref, check_server_name, check_view_status, fetch_to_file
 from .http import ComfyHTTP
 from .verify import INLINE_BYTES, verify_download
 
@@ -114,26 +114,16 @@ class ComfyFiles(ComfyHTTP):
         label = f"{subfolder}/{filename}" if subfolder else filename
         limit = int(max_bytes or self.max_download_bytes)
         deadline = float(timeout or self.download_timeout)
-        what = f"download {label}"
         read_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http_timeout, sock_read=self.http_timeout)
         dest = Path(dest)
         with atomic_path(dest) as tmp:
-            try:
-                async with asyncio.timeout(deadline) as budget:
-                    async with self._http().get(
-                        self._url("view"), params={"filename": filename, "subfolder": subfolder, "type": kind},
-                        headers=self._headers, timeout=read_timeout,
-                    ) as resp:
-                        await check_view_status(resp, label, self.server, what)
-                        body = await stream_to_file(resp, tmp, label=label, server=self.server, max_bytes=limit,
-                                                    keep=INLINE_BYTES if self.verify_downloads else 0)
-            except TimeoutError as exc:
-                if budget.expired():
-                    raise deadline_error(label, self.server, deadline, tmp) from None
-                raise connection_error(exc, self.server, what) from exc
-            except (aiohttp.ClientError, ConnectionError) as exc:
-                # Not every OSError: a full disk must reach atomic_path as a storage error.
-                raise connection_error(exc, self.server, what) from exc
+            body = await fetch_to_file(
+                lambda: self._http().get(
+                    self._url("view"), params={"filename": filename, "subfolder": subfolder, "type": kind},
+                    headers=self._headers, timeout=read_timeout),
+                tmp, label=label, server=self.server, deadline=deadline, max_bytes=limit,
+                keep=INLINE_BYTES if self.verify_downloads else 0,
+                check=lambda resp: check_view_status(resp, label, self.server, f"download {label}"))
             if self.verify_downloads:
                 await verify_download(tmp, filename, label=label, server=self.server, data=body)
         return dest
