@@ -14,6 +14,7 @@ from flow import bad_input, check_tools, create_and_wait, edit_preview_and_ask, 
 from mcp_helpers import Client, Running, example, http_session, start_service
 from pydantic import SecretStr
 
+from fakes.comfy_server import FakeComfyServer
 from sceneforge.config import Settings
 
 TOKEN = "s3cret-token-for-tests"
@@ -80,7 +81,16 @@ async def test_mcp_on_loopback_refuses_other_hosts_and_origins(running: Running)
 async def test_a_wait_in_flight_ends_when_the_service_stops(tmp_path: Path) -> None:
     """One topic runs at a time: the second waits in the queue while an agent waits for it; stopping the
     service answers that wait (the topic interrupted, resumed by the next start) instead of hanging."""
-    svc = await start_service(settings(tmp_path, serve_concurrency=1))
+    async with FakeComfyServer(job_time=0.0) as comfy:
+        comfy.accept_any_model = True
+        comfy.gate = asyncio.Event()  # the first topic holds the only worker: never opened
+        await _stop_while_waiting(Settings(
+            out_dir=tmp_path / "out", tts="fake", comfy_urls=(comfy.url,), workflow="sdxl",
+            stages=("audio", "image"), serve_token=SecretStr(TOKEN), serve_concurrency=1))
+
+
+async def _stop_while_waiting(settings: Settings) -> None:
+    svc = await start_service(settings)
     stopping = None
     try:
         async with http_session(svc.url, TOKEN) as session:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
-from service_helpers import kinds, offline, statuses, topic
+from service_helpers import kinds, offline, statuses, topic, with_comfy
 
 from sceneforge import __version__
 from sceneforge.service.options import OPTIONS
@@ -141,12 +142,17 @@ async def test_a_body_over_the_limit_is_413_declared_or_streamed(start, tmp_path
     assert not any(svc.out.iterdir())
 
 
-async def test_resubmitting_a_queued_or_running_topic_is_409(start, tmp_path: Path):
-    svc = await start(offline(tmp_path, serve_concurrency=1))
+async def test_resubmitting_a_queued_or_running_topic_is_409(start, comfy, tmp_path: Path):
+    comfy.gate = asyncio.Event()  # "first" holds the only worker until the gate opens
+    svc = await start(with_comfy(tmp_path, comfy, serve_concurrency=1))
     await svc.submit(topic("first", 1))
     await svc.submit(topic("second", 1))
     status, body = await svc.call("POST", "/api/topics", body=topic("second", 1))
     assert status == 409 and body["detail"] == "topic 'second' is queued; wait for its job to end or cancel it"
+    await svc.stream("first", until_idle=False, stop=lambda e: e["kind"] == "job_queued")  # on the GPU
+    status, body = await svc.call("POST", "/api/topics", body=topic("first", 1))
+    assert status == 409 and body["detail"] == "topic 'first' is running; wait for its job to end or cancel it"
+    comfy.gate.set()
     await svc.wait("first")
     await svc.wait("second")
 
@@ -159,12 +165,17 @@ async def test_a_topic_folder_of_another_topic_is_409(start):
     assert status == 409 and "holds the topic 'C++ tips'" in body["detail"]
 
 
-async def test_delete_removes_the_topic_and_is_409_while_it_runs(start, tmp_path: Path):
-    svc = await start(offline(tmp_path, serve_concurrency=1))
+async def test_delete_removes_the_topic_and_is_409_while_it_runs(start, comfy, tmp_path: Path):
+    comfy.gate = asyncio.Event()  # "keep" holds the only worker until the gate opens
+    svc = await start(with_comfy(tmp_path, comfy, serve_concurrency=1))
     await svc.submit(topic("keep", 1))
     await svc.submit(topic("gone", 1))
     status, body = await svc.call("DELETE", "/api/topics/gone")
     assert status == 409 and "is queued" in body["detail"]
+    await svc.stream("keep", until_idle=False, stop=lambda e: e["kind"] == "job_queued")  # on the GPU
+    status, body = await svc.call("DELETE", "/api/topics/keep")
+    assert status == 409 and "is running" in body["detail"]
+    comfy.gate.set()
     await svc.wait("keep")
     await svc.wait("gone")
     assert await svc.call("DELETE", "/api/topics/gone") == (200, {"slug": "gone", "deleted": True})
