@@ -13,7 +13,7 @@ from PIL import Image
 from fakes.comfy_server import FakeComfyServer
 from fakes.runpod import FakeRunPod
 from sceneforge.comfy.client import ComfyClient
-from sceneforge.comfy.endpoints.runpod import RunPodClient, poll_delay
+from sceneforge.comfy.endpoints.runpod import RunPodClient
 from sceneforge.comfy.graphs.workflow import Workflow
 from sceneforge.comfy.pool.pool import ComfyPool
 from sceneforge.comfy.pool.servers import members_from_settings, pool_from_settings
@@ -71,6 +71,19 @@ async def test_image_scene_runs_on_the_endpoint_and_is_decoded(runpod, tmp_path)
     assert all(status in (200,) for _, path, status in runpod.requests)
     # Polls are injected waits, at most one a second per job after the first.
     assert t.sleeps and all(s >= 1.0 for s in t.sleeps[1:])
+
+
+async def test_jobs_are_asked_about_when_the_forecast_says_and_the_worker_count_comes_from_health(runpod):
+    t = FakeTime()
+    client = member(runpod, t)
+    try:
+        results = await asyncio.gather(*(client.run(sdxl_graph(f"scene {i}")) for i in range(4)))
+    finally:
+        await client.aclose()
+    assert len({r.prompt_id for r in results}) == 4
+    assert ("GET", "/v2/ep1/health", 200) in runpod.requests  # asked while jobs were in flight
+    assert client.forecast.workers() == 2 and client.forecast.work("") is not None  # two workers, run times learnt
+    assert not client.forecast.stale(t.clock())  # nothing left in flight
 
 
 async def test_load_image_inputs_travel_inline(runpod, tmp_path):
@@ -225,21 +238,6 @@ async def test_resume_re_attaches_while_the_endpoint_keeps_the_job_and_not_after
         assert await client.resume(ids[0], "runpod") is None
     finally:
         await client.aclose()
-
-
-def test_poll_delay_never_polls_a_job_more_than_once_a_second():
-    # Nothing known yet: once a second.
-    assert poll_delay("IN_QUEUE", since_submit=0, started=None, expected=None, polls=0) == 1.0
-    # The first poll when a job like the last ones should be done (0.1 s queue + 0.4 s work; 2 + 0.9 s).
-    assert poll_delay("IN_QUEUE", since_submit=0, started=None, expected=(0.1, 0.4), polls=0) == pytest.approx(0.54)
-    assert poll_delay("IN_QUEUE", since_submit=0, started=None, expected=(2.0, 0.9), polls=0) == pytest.approx(2.965)
-    # Running: when it should be done, but never sooner than a second after the previous poll ...
-    assert poll_delay("IN_PROGRESS", since_submit=0.5, started=0.3, expected=(0.1, 0.4), polls=1) == 1.0
-    # ... and a long clip is asked about when it should be done (within 30 s), not every second.
-    assert poll_delay("IN_PROGRESS", since_submit=2.0, started=1.0, expected=(1.0, 20.0), polls=1) == pytest.approx(20.02)
-    assert poll_delay("IN_PROGRESS", since_submit=2.0, started=1.0, expected=(1.0, 90.0), polls=1) == 30.0
-    # A cold start: every two seconds after ten.
-    assert poll_delay("IN_QUEUE", since_submit=30, started=None, expected=(0.1, 0.4), polls=9) == 2.0
 
 
 def test_members_from_settings_by_scheme_with_the_key_from_the_environment():

@@ -73,7 +73,9 @@ class _Run:
     hang: dict[str, Any] | None = None
     evil: dict[str, Any] | None = None
     fail_at: str | None = None
-    nap: float = 0.0
+    nap: float = 0.0  # GPU seconds per executed node
+    began: float = 0.0  # loop time the first node started: node k ends at began + k * nap, however late a wake-up
+    naps: int = 0
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs_ui: dict[str, dict[str, Any]] = field(default_factory=dict)
     new_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -302,7 +304,10 @@ class JobRunner:
             if run.hang:
                 await job.interrupt.wait()
                 return "execution_interrupted", {"node_id": nid, "node_type": cls}
-            if await self._nap(job, run.nap):
+            loop_now = asyncio.get_running_loop().time()
+            run.began = run.began or loop_now
+            run.naps += 1
+            if await self._nap(job, run.began + run.naps * run.nap - loop_now):
                 return "execution_interrupted", {"node_id": nid, "node_type": cls}
             await self._progress(run, nid)
             if nid == run.fail_at:

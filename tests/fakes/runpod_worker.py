@@ -3,8 +3,10 @@
 ``handle(comfy, job_input, job_id, s3_put)`` does what ``handler(job)`` does against one (fake) ComfyUI:
 ``validate_input`` (``workflow`` required, ``images`` a list of ``{name, image}``), ``upload_images``
 (base64, a ``data:...;base64,`` prefix allowed, to ``/upload/image``), ``queue_workflow`` (``POST
-/prompt``; a refusal is "Workflow validation failed"), the wait for the end (the real one listens on the
-websocket; this one polls ``/history``), then the output loop: only each output node's ``images`` key,
+/prompt``; a refusal is "Workflow validation failed"), the wait for the end on ComfyUI's websocket
+(``/ws?clientId=``, opened before the prompt is queued, until ``executing`` with ``node: null`` or an
+``execution_error`` for the prompt), ``get_history`` (a prompt missing there is an error), then the
+output loop: only each output node's ``images`` key,
 ``temp`` files skipped, each file from ``/view`` as ``{"filename", "type": "base64", "data"}`` or, with S3
 configured, ``"s3_url"``; other keys (VideoHelperSuite's ``gifs``) are not returned. It answers
 ``{"images": [...], "errors"?: [...]}``, ``{"status": "success_no_images", "images": []}``, or
@@ -13,7 +15,6 @@ configured, ``"s3_url"``; other keys (VideoHelperSuite's ``gifs``) are not retur
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
@@ -66,20 +67,38 @@ async def handle(
     if images is not None and (not isinstance(images, list) or not all(
             isinstance(i, dict) and "name" in i and "image" in i for i in images)):
         return {"error": "'images' must be a list of objects with 'name' and 'image' keys"}
-    async with aiohttp.ClientSession() as http:
+    client_id = uuid.uuid4().hex
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{comfy.url}/ws?clientId={client_id}") as ws:
         if images:
             upload_errors = await _upload(http, comfy.url, images)
             if upload_errors:
                 return {"error": "Failed to upload one or more input images", "details": upload_errors}
-        async with http.post(f"{comfy.url}/prompt", json={"prompt": workflow, "client_id": uuid.uuid4().hex}) as r:
+        async with http.post(f"{comfy.url}/prompt", json={"prompt": workflow, "client_id": client_id}) as r:
             text = await r.text()
             if r.status != 200:
                 return {"error": f"Workflow validation failed: {text[:500]}"}
             prompt_id = json.loads(text)["prompt_id"]
-        while prompt_id not in comfy.history:
-            await asyncio.sleep(0.01)
-        entry = comfy.history[prompt_id]
-        return await _collect(http, comfy, entry, job_id, s3_put)
+        if not await _wait(ws, prompt_id):
+            return {"error": "Workflow monitoring loop exited without confirmation of completion or error."}
+        async with http.get(f"{comfy.url}/history/{prompt_id}") as r:
+            history = await r.json()
+        if prompt_id not in history:
+            return {"error": f"Prompt ID {prompt_id} not found in history after execution."}
+        return await _collect(http, comfy, history[prompt_id], job_id, s3_put)
+
+
+async def _wait(ws: aiohttp.ClientWebSocketResponse, prompt_id: str) -> bool:
+    """The handler's websocket loop: ``True`` at ``executing(null)`` or an ``execution_error`` of the prompt."""
+    async for msg in ws:
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            continue  # binary previews
+        message = json.loads(msg.data)
+        data = message.get("data") or {}
+        if message.get("type") == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
+            return True
+        if message.get("type") == "execution_error" and data.get("prompt_id") == prompt_id:
+            return True  # its details are read from the history entry's status messages
+    return False
 
 
 async def _collect(

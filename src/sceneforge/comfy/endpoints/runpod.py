@@ -11,7 +11,7 @@ The protocol (RunPod's queue-based endpoint API, worker-comfyui 5.x's input and 
 * ``POST {base}/cancel/{id}``, ``GET {base}/health`` (workers idle and running, jobs queued);
 * ``Authorization: Bearer KEY``; ``429`` answers carry ``Retry-After``.
 
-Status is polled, adaptively and never more than once a second per job (:func:`poll_delay`):
+Status is polled, adaptively and never more than once a second per job (:mod:`.forecast`):
 ``/stream`` gives nothing for a ComfyUI job (its handler yields once, at the end) and
 ``/runsync`` holds a connection per job for at most 90 s, shorter than a Wan clip's queue
 plus work. Time waiting ``IN_QUEUE`` (cold starts) counts against ``queue_timeout``
@@ -44,36 +44,16 @@ from ...errors import (
 from ..protocol.driver import emit
 from ..protocol.result import JobResult, dict_of
 from ..protocol.watch import OnEvent
+from .forecast import RECHECK, Forecast, next_poll
 from .member import EndpointMember, Sleep, output_refs
 
-__all__ = ["RunPodClient", "poll_delay", "MiB"]
+__all__ = ["RunPodClient", "MiB"]
 
 MiB = 1024 * 1024
 #: The largest ``/run`` request RunPod takes (10 MB; ``/runsync`` 20 MB).
 MAX_RUN_REQUEST = 10 * MiB
 #: Consecutive failed status polls after which the endpoint counts as down (the pool's failover signal).
 UNREACHABLE_AFTER = 5
-
-
-def poll_delay(status: str, *, since_submit: float, started: float | None, expected: tuple[float, float] | None,
-               polls: int) -> float:
-    """Seconds until the next ``/status`` of a job, counted from the previous one (never under 1 s between two).
-
-    ``expected`` is ``(queue, execution)`` seconds of recent jobs of the same workflow here; ``started``
-    is when a worker took this job (seconds after its submission, from ``delayTime``). The first poll
-    comes when the job should be done, so a short job is noticed within a fraction of a second; a
-    running job is next asked when it should be done (a Wan clip of a minute is asked about once or
-    twice, not sixty times), at least a second later; a job still queued once a second, once every
-    two after 10 s (a cold start).
-    """
-    if expected is None:
-        return 1.0
-    queue, work = expected
-    if polls == 0:
-        return min(30.0, max(0.05, queue + work * 1.05 + 0.02))
-    if status == "IN_PROGRESS" and started is not None:
-        return min(30.0, max(1.0, started + work * 1.05 + 0.02 - since_submit))
-    return 2.0 if status == "IN_QUEUE" and since_submit > 10.0 else 1.0
 
 
 def graph_kind(graph: Mapping[str, Any]) -> str:
@@ -104,7 +84,8 @@ class RunPodClient(EndpointMember):
         self.timeout = float(timeout)
         self.queue_timeout = float(queue_timeout)
         self.max_request_bytes = MAX_RUN_REQUEST
-        self._expected: dict[str, tuple[float, float]] = {}  # workflow kind -> recent (queue, execution) seconds
+        self.forecast = Forecast()  # what this client expects of the endpoint: when to ask about each job
+        self._counting: asyncio.Task[None] | None = None  # a /health asked for the forecast's count of workers
 
     # --- plain calls ----------------------------------------------------------------
     async def _json(self, method: str, path: str, what: str, body: Any = None) -> tuple[int, Any]:
@@ -123,7 +104,22 @@ class RunPodClient(EndpointMember):
             raise ServerUnavailableError(str(exc)) from exc
         if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("workers"), dict):
             raise ServerUnavailableError(f"{self.server} does not answer like a RunPod endpoint (/health, HTTP {status})")
+        workers = answer["workers"]
+        counts = [workers.get(k) for k in ("idle", "running")]
+        if all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            self.forecast.ready(sum(c for c in counts if isinstance(c, int)), self._clock())
         return answer
+
+    async def _count_workers(self) -> None:
+        with contextlib.suppress(Exception):  # a forecast without it is only less sharp
+            await self.health()
+
+    async def aclose(self) -> None:
+        if self._counting is not None:
+            self._counting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._counting
+        await super().aclose()
 
     async def system_stats(self) -> dict[str, Any]:
         """The pool's health check: the endpoint's ``/health``."""
@@ -170,10 +166,13 @@ class RunPodClient(EndpointMember):
         job_id = str(dict_of(answer).get("id") or "") if code == 200 else ""
         if not job_id:
             raise TransientError(f"{self.server}: the workflow was not accepted (HTTP {code}: {str(answer)[:200]})")
+        # Its delayTime counts from the endpoint's receipt: the answer's arrival is a little after that, so
+        # forecasts from it err late (a poll a little late), never early (a poll wasted, the next a second on).
+        self.forecast.submitted(job_id, graph_kind(graph), self._clock())
         if on_submit is not None:
             on_submit(job_id, self.kind)
         emit(on_event, job_id, "queued", {"number": None, "server": self.server})
-        return await self._follow_owned(job_id, on_event, timeout, first=None, kind=graph_kind(graph))
+        return await self._follow_owned(job_id, on_event, timeout, first=None)
 
     async def resume(self, prompt_id: str, client_id: str, *, on_event: OnEvent | None = None,
                      timeout: float | None = None) -> JobResult | None:
@@ -183,54 +182,68 @@ class RunPodClient(EndpointMember):
         if first is None or first.get("status") in ("FAILED", "CANCELLED", "TIMED_OUT"):
             return None
         emit(on_event, prompt_id, "resumed", {"server": self.server})
-        return await self._follow_owned(prompt_id, on_event, timeout, first=first, kind="")
+        self.forecast.submitted(prompt_id, "", self._clock())  # its workflow unknown: the longest known
+        return await self._follow_owned(prompt_id, on_event, timeout, first=first)
 
     async def _follow_owned(self, job_id: str, on_event: OnEvent | None, timeout: float | None,
-                            first: dict[str, Any] | None, kind: str) -> JobResult:
+                            first: dict[str, Any] | None) -> JobResult:
         try:
-            result = await self._follow(job_id, on_event, timeout or self.timeout, first, kind)
+            result = await self._follow(job_id, on_event, timeout or self.timeout, first)
         except asyncio.CancelledError:
             if not self.keep_abandoned_jobs:  # Ctrl-C, SIGTERM, a service cancel: free the worker
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(self.cancel_quietly(job_id, on_event=on_event))
             raise
-        if result.queue_seconds is not None and result.gpu_seconds is not None:
-            known = self._expected.get(kind)
-            now = (result.queue_seconds, result.gpu_seconds)
-            self._expected[kind] = now if known is None else (0.7 * known[0] + 0.3 * now[0], 0.7 * known[1] + 0.3 * now[1])
+        finally:
+            self.forecast.finished(job_id, queue_s=None, work_s=None)  # given up (a finished job is gone already)
         return result
 
+    async def _next_status(self, job_id: str, submitted: float, last: float | None, running: bool) -> None:
+        """Sleep until the job's next ``/status`` is due (see :mod:`.forecast`); a queued job's forecast is
+        worked out again every :data:`RECHECK` s while the other jobs in flight may change it."""
+        fc = self.forecast
+        while True:
+            now = self._clock()
+            if fc.stale(now) and (self._counting is None or self._counting.done()):
+                self._counting = asyncio.ensure_future(self._count_workers())
+            at = next_poll(now=now, submitted=submitted, last=last, end=fc.end(job_id, now),
+                           work=fc.work(fc.kind(job_id)), running=running, behind=fc.behind(job_id))
+            if at <= now:
+                return
+            if not fc.revisable(job_id) or at - now <= RECHECK:
+                await self._sleep(at - now)
+                return
+            await self._sleep(RECHECK)
+
     async def _follow(self, job_id: str, on_event: OnEvent | None, limit: float,
-                      answer: dict[str, Any] | None, kind: str) -> JobResult:
-        submitted, started, polls, failures, waiting = self._clock(), None, 0, 0, False
-        took: float | None = None  # seconds after submission a worker took it (its delayTime)
+                      answer: dict[str, Any] | None) -> JobResult:
+        submitted, started, last, failures, waiting = self._clock(), None, None, 0, False
         while True:
             if answer is None:
-                now = self._clock()
-                await self._sleep(poll_delay(
-                    "IN_PROGRESS" if started is not None else "IN_QUEUE", since_submit=now - submitted,
-                    started=took, expected=self._expected.get(kind), polls=polls))
-                polls += 1
+                await self._next_status(job_id, submitted, last, started is not None)
                 try:
                     answer = await self.status(job_id)
                 except (TransientError, ServerUnavailableError) as exc:
+                    last = self._clock()  # the gap counts from the answer: never two requests within a second
                     failures += 1
                     if failures >= UNREACHABLE_AFTER:  # the pool moves the job: try not to leave a twin running
                         await self.cancel_quietly(job_id, on_event=on_event)
                         raise ServerUnavailableError(f"{self.server} stopped answering: {exc}") from exc
                     continue
-                failures = 0
+                failures, last = 0, self._clock()
                 if answer is None:
                     raise TransientError(f"{self.server} no longer has job {job_id} (expired or lost)")
             state, now = str(answer.get("status")), self._clock()
             if state == "COMPLETED":
-                return self._result(job_id, answer, on_event)
+                result = self._result(job_id, answer, on_event)
+                self.forecast.finished(job_id, queue_s=result.queue_seconds, work_s=result.gpu_seconds)
+                return result
             if state in ("FAILED", "CANCELLED", "TIMED_OUT"):
                 raise self._failure(job_id, state, answer)
             if state == "IN_PROGRESS" and started is None:
                 started = now
                 delay = _seconds(answer.get("delayTime"))
-                took = delay if delay is not None else now - submitted
+                self.forecast.started(job_id, submitted + delay if delay is not None else now)
                 emit(on_event, job_id, "started", {"server": self.server})
             elif state == "IN_QUEUE" and not waiting:
                 waiting = True
