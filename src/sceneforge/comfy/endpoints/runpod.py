@@ -166,12 +166,12 @@ class RunPodClient(EndpointMember):
         job_id = str(dict_of(answer).get("id") or "") if code == 200 else ""
         if not job_id:
             raise TransientError(f"{self.server}: the workflow was not accepted (HTTP {code}: {str(answer)[:200]})")
-        # Its delayTime counts from the endpoint's receipt: the answer's arrival is a little after that, so
-        # forecasts from it err late (a poll a little late), never early (a poll wasted, the next a second on).
-        self.forecast.submitted(job_id, graph_kind(graph), self._clock())
         if on_submit is not None:
             on_submit(job_id, self.kind)
         emit(on_event, job_id, "queued", {"number": None, "server": self.server})
+        # Its delayTime counts from the endpoint's receipt: the time now is a little after that, so
+        # forecasts from it err late (a poll a little late), never early (a poll wasted, the next a second on).
+        self.forecast.submitted(job_id, graph_kind(graph), self._clock())
         return await self._follow_owned(job_id, on_event, timeout, first=None)
 
     async def resume(self, prompt_id: str, client_id: str, *, on_event: OnEvent | None = None,
@@ -289,3 +289,4 @@ class RunPodClient(EndpointMember):
 def _seconds(ms: Any) -> float | None:
     """RunPod's ``delayTime`` / ``executionTime`` (milliseconds) in seconds."""
     return float(ms) / 1000.0 if isinstance(ms, (int, float)) and not isinstance(ms, bool) and ms >= 0 else None
+
