@@ -122,3 +122,13 @@ def test_a_job_behind_the_workers_waits_for_a_forecast_rather_than_asking_early(
     fc.finished("c", queue_s=None, work_s=None)
     fc.submitted("alone", IMG, 2.0)
     assert not fc.revisable("alone")  # nothing else in flight can change its forecast
+
+
+def test_a_hostile_worker_count_costs_nothing():
+    fc = Forecast()
+    fc.ready(10**12, at=0.0)  # a /health that claims a trillion workers: no list of a trillion slots
+    finished(fc, "warm", 0.0, 0.0, 1.0)
+    for jid in "abc":
+        fc.submitted(jid, IMG, 2.0)
+    assert [fc.end(j, 2.0) for j in "abc"] == pytest.approx([3.0, 3.0, 3.0])
+    assert not fc.behind("c")

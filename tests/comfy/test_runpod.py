@@ -105,6 +105,29 @@ async def test_load_image_inputs_travel_inline(runpod, tmp_path):
     assert result.still_images() and result.gpu_seconds is not None and result.queue_seconds is not None
 
 
+async def test_timings_that_are_not_finite_durations_are_not_kept(runpod, monkeypatch):
+    from fakes.runpod import FakeRunPodJob
+
+    real = FakeRunPodJob.answer
+
+    def hostile(job: FakeRunPodJob) -> dict:
+        out = real(job)
+        if "delayTime" in out:
+            out["delayTime"] = -5
+        if "executionTime" in out:
+            out["executionTime"] = float("inf")  # sent as Infinity, which Python's json reads back
+        return out
+
+    monkeypatch.setattr(FakeRunPodJob, "answer", hostile)
+    client = member(runpod)
+    try:
+        result = await client.run(sdxl_graph())
+    finally:
+        await client.aclose()
+    assert result.still_images() and result.gpu_seconds is None and result.queue_seconds is None
+    assert client.forecast.work("") is None  # nothing learnt from them
+
+
 async def test_s3_url_outputs_are_fetched_without_the_key(tmp_path):
     async with FakeRunPod(api_key=KEY, s3=True) as fake:
         client = member(fake)

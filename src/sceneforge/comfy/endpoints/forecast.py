@@ -129,7 +129,7 @@ class Forecast:
             return None
         if job.started is not None:
             return job.started + work
-        slots = self.workers()
+        slots = min(self.workers(), len(self._jobs))  # more workers than jobs in flight change nothing
         if slots == 0:
             return None
         # Each worker is free from the end of its last job: the latest ends, of jobs known to run (by now at

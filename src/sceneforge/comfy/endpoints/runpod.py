@@ -25,6 +25,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -288,5 +289,6 @@ class RunPodClient(EndpointMember):
 
 def _seconds(ms: Any) -> float | None:
     """RunPod's ``delayTime`` / ``executionTime`` (milliseconds) in seconds."""
-    return float(ms) / 1000.0 if isinstance(ms, (int, float)) and not isinstance(ms, bool) and ms >= 0 else None
+    ok = isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and ms >= 0
+    return float(ms) / 1000.0 if ok else None
 
