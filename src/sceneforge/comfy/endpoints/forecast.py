@@ -38,6 +38,8 @@ READY_STALE = 10.0
 #: How often a queued job's forecast is worked out again while other jobs in flight may teach something
 #: (a job ahead ends, a first run time is learnt): no request, only arithmetic.
 RECHECK = 0.25
+#: A replay of the queue is reused for this long while nothing new was seen (each job in flight asks).
+REUSE = 0.05
 
 
 @dataclass
@@ -55,18 +57,23 @@ class Forecast:
         self._work: dict[str, float] = {}  # kind -> recent execution seconds (a moving average)
         self._spans: deque[tuple[float, float]] = deque(maxlen=SPANS)  # (start, end) of finished jobs
         self._ready: tuple[int, float] | None = None  # workers idle or running per /health, and when
+        self._seen = 0  # bumped by everything seen: a replay of the queue is reused until it changes
+        self._replayed: tuple[int, float, dict[str, tuple[float | None, bool]]] | None = None
 
     def submitted(self, job_id: str, kind: str, at: float) -> None:
         self._jobs[job_id] = _Job(kind, at)
+        self._seen += 1
 
     def started(self, job_id: str, at: float) -> None:
         job = self._jobs.get(job_id)
         if job is not None and job.started is None:
             job.started = at
+            self._seen += 1
 
     def finished(self, job_id: str, *, queue_s: float | None, work_s: float | None) -> None:
         """The job ended (``queue_s`` / ``work_s`` from the endpoint when it gave them) or was given up."""
         job = self._jobs.pop(job_id, None)
+        self._seen += 1
         if job is None or work_s is None:
             return
         start = job.started if job.started is not None else job.submitted + (queue_s or 0.0)
@@ -77,6 +84,7 @@ class Forecast:
     def ready(self, workers: int, at: float) -> None:
         """The endpoint's ``/health`` counted ``workers`` idle or running at ``at``."""
         self._ready = (max(0, workers), at)
+        self._seen += 1
 
     def stale(self, now: float) -> bool:
         """Jobs are in flight and the endpoint's count of workers is missing or old: ask ``/health``."""
@@ -100,18 +108,10 @@ class Forecast:
         job = self._jobs.get(job_id)
         return job.kind if job is not None else ""
 
-    def behind(self, job_id: str) -> bool:
+    def behind(self, job_id: str, now: float = 0.0) -> bool:
         """At least as many of this client's jobs as there are workers were submitted before this one and
         are not known finished: it cannot run before one of them ends."""
-        slots = self.workers()
-        if slots == 0 or job_id not in self._jobs:
-            return False
-        ahead = 0
-        for jid in self._jobs:
-            if jid == job_id:
-                break
-            ahead += 1
-        return ahead >= slots
+        return self._replay(now).get(job_id, (None, False))[1]
 
     def revisable(self, job_id: str) -> bool:
         """The job is not known to run and other jobs in flight may yet change its forecast."""
@@ -129,9 +129,17 @@ class Forecast:
             return None
         if job.started is not None:
             return job.started + work
-        slots = min(self.workers(), len(self._jobs))  # more workers than jobs in flight change nothing
-        if slots == 0:
-            return None
+        return self._replay(now).get(job_id, (None, False))[0]
+
+    def _replay(self, now: float) -> dict[str, tuple[float | None, bool]]:
+        """Every queued job's forecast end and whether it is behind the workers, in one pass (reused while
+        nothing new was seen, for :data:`REUSE` s: every job in flight asks, each a few times a second)."""
+        memo = self._replayed
+        if memo is not None and memo[0] == self._seen and 0.0 <= now - memo[1] < REUSE:
+            return memo[2]
+        workers = self.workers()
+        slots = min(workers, len(self._jobs))  # more workers than jobs in flight change nothing
+        out: dict[str, tuple[float | None, bool]] = {}
         # Each worker is free from the end of its last job: the latest ends, of jobs known to run (by now at
         # the earliest) and of jobs finished, stand for the workers' last jobs.
         ends = [max(now, j.started + (self.work(j.kind) or 0.0)) for j in self._jobs.values() if j.started is not None]
@@ -139,15 +147,18 @@ class Forecast:
         free = heapq.nlargest(slots, ends)
         free += [float("-inf")] * (slots - len(free))
         heapq.heapify(free)
-        for jid, queued in self._jobs.items():
+        for ahead, (jid, queued) in enumerate(self._jobs.items()):
             if queued.started is not None:
                 continue
-            begin = max(queued.submitted, heapq.heappop(free))
-            done = begin + (self.work(queued.kind) or 0.0)
-            if jid == job_id:
-                return done
+            work = self.work(queued.kind)
+            if not free or work is None:
+                out[jid] = (None, workers > 0 and ahead >= workers)
+                continue
+            done = max(queued.submitted, heapq.heappop(free)) + work
             heapq.heappush(free, done)
-        return None  # not reached: the job is in the loop above
+            out[jid] = (done, ahead >= workers)
+        self._replayed = (self._seen, now, out)
+        return out
 
 
 def next_poll(*, now: float, submitted: float, last: float | None, end: float | None, work: float | None,

@@ -208,7 +208,7 @@ class RunPodClient(EndpointMember):
             if fc.stale(now) and (self._counting is None or self._counting.done()):
                 self._counting = asyncio.ensure_future(self._count_workers())
             at = next_poll(now=now, submitted=submitted, last=last, end=fc.end(job_id, now),
-                           work=fc.work(fc.kind(job_id)), running=running, behind=fc.behind(job_id))
+                           work=fc.work(fc.kind(job_id)), running=running, behind=fc.behind(job_id, now))
             if at <= now:
                 return
             if not fc.revisable(job_id) or at - now <= RECHECK:
