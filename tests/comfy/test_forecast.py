@@ -107,7 +107,7 @@ def test_a_job_behind_the_workers_waits_for_a_forecast_rather_than_asking_early(
     fc.ready(2, at=0.0)
     for jid in "abc":
         fc.submitted(jid, IMG, 0.0)
-    assert [fc.behind(j) for j in "abc"] == [False, False, True]  # two workers: c runs after a or b
+    assert [fc.behind(j, 0.0) for j in "abc"] == [False, False, True]  # two workers: c runs after a or b
     assert all(fc.revisable(j) for j in "abc")  # queued, and the others may teach something
     # No run time known yet: a and b are asked after a second, c (behind) after two ...
     assert next_poll(now=0.0, submitted=0.0, last=None, end=None, work=None, running=False) == 1.0
@@ -115,7 +115,7 @@ def test_a_job_behind_the_workers_waits_for_a_forecast_rather_than_asking_early(
     # ... and once a finished job teaches the run time (0.5 s), c has a forecast: it starts at 0.5, ends at 1.0.
     fc.started("a", 0.0)
     fc.finished("a", queue_s=0.0, work_s=0.5)
-    assert not fc.behind("c") and fc.end("c", 0.6) == pytest.approx(1.0)
+    assert not fc.behind("c", 0.6) and fc.end("c", 0.6) == pytest.approx(1.0)
     fc.started("c", 0.5)
     assert not fc.revisable("c")  # known to run: its end is known
     fc.finished("b", queue_s=None, work_s=None)
@@ -131,4 +131,12 @@ def test_a_hostile_worker_count_costs_nothing():
     for jid in "abc":
         fc.submitted(jid, IMG, 2.0)
     assert [fc.end(j, 2.0) for j in "abc"] == pytest.approx([3.0, 3.0, 3.0])
-    assert not fc.behind("c")
+    assert not fc.behind("c", 2.0)
+
+
+def test_a_health_that_fails_is_asked_again_only_when_stale_again():
+    fc = Forecast()
+    fc.submitted("a", IMG, 0.0)
+    assert fc.stale(0.0)
+    fc.asked(0.0)  # and no answer came (404, a bad body)
+    assert not fc.stale(0.3) and not fc.stale(9.0) and fc.stale(10.5)

@@ -105,7 +105,8 @@ async def test_load_image_inputs_travel_inline(runpod, tmp_path):
     assert result.still_images() and result.gpu_seconds is not None and result.queue_seconds is not None
 
 
-async def test_timings_that_are_not_finite_durations_are_not_kept(runpod, monkeypatch):
+@pytest.mark.parametrize("delay, execution", [(-5, float("inf")), (10**400, 10**400)])
+async def test_timings_that_are_not_finite_durations_are_not_kept(runpod, monkeypatch, delay, execution):
     from fakes.runpod import FakeRunPodJob
 
     real = FakeRunPodJob.answer
@@ -113,9 +114,9 @@ async def test_timings_that_are_not_finite_durations_are_not_kept(runpod, monkey
     def hostile(job: FakeRunPodJob) -> dict:
         out = real(job)
         if "delayTime" in out:
-            out["delayTime"] = -5
+            out["delayTime"] = delay  # negative, or an integer past any float
         if "executionTime" in out:
-            out["executionTime"] = float("inf")  # sent as Infinity, which Python's json reads back
+            out["executionTime"] = execution  # Infinity (which Python's json reads back), or past any float
         return out
 
     monkeypatch.setattr(FakeRunPodJob, "answer", hostile)
@@ -126,6 +127,37 @@ async def test_timings_that_are_not_finite_durations_are_not_kept(runpod, monkey
         await client.aclose()
     assert result.still_images() and result.gpu_seconds is None and result.queue_seconds is None
     assert client.forecast.work("") is None  # nothing learnt from them
+
+
+async def test_a_resumed_job_is_asked_again_a_second_on_at_the_soonest(runpod):
+    runpod.hold()  # the job stays queued
+    first, ids = member(runpod), []
+    first.keep_abandoned_jobs = True  # as a run killed with kill -9: the job stays on the endpoint
+    task = asyncio.ensure_future(first.run(sdxl_graph(), on_submit=lambda i, c: ids.append(i)))
+    while not ids:
+        await asyncio.sleep(0.001)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await first.aclose()
+    t = FakeTime()
+    client = member(runpod, t)
+    client.forecast.submitted("x", "k", t.clock())
+    client.forecast.finished("x", queue_s=0.0, work_s=0.1)  # a short run time is known: forecasts come soon
+    asked, status = [], client.status
+
+    async def recorded(job_id: str):
+        asked.append(t.clock())
+        if len(asked) == 3:
+            runpod.release()
+        return await status(job_id)
+
+    client.status = recorded  # type: ignore[method-assign]
+    try:
+        result = await client.resume(ids[0], "runpod")
+    finally:
+        await client.aclose()
+    assert result is not None and result.still_images() and len(runpod.submitted) == 1
+    assert len(asked) >= 3 and all(b - a >= 1.0 for a, b in zip(asked, asked[1:])), asked
 
 
 async def test_s3_url_outputs_are_fetched_without_the_key(tmp_path):

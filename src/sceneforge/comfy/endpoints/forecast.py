@@ -57,6 +57,7 @@ class Forecast:
         self._work: dict[str, float] = {}  # kind -> recent execution seconds (a moving average)
         self._spans: deque[tuple[float, float]] = deque(maxlen=SPANS)  # (start, end) of finished jobs
         self._ready: tuple[int, float] | None = None  # workers idle or running per /health, and when
+        self._asked: float | None = None  # when /health was last asked for them (answered or not)
         self._seen = 0  # bumped by everything seen: a replay of the queue is reused until it changes
         self._replayed: tuple[int, float, dict[str, tuple[float | None, bool]]] | None = None
 
@@ -86,9 +87,15 @@ class Forecast:
         self._ready = (max(0, workers), at)
         self._seen += 1
 
+    def asked(self, at: float) -> None:
+        """``/health`` is being asked for the count of workers (a failed answer waits as long as a good one)."""
+        self._asked = at
+
     def stale(self, now: float) -> bool:
-        """Jobs are in flight and the endpoint's count of workers is missing or old: ask ``/health``."""
-        return bool(self._jobs) and (self._ready is None or now - self._ready[1] > READY_STALE)
+        """Jobs are in flight and the endpoint's count of workers is missing or old, and was not asked for
+        lately: ask ``/health``."""
+        times = [t for t in (self._asked, self._ready[1] if self._ready is not None else None) if t is not None]
+        return bool(self._jobs) and (not times or now - max(times) > READY_STALE)
 
     def workers(self) -> int:
         """How many jobs run at once: the endpoint's count, or the most of this client's jobs seen running
@@ -108,7 +115,7 @@ class Forecast:
         job = self._jobs.get(job_id)
         return job.kind if job is not None else ""
 
-    def behind(self, job_id: str, now: float = 0.0) -> bool:
+    def behind(self, job_id: str, now: float) -> bool:
         """At least as many of this client's jobs as there are workers were submitted before this one and
         are not known finished: it cannot run before one of them ends."""
         return self._replay(now).get(job_id, (None, False))[1]

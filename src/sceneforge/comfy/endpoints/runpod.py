@@ -87,6 +87,7 @@ class RunPodClient(EndpointMember):
         self.max_request_bytes = MAX_RUN_REQUEST
         self.forecast = Forecast()  # what this client expects of the endpoint: when to ask about each job
         self._counting: asyncio.Task[None] | None = None  # a /health asked for the forecast's count of workers
+        self._closed = False
 
     # --- plain calls ----------------------------------------------------------------
     async def _json(self, method: str, path: str, what: str, body: Any = None) -> tuple[int, Any]:
@@ -116,6 +117,7 @@ class RunPodClient(EndpointMember):
             await self.health()
 
     async def aclose(self) -> None:
+        self._closed = True  # jobs still followed start no new /health
         if self._counting is not None:
             self._counting.cancel()
             with contextlib.suppress(BaseException):
@@ -205,7 +207,8 @@ class RunPodClient(EndpointMember):
         fc = self.forecast
         while True:
             now = self._clock()
-            if fc.stale(now) and (self._counting is None or self._counting.done()):
+            if fc.stale(now) and not self._closed and (self._counting is None or self._counting.done()):
+                fc.asked(now)  # answered or not, asked again only when stale again: never a loop of /health
                 self._counting = asyncio.ensure_future(self._count_workers())
             at = next_poll(now=now, submitted=submitted, last=last, end=fc.end(job_id, now),
                            work=fc.work(fc.kind(job_id)), running=running, behind=fc.behind(job_id, now))
@@ -218,7 +221,9 @@ class RunPodClient(EndpointMember):
 
     async def _follow(self, job_id: str, on_event: OnEvent | None, limit: float,
                       answer: dict[str, Any] | None) -> JobResult:
-        submitted, started, last, failures, waiting = self._clock(), None, None, 0, False
+        submitted, started, failures, waiting = self._clock(), None, 0, False
+        resumed = answer is not None  # its first answer just read: the next /status a second on at the soonest
+        last = submitted if resumed else None
         while True:
             if answer is None:
                 await self._next_status(job_id, submitted, last, started is not None)
@@ -244,7 +249,8 @@ class RunPodClient(EndpointMember):
             if state == "IN_PROGRESS" and started is None:
                 started = now
                 delay = _seconds(answer.get("delayTime"))
-                self.forecast.started(job_id, submitted + delay if delay is not None else now)
+                # A resumed job's delayTime counts from a submission before the restart: taken now, then.
+                self.forecast.started(job_id, submitted + delay if delay is not None and not resumed else now)
                 emit(on_event, job_id, "started", {"server": self.server})
             elif state == "IN_QUEUE" and not waiting:
                 waiting = True
@@ -289,6 +295,11 @@ class RunPodClient(EndpointMember):
 
 def _seconds(ms: Any) -> float | None:
     """RunPod's ``delayTime`` / ``executionTime`` (milliseconds) in seconds."""
-    ok = isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and ms >= 0
-    return float(ms) / 1000.0 if ok else None
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return None
+    try:
+        value = float(ms)
+    except OverflowError:  # an integer past any float
+        return None
+    return value / 1000.0 if math.isfinite(value) and value >= 0 else None
 
