@@ -206,6 +206,17 @@ async def test_rate_limits_wait_for_retry_after(runpod):
     assert len(runpod.submitted) == 1
 
 
+async def test_a_retry_after_of_zero_is_not_a_burst(runpod):
+    t = FakeTime()
+    runpod.rate_limit("status", 0, 0, 0)
+    client = member(runpod, t)
+    try:
+        await client.run(sdxl_graph())
+    finally:
+        await client.aclose()
+    assert client.rate_limited == [1.0, 1.0, 1.0]  # a second each, not three requests at once
+
+
 async def test_wrong_key_is_a_config_error_that_never_shows_a_key(runpod):
     client = member(runpod, api_key="rp-wrong-SECRET")
     with pytest.raises(ConfigError) as ei:

@@ -41,15 +41,18 @@ MiB = 1024 * 1024
 MAX_RATE_LIMITED = 6
 #: The longest ``Retry-After`` honoured at once (a bigger one is waited in this many seconds).
 MAX_RETRY_AFTER = 60.0
+#: The shortest wait after a ``429``, whatever its ``Retry-After`` says.
+MIN_RETRY_AFTER = 1.0
 #: Nodes whose ``image`` input names a file in ComfyUI's input folder.
 LOAD_IMAGE_CLASSES = frozenset({"LoadImage", "LoadImageMask", "LoadImageOutput"})
 _COUNTER = re.compile(r"_\d{5}_?$")
 
 
 def retry_after(value: str | None) -> float:
-    """Seconds of a ``Retry-After`` header (a number; a date or nonsense counts as 1 s)."""
+    """Seconds of a ``Retry-After`` header (a number, at least :data:`MIN_RETRY_AFTER`: ``0`` must not
+    become a burst of retries; a date or nonsense counts as 1 s)."""
     try:
-        return min(MAX_RETRY_AFTER, max(0.0, float(value))) if value is not None else 1.0
+        return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, float(value))) if value is not None else 1.0
     except ValueError:
         return 1.0
 
