@@ -122,15 +122,17 @@ class EndpointMember:
             self._session = None
 
     # --- requests -----------------------------------------------------------------
-    async def call(self, method: str, path: str, *, what: str, body: Any = None,
+    async def call(self, method: str, path: str, *, what: str, body: Any = None, data: bytes | None = None,
                    timeout: float | None = None) -> tuple[int, Any]:
-        """One JSON call; ``(status, parsed body or error text)``. 429 waits and retries; transport errors map."""
+        """One JSON call; ``(status, parsed body or error text)``. 429 waits and retries; transport errors map.
+        ``data``: the request body already encoded as JSON (sent as it is), instead of ``body``."""
         url = self._base.with_path(f"{self._base.path.rstrip('/')}/{path}")
+        headers = self._headers if data is None else {**self._headers, "Content-Type": "application/json"}
         limit = self.max_answer_bytes
         client_timeout = aiohttp.ClientTimeout(total=timeout or self.http_timeout)
         for _ in range(MAX_RATE_LIMITED):
             try:
-                async with self._http().request(method, url, json=body, headers=self._headers,
+                async with self._http().request(method, url, json=body, data=data, headers=headers,
                                                 timeout=client_timeout) as resp:
                     if resp.status == 429:
                         wait = retry_after(resp.headers.get("Retry-After"))

@@ -90,8 +90,8 @@ class RunPodClient(EndpointMember):
         self._closed = False
 
     # --- plain calls ----------------------------------------------------------------
-    async def _json(self, method: str, path: str, what: str, body: Any = None) -> tuple[int, Any]:
-        status, answer = await self.call(method, path, what=what, body=body)
+    async def _json(self, method: str, path: str, what: str, data: bytes | None = None) -> tuple[int, Any]:
+        status, answer = await self.call(method, path, what=what, data=data)
         if status in (401, 403):
             raise ConfigError(f"{self.server} refused to {what} (HTTP {status}); check RUNPOD_API_KEY")
         if status >= 500 or status == 408:
@@ -160,8 +160,8 @@ class RunPodClient(EndpointMember):
     async def run(self, graph: Mapping[str, Any], *, on_event: OnEvent | None = None,
                   on_submit: Callable[[str, str], object] | None = None, timeout: float | None = None) -> JobResult:
         """Submit ``graph`` with its inputs, journal the job id, follow it to its end (see the module doc)."""
-        request = self._request(graph)
-        size = len(json.dumps(request, separators=(",", ":")))
+        request = json.dumps(self._request(graph), separators=(",", ":")).encode()  # once: up to 10 MB
+        size = len(request)
         if size > self.max_request_bytes:
             raise PermanentError(f"{self.server}: the job with its input images is {size / MiB:.1f} MB, over the "
                                  f"{self.max_request_bytes / MiB:g} MB RunPod accepts for /run; use smaller images")
