@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,10 @@ import aiohttp
 import yarl
 
 from ...errors import AssetMissingError, ConfigError, DownloadError, TransientError, UnsafePathError
-from ...fsutil import atomic_path
 from ..protocol.errors_map import connection_error
-from ..transport.download import check_server_name, fetch_to_file
+from ..transport.download import Opener, check_server_name, download_checked
 from ..transport.http import ERROR_BODY_LIMIT, NET_ERRORS, read_capped, size_text, usable_session
-from ..transport.verify import INLINE_BYTES, VIDEO_EXTS, verify_download
+from ..transport.verify import VIDEO_EXTS
 
 __all__ = ["EndpointMember", "MAX_RATE_LIMITED", "LOAD_IMAGE_CLASSES", "Sleep"]
 
@@ -181,21 +179,22 @@ class EndpointMember:
         decoded before it is kept; :class:`DownloadError` (retryable) leaves nothing at ``dest``."""
         name = check_server_name(str(file_ref.get("filename") or ""), "filename", allow_slash=False)
         limit = int(max_bytes or self.max_download_bytes)
-        dest = Path(dest)
-        with atomic_path(dest) as tmp:
-            if file_ref.get("transport") == "base64":
-                body: bytes | None = self._decode(name, str(file_ref.get("data") or ""), limit)
-                assert body is not None
-                tmp.write_bytes(body)
-            elif file_ref.get("transport") == "url":
-                body = await self._fetch(name, str(file_ref.get("data") or ""), tmp, limit,
-                                         float(timeout or self.download_timeout))
-            else:
-                raise UnsafePathError(f"{self.server}: output {name!r} is neither base64 nor a URL")
-            if self.verify_downloads:
-                await verify_download(tmp, name, label=name, server=self.server,
-                                      data=body if body is not None and len(body) <= INLINE_BYTES else None)
-        return dest
+        data = str(file_ref.get("data") or "")
+        source: Opener | bytes
+        if file_ref.get("transport") == "base64":
+            source = self._decode(name, data, limit)
+        elif file_ref.get("transport") == "url":
+            source = self._opener(name, data)
+        else:
+            raise UnsafePathError(f"{self.server}: output {name!r} is neither base64 nor a URL")
+
+        async def check(resp: aiohttp.ClientResponse) -> None:
+            if resp.status != 200:
+                raise DownloadError(f"{self.server}: the URL of output {name} answered HTTP {resp.status}")
+
+        return await download_checked(source, Path(dest), name=name, label=name, server=self.server, where=self.server,
+                                      http_timeout=self.http_timeout, deadline=float(timeout or self.download_timeout),
+                                      max_bytes=limit, verify=self.verify_downloads, check=check)
 
     def _decode(self, name: str, data: str, limit: int) -> bytes:
         if len(data) * 3 // 4 > limit:
@@ -209,24 +208,13 @@ class EndpointMember:
             raise DownloadError(f"{self.server}: output {name} was empty")
         return body
 
-    async def _fetch(self, name: str, url: str, tmp: Path, limit: int, deadline: float) -> bytes | None:
-        """An untrusted URL from the answer: http(s) only, no credentials of ours, capped, with a deadline."""
+    def _opener(self, name: str, url: str) -> Opener:
+        """An untrusted URL from the answer: http(s) only, no credentials of ours (capped and with a deadline
+        by :func:`download_checked`)."""
         try:
             parsed = yarl.URL(url)
         except (ValueError, TypeError):
             parsed = None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
             raise UnsafePathError(f"{self.server}: refusing output URL of {name} (only http and https are fetched)")
-        read_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http_timeout, sock_read=self.http_timeout)
-
-        async def check(resp: aiohttp.ClientResponse) -> None:
-            if resp.status != 200:
-                raise DownloadError(f"{self.server}: the URL of output {name} answered HTTP {resp.status}")
-
-        return await fetch_to_file(lambda: self._http().get(parsed, timeout=read_timeout, allow_redirects=False),
-                                   tmp, label=name, server=self.server, deadline=deadline, max_bytes=limit,
-                                   keep=INLINE_BYTES if self.verify_downloads else 0, check=check)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+        return lambda read_timeout: self._http().get(parsed, timeout=read_timeout, allow_redirects=False)
