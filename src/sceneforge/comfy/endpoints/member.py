@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -26,15 +25,13 @@ import aiohttp
 import yarl
 
 from ...errors import AssetMissingError, ConfigError, DownloadError, TransientError, UnsafePathError
-from ..protocol.errors_map import connection_error
 from ..transport.download import Opener, check_server_name, download_checked
-from ..transport.http import ERROR_BODY_LIMIT, NET_ERRORS, read_capped, size_text, usable_session
+from ..transport.http import OwnSession, capped_request, parse_json, size_text
 from ..transport.verify import VIDEO_EXTS
 
 __all__ = ["EndpointMember", "MAX_RATE_LIMITED", "LOAD_IMAGE_CLASSES", "Sleep"]
 
 Sleep = Callable[[float], Awaitable[Any]]
-MiB = 1024 * 1024
 #: How many ``429`` answers in a row one call waits through before it gives up (transient).
 MAX_RATE_LIMITED = 6
 #: The longest ``Retry-After`` honoured at once (a bigger one is waited in this many seconds).
@@ -71,7 +68,7 @@ def output_refs(files: list[dict[str, Any]], animated_exts: frozenset[str] = fro
     return outputs
 
 
-class EndpointMember:
+class EndpointMember(OwnSession):
     """Base of :class:`~sceneforge.comfy.endpoints.runpod.RunPodClient` and the comfyui-api client."""
 
     #: Endpoints scale with their queue: the pool sends local servers work first.
@@ -89,8 +86,7 @@ class EndpointMember:
         self._headers = dict(headers)
         self.concurrency = int(concurrency)
         self.price_per_second = price_per_second
-        self._session = session
-        self._owns_session = session is None
+        self._use_session(session)
         self._sleep = sleep
         self._clock = clock
         self.http_timeout = float(http_timeout)
@@ -109,15 +105,8 @@ class EndpointMember:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.server!r})"
 
-    # --- session ------------------------------------------------------------------
-    def _http(self) -> aiohttp.ClientSession:
-        self._session = usable_session(self._session, owned=self._owns_session, who=repr(self))
-        return self._session
-
     async def aclose(self) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._close_session()
 
     # --- requests -----------------------------------------------------------------
     async def call(self, method: str, path: str, *, what: str, body: Any = None, data: bytes | None = None,
@@ -129,25 +118,18 @@ class EndpointMember:
         limit = self.max_answer_bytes
         client_timeout = aiohttp.ClientTimeout(total=timeout or self.http_timeout)
         for _ in range(MAX_RATE_LIMITED):
-            try:
-                async with self._http().request(method, url, json=body, data=data, headers=headers,
-                                                timeout=client_timeout) as resp:
-                    if resp.status == 429:
-                        wait = retry_after(resp.headers.get("Retry-After"))
-                        self.rate_limited.append(wait)
-                        await resp.content.read(ERROR_BODY_LIMIT)
-                    elif resp.status != 200:
-                        return resp.status, (await resp.content.read(ERROR_BODY_LIMIT)).decode("utf-8", "replace")
-                    else:
-                        raw = await read_capped(resp, limit)
-                        if raw is None:
-                            raise TransientError(f"{self.server}: the answer to {what} exceeds {size_text(limit)}")
-                        try:
-                            return 200, json.loads(raw)
-                        except ValueError:
-                            raise TransientError(f"{self.server}: the answer to {what} is not JSON") from None
-            except NET_ERRORS as exc:
-                raise connection_error(exc, self.server, what) from exc
+            status, raw, answer_headers = await capped_request(
+                self._http(), method, url, limit=limit, server=self.server, what=what,
+                json=body, data=data, headers=headers, timeout=client_timeout)
+            if status == 200:
+                if raw is None:
+                    raise TransientError(f"{self.server}: the answer to {what} exceeds {size_text(limit)}")
+                return 200, parse_json(raw, f"{self.server}: the answer to {what} is not JSON")
+            assert raw is not None
+            if status != 429:
+                return status, raw.decode("utf-8", "replace")
+            wait = retry_after(answer_headers.get("Retry-After"))
+            self.rate_limited.append(wait)
             await self._sleep(wait)
         raise TransientError(f"{self.server}: still rate limited (HTTP 429) after {MAX_RATE_LIMITED} tries to {what}")
 
