@@ -96,3 +96,11 @@ async def test_a_bad_output_names_the_endpoint_not_view(tmp_path):
     assert msg.startswith("comfyui-api+http://h:1 gave x.png") and "not a valid image" in msg
     assert "/view" not in msg and "ComfyUI at" not in msg
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_duration_past_any_float_is_dropped_not_a_crash():
+    client = ComfyApiClient("http://h:1", server="comfyui-api+http://h:1")
+    answer = {"images": [], "filenames": [], "stats": {"comfy_execution": {"total": {"duration": 10**400}}}}
+    assert client._result("j", answer).gpu_seconds is None
+    answer["stats"]["comfy_execution"]["total"]["duration"] = 1500
+    assert client._result("j", answer).gpu_seconds == 1.5

@@ -14,22 +14,35 @@ again, up to :data:`MAX_RATE_LIMITED` times.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
+import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yarl
 
-from ...errors import AssetMissingError, ConfigError, DownloadError, TransientError, UnsafePathError
+from ...errors import (
+    AssetMissingError,
+    ConfigError,
+    DownloadError,
+    ServerUnavailableError,
+    TransientError,
+    UnsafePathError,
+)
+from ..protocol.driver import emit
+from ..protocol.watch import OnEvent
 from ..transport.download import Opener, check_server_name, download_checked
-from ..transport.http import OwnSession, capped_request, parse_json, size_text
+from ..transport.http import MiB, OwnSession, capped_request, parse_json, size_text
 from ..transport.verify import VIDEO_EXTS
 
-__all__ = ["EndpointMember", "MAX_RATE_LIMITED", "LOAD_IMAGE_CLASSES", "Sleep"]
+__all__ = ["EndpointMember", "MAX_RATE_LIMITED", "LOAD_IMAGE_CLASSES", "Sleep", "ms_to_seconds", "output_refs"]
 
 Sleep = Callable[[float], Awaitable[Any]]
 #: How many ``429`` answers in a row one call waits through before it gives up (transient).
@@ -50,6 +63,17 @@ def retry_after(value: str | None) -> float:
         return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, float(value))) if value is not None else 1.0
     except ValueError:
         return 1.0
+
+
+def ms_to_seconds(ms: Any) -> float | None:
+    """A duration an endpoint reports in milliseconds, in seconds (``None`` unless a finite number >= 0)."""
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return None
+    try:
+        value = float(ms)
+    except OverflowError:  # an integer past any float
+        return None
+    return value / 1000.0 if math.isfinite(value) and value >= 0 else None
 
 
 def output_refs(files: list[dict[str, Any]], animated_exts: frozenset[str] = frozenset()) -> dict[str, dict[str, Any]]:
@@ -73,19 +97,31 @@ class EndpointMember(OwnSession):
 
     #: Endpoints scale with their queue: the pool sends local servers work first.
     elastic = True
+    kind: str
+
+    #: Jobs at once when the settings do not say (``concurrency`` of its comfy_urls table).
+    default_concurrency = 1
+    #: Said after a refusal (HTTP 401/403): where the credentials come from.
+    auth_hint = ""
 
     def __init__(
-        self, base: str, server: str, *, headers: Mapping[str, str], concurrency: int, price_per_second: float | None,
-        session: aiohttp.ClientSession | None, sleep: Sleep, clock: Callable[[], float], http_timeout: float,
-        max_answer_bytes: int, max_download_bytes: int, download_timeout: float, verify_downloads: bool,
+        self, base: str, *, server: str, headers: Mapping[str, str] | None = None, concurrency: int | None = None,
+        price_per_second: float | None = None, timeout: float = 300, queue_timeout: float = 900,
+        session: aiohttp.ClientSession | None = None, sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic, http_timeout: float = 60, max_answer_bytes: int = 512 * MiB,
+        max_download_bytes: int = 1024 * MiB, download_timeout: float = 600, verify_downloads: bool = True,
     ) -> None:
+        concurrency = self.default_concurrency if concurrency is None else concurrency
+        # Checked here too, not only in the settings: members are also made directly (the API, the tests).
         if int(concurrency) < 1:
             raise ConfigError(f"{server}: concurrency must be at least 1, got {concurrency!r}")
         self._base = yarl.URL(base.rstrip("/"))
         self.server = server  # the only form of the endpoint ever printed; it never holds the key
-        self._headers = dict(headers)
+        self._headers = dict(headers or {})
         self.concurrency = int(concurrency)
         self.price_per_second = price_per_second
+        self.timeout = float(timeout)
+        self.queue_timeout = float(queue_timeout)
         self._use_session(session)
         self._sleep = sleep
         self._clock = clock
@@ -132,6 +168,50 @@ class EndpointMember(OwnSession):
             self.rate_limited.append(wait)
             await self._sleep(wait)
         raise TransientError(f"{self.server}: still rate limited (HTTP 429) after {MAX_RATE_LIMITED} tries to {what}")
+
+    async def _json(self, method: str, path: str, what: str, *, body: Any = None, data: bytes | None = None,
+                    timeout: float | None = None) -> tuple[int, Any]:
+        """:meth:`call`, a refusal (HTTP 401/403) a :class:`ConfigError`."""
+        status, answer = await self.call(method, path, what=what, body=body, data=data, timeout=timeout)
+        if status in (401, 403):
+            raise ConfigError(f"{self.server} refused to {what} (HTTP {status}){self.auth_hint}")
+        return status, answer
+
+    async def _probe(self, request: Awaitable[tuple[int, Any]]) -> tuple[int, Any]:
+        """A health check's answer; failing to get one means the member is down."""
+        try:
+            return await request
+        except TransientError as exc:
+            raise ServerUnavailableError(str(exc)) from exc
+
+    # --- jobs ---------------------------------------------------------------------
+    async def cancel(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    async def cancel_quietly(self, job_id: str, *, on_event: OnEvent | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.cancel(job_id), timeout=min(self.http_timeout, 10.0))
+            return True
+        except Exception as exc:  # noqa: BLE001 - the original failure matters more
+            emit(on_event, job_id, "warning", {"message": f"could not cancel job {job_id} on {self.server}: {exc}"})
+            return False
+
+    @contextlib.asynccontextmanager
+    async def _cancel_if_abandoned(self, job_id: str, on_event: OnEvent | None) -> AsyncIterator[None]:
+        """Ctrl-C, SIGTERM, a service cancel while the job runs: free the worker (unless told to keep it)."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self.keep_abandoned_jobs:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self.cancel_quietly(job_id, on_event=on_event))
+            raise
+
+    def _queued(self, job_id: str, on_event: OnEvent | None, on_submit: Callable[[str, str], object] | None) -> None:
+        """The job is the member's: journaled (``on_submit``) and told (``queued``)."""
+        if on_submit is not None:
+            on_submit(job_id, self.kind)
+        emit(on_event, job_id, "queued", {"number": None, "server": self.server})
 
     # --- inputs -------------------------------------------------------------------
     async def upload_image(self, path: Path | str, *, name: str | None = None, subfolder: str = "",
