@@ -71,6 +71,10 @@ class ComfyClient(ComfyFiles):
     * ``verify_downloads`` (default on): decode each image/video before keeping it.
     """
 
+    #: What a GPU second costs on this server (``price_per_second`` of its comfy_urls table), if known;
+    #: the pool reads it, as it reads an endpoint's.
+    price_per_second: float | None = None
+
     def __init__(
         self,
         url: str,
