@@ -104,3 +104,14 @@ def test_a_duration_past_any_float_is_dropped_not_a_crash():
     assert client._result("j", answer).gpu_seconds is None
     answer["stats"]["comfy_execution"]["total"]["duration"] = 1500
     assert client._result("j", answer).gpu_seconds == 1.5
+
+
+async def test_inlined_inputs_leave_the_callers_graph_as_it_is(tmp_path):
+    client = ComfyApiClient("http://h:1", server="comfyui-api+http://h:1")
+    (tmp_path / "a.png").write_bytes(b"png-bytes")
+    name = await client.upload_image(tmp_path / "a.png", name="ref.png")
+    graph = {"1": {"class_type": "LoadImage", "inputs": {"image": name}},
+             "2": {"class_type": "LoadImage", "inputs": {"image": name}}, "3": {"class_type": "X", "inputs": {}}}
+    out = client._inline(graph)
+    assert out["1"]["inputs"]["image"] == out["2"]["inputs"]["image"] == base64.b64encode(b"png-bytes").decode()
+    assert graph["1"]["inputs"]["image"] == "ref.png" and out["3"] is graph["3"]

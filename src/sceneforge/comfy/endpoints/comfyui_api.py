@@ -16,7 +16,6 @@ request is held open for the whole job, within ``queue_timeout + timeout`` secon
 from __future__ import annotations
 
 import base64
-import copy
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -45,14 +44,17 @@ class ComfyApiClient(EndpointMember):
         await self.call("POST", "interrupt", what="interrupt a prompt", body={"id": job_id})
 
     def _inline(self, graph: Mapping[str, Any]) -> dict[str, Any]:
-        """The graph with each remembered ``LoadImage`` file replaced by its base64 bytes."""
-        images = dict(self.inline_images(graph))
-        out = copy.deepcopy(dict(graph))
-        for node in out.values():
+        """The graph with each remembered ``LoadImage`` file replaced by its base64 bytes, in one pass (only
+        the nodes changed are copied: ``graph`` itself is left as it is)."""
+        out, encoded = dict(graph), {}
+        for key, node in graph.items():
             if isinstance(node, dict) and node.get("class_type") in LOAD_IMAGE_CLASSES:
                 inputs = node.get("inputs") or {}
-                if isinstance(inputs.get("image"), str) and inputs["image"] in images:
-                    inputs["image"] = base64.b64encode(images[inputs["image"]]).decode("ascii")
+                name = inputs.get("image")
+                if isinstance(name, str) and name in self._inputs:
+                    if name not in encoded:
+                        encoded[name] = base64.b64encode(self._inputs[name].read_bytes()).decode("ascii")
+                    out[key] = {**node, "inputs": {**inputs, "image": encoded[name]}}
         return out
 
     async def run(self, graph: Mapping[str, Any], *, on_event: OnEvent | None = None,
