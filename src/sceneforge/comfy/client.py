@@ -45,7 +45,6 @@ log = logging.getLogger("sceneforge.comfy")
 Sleep = Callable[[float], Awaitable[Any]]
 
 
-
 class ComfyClient(ComfyFiles):
     """Talk to one ComfyUI server.
 
@@ -70,10 +69,6 @@ class ComfyClient(ComfyFiles):
       600 s needs ~14 Mbit/s; a normal frame takes well under a second.
     * ``verify_downloads`` (default on): decode each image/video before keeping it.
     """
-
-    #: What a GPU second costs on this server (``price_per_second`` of its comfy_urls table), if known;
-    #: the pool reads it, as it reads an endpoint's.
-    price_per_second: float | None = None
 
     def __init__(
         self,

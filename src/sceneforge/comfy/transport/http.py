@@ -147,6 +147,10 @@ class ComfyHTTP(OwnSession):
     mapping endpoint -> bytes merged over :data:`DEFAULT_JSON_LIMITS`.
     """
 
+    #: What a GPU second costs on this server (``price_per_second`` of its comfy_urls table), if known;
+    #: the pool reads it, as it reads an endpoint's.
+    price_per_second: float | None = None
+
     def __init__(
         self,
         url: str,
