@@ -44,9 +44,11 @@ _LEGACY_ENV = {
     "OPENAI_API_KEY": "openai_api_key",
 }
 
-#: The URL schemes of pool members: ComfyUI servers and serverless endpoints (see docs/elastic.md).
-MEMBER_SCHEMES = ("http://", "https://", "runpod://", "runpod+http://", "runpod+https://",
-                  "comfyui-api+http://", "comfyui-api+https://")
+#: The URL schemes of pool members, with the kind of member each names: ComfyUI servers and serverless
+#: endpoints (see docs/elastic.md; ``comfy/endpoints/urls.py`` reads it).
+MEMBER_KINDS = {"http": "comfyui", "https": "comfyui", "runpod": "runpod", "runpod+http": "runpod",
+                "runpod+https": "runpod", "comfyui-api+http": "comfyui-api", "comfyui-api+https": "comfyui-api"}
+MEMBER_SCHEMES = tuple(f"{scheme}://" for scheme in MEMBER_KINDS)
 #: What a comfy_urls table may say besides its url.
 MEMBER_OPTIONS = frozenset({"concurrency", "price_per_second"})
 

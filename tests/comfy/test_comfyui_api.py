@@ -14,7 +14,7 @@ from fakes.comfyui_api import FakeComfyApi
 from sceneforge.comfy.endpoints.comfyui_api import ComfyApiClient
 from sceneforge.comfy.graphs.workflow import Workflow
 from sceneforge.comfy.pool.pool import ComfyPool
-from sceneforge.errors import ServerUnavailableError, WorkflowError
+from sceneforge.errors import DownloadError, ServerUnavailableError, WorkflowError
 from sceneforge.images import ImageRequest
 from sceneforge.images.comfyui import ComfyImageBackend
 from sceneforge.motion import MotionRequest
@@ -85,3 +85,33 @@ async def test_not_ready_is_down_and_a_refused_graph_is_a_workflow_error(api):
         await client.run({"1": {"class_type": "EmptyImage", "inputs": {}}})
     assert await client.resume("any", "comfyui-api") is None  # it keeps no jobs
     await client.aclose()
+
+
+async def test_a_bad_output_names_the_endpoint_not_view(tmp_path):
+    client = ComfyApiClient("http://h:1", server="comfyui-api+http://h:1")
+    ref = {"filename": "x.png", "transport": "base64", "data": base64.b64encode(b"<html>not a png</html>").decode()}
+    with pytest.raises(DownloadError) as info:
+        await client.download(ref, tmp_path / "x.png")
+    msg = str(info.value)
+    assert msg.startswith("comfyui-api+http://h:1 gave x.png") and "not a valid image" in msg
+    assert "/view" not in msg and "ComfyUI at" not in msg
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_duration_past_any_float_is_dropped_not_a_crash():
+    client = ComfyApiClient("http://h:1", server="comfyui-api+http://h:1")
+    answer = {"images": [], "filenames": [], "stats": {"comfy_execution": {"total": {"duration": 10**400}}}}
+    assert client._result("j", answer).gpu_seconds is None
+    answer["stats"]["comfy_execution"]["total"]["duration"] = 1500
+    assert client._result("j", answer).gpu_seconds == 1.5
+
+
+async def test_inlined_inputs_leave_the_callers_graph_as_it_is(tmp_path):
+    client = ComfyApiClient("http://h:1", server="comfyui-api+http://h:1")
+    (tmp_path / "a.png").write_bytes(b"png-bytes")
+    name = await client.upload_image(tmp_path / "a.png", name="ref.png")
+    graph = {"1": {"class_type": "LoadImage", "inputs": {"image": name}},
+             "2": {"class_type": "LoadImage", "inputs": {"image": name}}, "3": {"class_type": "X", "inputs": {}}}
+    out = client._inline(graph)
+    assert out["1"]["inputs"]["image"] == out["2"]["inputs"]["image"] == base64.b64encode(b"png-bytes").decode()
+    assert graph["1"]["inputs"]["image"] == "ref.png" and out["3"] is graph["3"]

@@ -35,7 +35,7 @@ from .protocol.errors_map import connection_error, describe_cause, status_error,
 from .protocol.result import JobResult, dict_of
 from .protocol.watch import History, JobTracker, OnEvent
 from .transport.files import ComfyFiles
-from .transport.http import NET_ERRORS
+from .transport.http import NET_ERRORS, MiB
 from .transport.socket import SharedSocket
 
 __all__ = ["ComfyClient", "JobResult", "OnEvent"]
@@ -43,8 +43,6 @@ __all__ = ["ComfyClient", "JobResult", "OnEvent"]
 log = logging.getLogger("sceneforge.comfy")
 
 Sleep = Callable[[float], Awaitable[Any]]
-
-MiB = 1024 * 1024
 
 
 class ComfyClient(ComfyFiles):

@@ -14,29 +14,37 @@ again, up to :data:`MAX_RATE_LIMITED` times.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import json
+import contextlib
+import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yarl
 
-from ...errors import AssetMissingError, ConfigError, DownloadError, TransientError, UnsafePathError
-from ...fsutil import atomic_path
-from ..protocol.errors_map import connection_error
-from ..transport.download import check_server_name, fetch_to_file
-from ..transport.http import ERROR_BODY_LIMIT, NET_ERRORS, read_capped, size_text, usable_session
-from ..transport.verify import INLINE_BYTES, VIDEO_EXTS, verify_download
+from ...errors import (
+    AssetMissingError,
+    ConfigError,
+    DownloadError,
+    ServerUnavailableError,
+    TransientError,
+    UnsafePathError,
+)
+from ..protocol.driver import emit
+from ..protocol.watch import OnEvent
+from ..transport.download import Opener, check_server_name, download_checked
+from ..transport.http import MiB, OwnSession, capped_request, parse_json, size_text
+from ..transport.verify import VIDEO_EXTS
 
-__all__ = ["EndpointMember", "MAX_RATE_LIMITED", "LOAD_IMAGE_CLASSES", "Sleep"]
+__all__ = ["EndpointMember", "MAX_RATE_LIMITED", "LOAD_IMAGE_CLASSES", "Sleep", "ms_to_seconds", "output_refs"]
 
 Sleep = Callable[[float], Awaitable[Any]]
-MiB = 1024 * 1024
 #: How many ``429`` answers in a row one call waits through before it gives up (transient).
 MAX_RATE_LIMITED = 6
 #: The longest ``Retry-After`` honoured at once (a bigger one is waited in this many seconds).
@@ -57,6 +65,17 @@ def retry_after(value: str | None) -> float:
         return 1.0
 
 
+def ms_to_seconds(ms: Any) -> float | None:
+    """A duration an endpoint reports in milliseconds, in seconds (``None`` unless a finite number >= 0)."""
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return None
+    try:
+        value = float(ms)
+    except OverflowError:  # an integer past any float
+        return None
+    return value / 1000.0 if math.isfinite(value) and value >= 0 else None
+
+
 def output_refs(files: list[dict[str, Any]], animated_exts: frozenset[str] = frozenset()) -> dict[str, dict[str, Any]]:
     """Inline outputs as history-like ``outputs``: one pseudo-node per file series (``motion_3_00001_.png``,
     ``motion_3_00002_.png`` ... are one node), videos marked ``animated``, the payload kept in the ref."""
@@ -73,26 +92,37 @@ def output_refs(files: list[dict[str, Any]], animated_exts: frozenset[str] = fro
     return outputs
 
 
-class EndpointMember:
+class EndpointMember(OwnSession):
     """Base of :class:`~sceneforge.comfy.endpoints.runpod.RunPodClient` and the comfyui-api client."""
 
     #: Endpoints scale with their queue: the pool sends local servers work first.
     elastic = True
+    kind: str
+
+    #: Jobs at once when the settings do not say (``concurrency`` of its comfy_urls table).
+    default_concurrency = 1
+    #: Said after a refusal (HTTP 401/403): where the credentials come from.
+    auth_hint = ""
 
     def __init__(
-        self, base: str, server: str, *, headers: Mapping[str, str], concurrency: int, price_per_second: float | None,
-        session: aiohttp.ClientSession | None, sleep: Sleep, clock: Callable[[], float], http_timeout: float,
-        max_answer_bytes: int, max_download_bytes: int, download_timeout: float, verify_downloads: bool,
+        self, base: str, *, server: str, headers: Mapping[str, str] | None = None, concurrency: int | None = None,
+        price_per_second: float | None = None, timeout: float = 300, queue_timeout: float = 900,
+        session: aiohttp.ClientSession | None = None, sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic, http_timeout: float = 60, max_answer_bytes: int = 512 * MiB,
+        max_download_bytes: int = 1024 * MiB, download_timeout: float = 600, verify_downloads: bool = True,
     ) -> None:
+        concurrency = self.default_concurrency if concurrency is None else concurrency
+        # Checked here too, not only in the settings: members are also made directly (the API, the tests).
         if int(concurrency) < 1:
             raise ConfigError(f"{server}: concurrency must be at least 1, got {concurrency!r}")
         self._base = yarl.URL(base.rstrip("/"))
         self.server = server  # the only form of the endpoint ever printed; it never holds the key
-        self._headers = dict(headers)
+        self._headers = dict(headers or {})
         self.concurrency = int(concurrency)
         self.price_per_second = price_per_second
-        self._session = session
-        self._owns_session = session is None
+        self.timeout = float(timeout)
+        self.queue_timeout = float(queue_timeout)
+        self._use_session(session)
         self._sleep = sleep
         self._clock = clock
         self.http_timeout = float(http_timeout)
@@ -111,45 +141,77 @@ class EndpointMember:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.server!r})"
 
-    # --- session ------------------------------------------------------------------
-    def _http(self) -> aiohttp.ClientSession:
-        self._session = usable_session(self._session, owned=self._owns_session, who=repr(self))
-        return self._session
-
     async def aclose(self) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._close_session()
 
     # --- requests -----------------------------------------------------------------
-    async def call(self, method: str, path: str, *, what: str, body: Any = None,
+    async def call(self, method: str, path: str, *, what: str, body: Any = None, data: bytes | None = None,
                    timeout: float | None = None) -> tuple[int, Any]:
-        """One JSON call; ``(status, parsed body or error text)``. 429 waits and retries; transport errors map."""
+        """One JSON call; ``(status, parsed body or error text)``. 429 waits and retries; transport errors map.
+        ``data``: the request body already encoded as JSON (sent as it is), instead of ``body``."""
         url = self._base.with_path(f"{self._base.path.rstrip('/')}/{path}")
+        headers = self._headers if data is None else {**self._headers, "Content-Type": "application/json"}
         limit = self.max_answer_bytes
         client_timeout = aiohttp.ClientTimeout(total=timeout or self.http_timeout)
         for _ in range(MAX_RATE_LIMITED):
-            try:
-                async with self._http().request(method, url, json=body, headers=self._headers,
-                                                timeout=client_timeout) as resp:
-                    if resp.status == 429:
-                        wait = retry_after(resp.headers.get("Retry-After"))
-                        self.rate_limited.append(wait)
-                        await resp.content.read(ERROR_BODY_LIMIT)
-                    elif resp.status != 200:
-                        return resp.status, (await resp.content.read(ERROR_BODY_LIMIT)).decode("utf-8", "replace")
-                    else:
-                        raw = await read_capped(resp, limit)
-                        if raw is None:
-                            raise TransientError(f"{self.server}: the answer to {what} exceeds {size_text(limit)}")
-                        try:
-                            return 200, json.loads(raw)
-                        except ValueError:
-                            raise TransientError(f"{self.server}: the answer to {what} is not JSON") from None
-            except NET_ERRORS as exc:
-                raise connection_error(exc, self.server, what) from exc
+            status, raw, answer_headers = await capped_request(
+                self._http(), method, url, limit=limit, server=self.server, what=what,
+                json=body, data=data, headers=headers, timeout=client_timeout)
+            if status == 200:
+                if raw is None:
+                    raise TransientError(f"{self.server}: the answer to {what} exceeds {size_text(limit)}")
+                return 200, parse_json(raw, f"{self.server}: the answer to {what} is not JSON")
+            assert raw is not None
+            if status != 429:
+                return status, raw.decode("utf-8", "replace")
+            wait = retry_after(answer_headers.get("Retry-After"))
+            self.rate_limited.append(wait)
             await self._sleep(wait)
         raise TransientError(f"{self.server}: still rate limited (HTTP 429) after {MAX_RATE_LIMITED} tries to {what}")
+
+    async def _json(self, method: str, path: str, what: str, *, body: Any = None, data: bytes | None = None,
+                    timeout: float | None = None) -> tuple[int, Any]:
+        """:meth:`call`, a refusal (HTTP 401/403) a :class:`ConfigError`."""
+        status, answer = await self.call(method, path, what=what, body=body, data=data, timeout=timeout)
+        if status in (401, 403):
+            raise ConfigError(f"{self.server} refused to {what} (HTTP {status}){self.auth_hint}")
+        return status, answer
+
+    async def _probe(self, request: Awaitable[tuple[int, Any]]) -> tuple[int, Any]:
+        """A health check's answer; failing to get one means the member is down."""
+        try:
+            return await request
+        except TransientError as exc:
+            raise ServerUnavailableError(str(exc)) from exc
+
+    # --- jobs ---------------------------------------------------------------------
+    async def cancel(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    async def cancel_quietly(self, job_id: str, *, on_event: OnEvent | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.cancel(job_id), timeout=min(self.http_timeout, 10.0))
+            return True
+        except Exception as exc:  # noqa: BLE001 - the original failure matters more
+            emit(on_event, job_id, "warning", {"message": f"could not cancel job {job_id} on {self.server}: {exc}"})
+            return False
+
+    @contextlib.asynccontextmanager
+    async def _cancel_if_abandoned(self, job_id: str, on_event: OnEvent | None) -> AsyncIterator[None]:
+        """Ctrl-C, SIGTERM, a service cancel while the job runs: free the worker (unless told to keep it)."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self.keep_abandoned_jobs:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self.cancel_quietly(job_id, on_event=on_event))
+            raise
+
+    def _queued(self, job_id: str, on_event: OnEvent | None, on_submit: Callable[[str, str], object] | None) -> None:
+        """The job is the member's: journaled (``on_submit``) and told (``queued``)."""
+        if on_submit is not None:
+            on_submit(job_id, self.kind)
+        emit(on_event, job_id, "queued", {"number": None, "server": self.server})
 
     # --- inputs -------------------------------------------------------------------
     async def upload_image(self, path: Path | str, *, name: str | None = None, subfolder: str = "",
@@ -179,21 +241,22 @@ class EndpointMember:
         decoded before it is kept; :class:`DownloadError` (retryable) leaves nothing at ``dest``."""
         name = check_server_name(str(file_ref.get("filename") or ""), "filename", allow_slash=False)
         limit = int(max_bytes or self.max_download_bytes)
-        dest = Path(dest)
-        with atomic_path(dest) as tmp:
-            if file_ref.get("transport") == "base64":
-                body: bytes | None = self._decode(name, str(file_ref.get("data") or ""), limit)
-                assert body is not None
-                tmp.write_bytes(body)
-            elif file_ref.get("transport") == "url":
-                body = await self._fetch(name, str(file_ref.get("data") or ""), tmp, limit,
-                                         float(timeout or self.download_timeout))
-            else:
-                raise UnsafePathError(f"{self.server}: output {name!r} is neither base64 nor a URL")
-            if self.verify_downloads:
-                await verify_download(tmp, name, label=name, server=self.server,
-                                      data=body if body is not None and len(body) <= INLINE_BYTES else None)
-        return dest
+        data = str(file_ref.get("data") or "")
+        source: Opener | bytes
+        if file_ref.get("transport") == "base64":
+            source = self._decode(name, data, limit)
+        elif file_ref.get("transport") == "url":
+            source = self._opener(name, data)
+        else:
+            raise UnsafePathError(f"{self.server}: output {name!r} is neither base64 nor a URL")
+
+        async def check(resp: aiohttp.ClientResponse) -> None:
+            if resp.status != 200:
+                raise DownloadError(f"{self.server}: the URL of output {name} answered HTTP {resp.status}")
+
+        return await download_checked(source, Path(dest), name=name, label=name, server=self.server, where=self.server,
+                                      http_timeout=self.http_timeout, deadline=float(timeout or self.download_timeout),
+                                      max_bytes=limit, verify=self.verify_downloads, check=check)
 
     def _decode(self, name: str, data: str, limit: int) -> bytes:
         if len(data) * 3 // 4 > limit:
@@ -207,24 +270,13 @@ class EndpointMember:
             raise DownloadError(f"{self.server}: output {name} was empty")
         return body
 
-    async def _fetch(self, name: str, url: str, tmp: Path, limit: int, deadline: float) -> bytes | None:
-        """An untrusted URL from the answer: http(s) only, no credentials of ours, capped, with a deadline."""
+    def _opener(self, name: str, url: str) -> Opener:
+        """An untrusted URL from the answer: http(s) only, no credentials of ours (capped and with a deadline
+        by :func:`download_checked`)."""
         try:
             parsed = yarl.URL(url)
         except (ValueError, TypeError):
             parsed = None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
             raise UnsafePathError(f"{self.server}: refusing output URL of {name} (only http and https are fetched)")
-        read_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http_timeout, sock_read=self.http_timeout)
-
-        async def check(resp: aiohttp.ClientResponse) -> None:
-            if resp.status != 200:
-                raise DownloadError(f"{self.server}: the URL of output {name} answered HTTP {resp.status}")
-
-        return await fetch_to_file(lambda: self._http().get(parsed, timeout=read_timeout, allow_redirects=False),
-                                   tmp, label=name, server=self.server, deadline=deadline, max_bytes=limit,
-                                   keep=INLINE_BYTES if self.verify_downloads else 0, check=check)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+        return lambda read_timeout: self._http().get(parsed, timeout=read_timeout, allow_redirects=False)

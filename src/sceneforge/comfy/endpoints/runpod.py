@@ -25,12 +25,8 @@ import asyncio
 import base64
 import contextlib
 import json
-import math
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import aiohttp
 
 from ...errors import (
     ConfigError,
@@ -45,12 +41,12 @@ from ...errors import (
 from ..protocol.driver import emit
 from ..protocol.result import JobResult, dict_of
 from ..protocol.watch import OnEvent
+from ..transport.http import MiB
 from .forecast import RECHECK, Forecast, next_poll
-from .member import EndpointMember, Sleep, output_refs
+from .member import EndpointMember, ms_to_seconds, output_refs
 
-__all__ = ["RunPodClient", "MiB"]
+__all__ = ["RunPodClient"]
 
-MiB = 1024 * 1024
 #: The largest ``/run`` request RunPod takes (10 MB; ``/runsync`` 20 MB).
 MAX_RUN_REQUEST = 10 * MiB
 #: Consecutive failed status polls after which the endpoint counts as down (the pool's failover signal).
@@ -67,43 +63,30 @@ class RunPodClient(EndpointMember):
 
     kind = "runpod"
 
-    def __init__(
-        self, base: str, *, server: str, api_key: str, concurrency: int = 4, price_per_second: float | None = None,
-        timeout: float = 300, queue_timeout: float = 900, session: aiohttp.ClientSession | None = None,
-        sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.monotonic, http_timeout: float = 60,
-        max_answer_bytes: int = 512 * MiB, max_download_bytes: int = 1024 * MiB, download_timeout: float = 600,
-        verify_downloads: bool = True,
-    ) -> None:
+    default_concurrency = 4
+    auth_hint = "; check RUNPOD_API_KEY"
+
+    def __init__(self, base: str, *, server: str, api_key: str, **options: Any) -> None:
+        """``options``: those of :class:`EndpointMember` (timeouts, limits, session, clock ...)."""
         if not api_key:
             raise ConfigError(f"{server}: a RunPod endpoint needs an API key (set RUNPOD_API_KEY)")
-        super().__init__(
-            base, server, headers={"Authorization": f"Bearer {api_key}"}, concurrency=concurrency,
-            price_per_second=price_per_second, session=session, sleep=sleep, clock=clock, http_timeout=http_timeout,
-            max_answer_bytes=max_answer_bytes, max_download_bytes=max_download_bytes,
-            download_timeout=download_timeout, verify_downloads=verify_downloads,
-        )
-        self.timeout = float(timeout)
-        self.queue_timeout = float(queue_timeout)
+        super().__init__(base, server=server, headers={"Authorization": f"Bearer {api_key}"}, **options)
         self.max_request_bytes = MAX_RUN_REQUEST
         self.forecast = Forecast()  # what this client expects of the endpoint: when to ask about each job
         self._counting: asyncio.Task[None] | None = None  # a /health asked for the forecast's count of workers
         self._closed = False
 
     # --- plain calls ----------------------------------------------------------------
-    async def _json(self, method: str, path: str, what: str, body: Any = None) -> tuple[int, Any]:
-        status, answer = await self.call(method, path, what=what, body=body)
-        if status in (401, 403):
-            raise ConfigError(f"{self.server} refused to {what} (HTTP {status}); check RUNPOD_API_KEY")
+    async def _json(self, method: str, path: str, what: str, *, body: Any = None, data: bytes | None = None,
+                    timeout: float | None = None) -> tuple[int, Any]:
+        status, answer = await super()._json(method, path, what, body=body, data=data, timeout=timeout)
         if status >= 500 or status == 408:
             raise TransientError(f"{self.server}: {what} failed with HTTP {status}")
         return status, answer
 
     async def health(self) -> dict[str, Any]:
         """``GET /health``: ``{"jobs": {...}, "workers": {...}}``."""
-        try:
-            status, answer = await self._json("GET", "health", "check its health")
-        except TransientError as exc:
-            raise ServerUnavailableError(str(exc)) from exc
+        status, answer = await self._probe(self._json("GET", "health", "check its health"))
         if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("workers"), dict):
             raise ServerUnavailableError(f"{self.server} does not answer like a RunPod endpoint (/health, HTTP {status})")
         workers = answer["workers"]
@@ -132,14 +115,6 @@ class RunPodClient(EndpointMember):
         """``POST /cancel/{id}`` (a job already finished or forgotten is left as it is)."""
         await self._json("POST", f"cancel/{job_id}", "cancel a job")
 
-    async def cancel_quietly(self, job_id: str, *, on_event: OnEvent | None = None) -> bool:
-        try:
-            await asyncio.wait_for(self.cancel(job_id), timeout=min(self.http_timeout, 10.0))
-            return True
-        except Exception as exc:  # noqa: BLE001 - the original failure matters more
-            emit(on_event, job_id, "warning", {"message": f"could not cancel job {job_id} on {self.server}: {exc}"})
-            return False
-
     async def status(self, job_id: str) -> dict[str, Any] | None:
         """The job's status answer, or ``None`` when the endpoint does not have it (any more)."""
         code, answer = await self._json("GET", f"status/{job_id}", "read a job's status")
@@ -160,18 +135,16 @@ class RunPodClient(EndpointMember):
     async def run(self, graph: Mapping[str, Any], *, on_event: OnEvent | None = None,
                   on_submit: Callable[[str, str], object] | None = None, timeout: float | None = None) -> JobResult:
         """Submit ``graph`` with its inputs, journal the job id, follow it to its end (see the module doc)."""
-        request = self._request(graph)
-        size = len(json.dumps(request, separators=(",", ":")))
+        request = json.dumps(self._request(graph), separators=(",", ":")).encode()  # once: up to 10 MB
+        size = len(request)
         if size > self.max_request_bytes:
             raise PermanentError(f"{self.server}: the job with its input images is {size / MiB:.1f} MB, over the "
                                  f"{self.max_request_bytes / MiB:g} MB RunPod accepts for /run; use smaller images")
-        code, answer = await self._json("POST", "run", "submit the workflow", request)
+        code, answer = await self._json("POST", "run", "submit the workflow", data=request)
         job_id = str(dict_of(answer).get("id") or "") if code == 200 else ""
         if not job_id:
             raise TransientError(f"{self.server}: the workflow was not accepted (HTTP {code}: {str(answer)[:200]})")
-        if on_submit is not None:
-            on_submit(job_id, self.kind)
-        emit(on_event, job_id, "queued", {"number": None, "server": self.server})
+        self._queued(job_id, on_event, on_submit)
         # Its delayTime counts from the endpoint's receipt: the time now is a little after that, so
         # forecasts from it err late (a poll a little late), never early (a poll wasted, the next a second on).
         self.forecast.submitted(job_id, graph_kind(graph), self._clock())
@@ -191,12 +164,8 @@ class RunPodClient(EndpointMember):
     async def _follow_owned(self, job_id: str, on_event: OnEvent | None, timeout: float | None,
                             first: dict[str, Any] | None) -> JobResult:
         try:
-            result = await self._follow(job_id, on_event, timeout or self.timeout, first)
-        except asyncio.CancelledError:
-            if not self.keep_abandoned_jobs:  # Ctrl-C, SIGTERM, a service cancel: free the worker
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(self.cancel_quietly(job_id, on_event=on_event))
-            raise
+            async with self._cancel_if_abandoned(job_id, on_event):
+                result = await self._follow(job_id, on_event, timeout or self.timeout, first)
         finally:
             self.forecast.finished(job_id, queue_s=None, work_s=None)  # given up (a finished job is gone already)
         return result
@@ -248,7 +217,7 @@ class RunPodClient(EndpointMember):
                 raise self._failure(job_id, state, answer)
             if state == "IN_PROGRESS" and started is None:
                 started = now
-                delay = _seconds(answer.get("delayTime"))
+                delay = ms_to_seconds(answer.get("delayTime"))
                 # A resumed job's delayTime counts from a submission before the restart: taken now, then.
                 self.forecast.started(job_id, submitted + delay if delay is not None and not resumed else now)
                 emit(on_event, job_id, "started", {"server": self.server})
@@ -274,7 +243,7 @@ class RunPodClient(EndpointMember):
             if isinstance(item, dict) and item.get("type") in ("base64", "s3_url") and item.get("filename"):
                 files.append({"filename": item["filename"], "data": item.get("data"),
                               "transport": "base64" if item["type"] == "base64" else "url"})
-        queue_s, work_s = _seconds(answer.get("delayTime")), _seconds(answer.get("executionTime"))
+        queue_s, work_s = ms_to_seconds(answer.get("delayTime")), ms_to_seconds(answer.get("executionTime"))
         result = JobResult(job_id, output_refs(files), server=self.server)
         result.gpu_seconds, result.queue_seconds = work_s, queue_s
         return result
@@ -291,15 +260,4 @@ class RunPodClient(EndpointMember):
         if error.startswith("Workflow validation failed"):
             return WorkflowError(f"{self.server} rejected the workflow: {error}")
         return GenerationError(f"{self.server}: job {job_id} failed: {error or 'no error given'}")
-
-
-def _seconds(ms: Any) -> float | None:
-    """RunPod's ``delayTime`` / ``executionTime`` (milliseconds) in seconds."""
-    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
-        return None
-    try:
-        value = float(ms)
-    except OverflowError:  # an integer past any float
-        return None
-    return value / 1000.0 if math.isfinite(value) and value >= 0 else None
 

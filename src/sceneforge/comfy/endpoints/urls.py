@@ -12,9 +12,9 @@ The name a member is shown (and journaled) under is the URL as given, credential
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, cast
 
-from ...config import redact_url
+from ...config import MEMBER_KINDS, redact_url
 from ...errors import ConfigError
 
 __all__ = ["MemberKind", "member_kind", "endpoint_base", "RUNPOD_API"]
@@ -28,11 +28,7 @@ _ENDPOINT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def member_kind(url: str) -> MemberKind:
     """``comfyui``, ``runpod`` or ``comfyui-api`` by the URL's scheme."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme in ("runpod", "runpod+http", "runpod+https"):
-        return "runpod"
-    if scheme in ("comfyui-api+http", "comfyui-api+https"):
-        return "comfyui-api"
-    return "comfyui"
+    return cast(MemberKind, MEMBER_KINDS.get(scheme, "comfyui"))
 
 
 def endpoint_base(url: str) -> str:

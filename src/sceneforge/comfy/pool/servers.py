@@ -37,11 +37,13 @@ def runpod_key(env: Mapping[str, str] | None = None) -> str:
 
 
 def _server(settings: Settings, url: str) -> ComfyClient:
-    return ComfyClient(
+    client = ComfyClient(
         url, headers=secret_headers(settings), timeout=settings.comfy_timeout,
         poll_interval=settings.comfy_poll_interval, max_download_bytes=int(settings.comfy_max_download_mb * 1024 * 1024),
         download_timeout=settings.comfy_download_timeout,
     )
+    client.price_per_second = settings.comfy_member_options.get(url, {}).get("price_per_second")
+    return client
 
 
 def _endpoint(settings: Settings, url: str, env: Mapping[str, str] | None) -> RunPodClient | ComfyApiClient:
@@ -73,10 +75,5 @@ def clients_from_settings(settings: Settings) -> list[ComfyClient]:
 
 
 def pool_from_settings(settings: Settings, env: Mapping[str, str] | None = None) -> ComfyPool[Any]:
-    """A pool of every configured member (the caller owns it and closes it), with each member's price."""
-    pool: ComfyPool[Any] = ComfyPool(members_from_settings(settings, env), outage_grace=settings.comfy_outage_grace)
-    for srv, url in zip(pool.servers, settings.comfy_urls):
-        price = settings.comfy_member_options.get(url, {}).get("price_per_second")
-        if price is not None:
-            srv.price_per_second = float(price)
-    return pool
+    """A pool of every configured member (the caller owns it and closes it); each member brings its price."""
+    return ComfyPool(members_from_settings(settings, env), outage_grace=settings.comfy_outage_grace)

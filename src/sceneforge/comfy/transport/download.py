@@ -1,4 +1,4 @@
-"""Checked downloads from ComfyUI's ``/view`` and checks on server-supplied names.
+"""Checked downloads (ComfyUI's ``/view``, an endpoint's outputs) and checks on server-supplied names.
 
 A download is bounded three ways (issue #11): its size (``max_download_bytes``,
 announced or actual), its duration (``download_timeout``, enforced by the client
@@ -21,13 +21,18 @@ from typing import Any
 import aiohttp
 
 from ...errors import DownloadError, GenerationError, UnsafePathError
+from ...fsutil import atomic_path
 from ..protocol.errors_map import connection_error, status_error
 from .http import ERROR_BODY_LIMIT, size_text
+from .verify import INLINE_BYTES, verify_download
 
 __all__ = [
-    "check_server_name", "check_file_ref", "stream_to_file", "fetch_to_file", "check_view_status", "deadline_error",
-    "not_found", "VIEW_TYPES",
+    "check_server_name", "check_file_ref", "stream_to_file", "fetch_to_file", "download_checked", "check_view_status",
+    "deadline_error", "not_found", "VIEW_TYPES", "Opener",
 ]
+
+#: Opens the request of a download, given the read timeout it is to use.
+Opener = Callable[[aiohttp.ClientTimeout], AbstractAsyncContextManager[aiohttp.ClientResponse]]
 
 #: The folder types /view knows; anything else is a 400 on the real server.
 VIEW_TYPES = frozenset({"output", "input", "temp"})
@@ -69,7 +74,7 @@ def check_file_ref(ref: dict[str, Any]) -> tuple[str, str, str]:
 
 
 async def stream_to_file(
-    resp: aiohttp.ClientResponse, tmp: Path, *, label: str, server: str, max_bytes: int, keep: int = 0
+    resp: aiohttp.ClientResponse, tmp: Path, *, label: str, where: str, max_bytes: int, keep: int = 0
 ) -> bytes | None:
     """Write the body of ``resp`` to ``tmp``; return it too when it is at most ``keep`` bytes.
 
@@ -77,11 +82,12 @@ async def stream_to_file(
 
     Refused: a body larger than ``max_bytes`` (announced or actual: writing stops at
     the cap), shorter than ``Content-Length``, cut off, or empty. Each is a
-    :class:`DownloadError`; the caller's temporary file is removed with it.
+    :class:`DownloadError`; the caller's temporary file is removed with it. ``where`` names the source
+    in messages (``ComfyUI at URL: /view``, an endpoint's name).
     """
     expected = resp.content_length
-    where = f"ComfyUI at {server}: /view of {label}"
-    too_big = f"{where} is larger than {size_text(max_bytes)} (the setting comfy_max_download_mb); not kept"
+    where = f"{where} gave {label}"
+    too_big = f"{where}, which is larger than {size_text(max_bytes)} (the setting comfy_max_download_mb); not kept"
     if expected is not None and expected > max_bytes:
         raise DownloadError(f"{too_big} (it announced {size_text(expected)})")
     received = 0
@@ -100,12 +106,12 @@ async def stream_to_file(
                         kept = None  # big: checked from disk, off the event loop
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError) as exc:
         announced = "?" if expected is None else expected
-        raise DownloadError(f"{where} ended early after {received} of {announced} bytes") from exc
+        raise DownloadError(f"{where}, which ended early after {received} of {announced} bytes") from exc
     if expected is not None and received != expected:
-        raise DownloadError(f"{where} got {received} bytes, the server announced {expected}")
+        raise DownloadError(f"{where}: {received} bytes, {expected} announced")
     if received == 0:
         # An empty "image" is a server-side failure worth another try, not an asset.
-        raise DownloadError(f"{where} was empty")
+        raise DownloadError(f"{where} empty")
     return b"".join(kept) if kept is not None else None
 
 
@@ -123,7 +129,7 @@ async def check_view_status(resp: aiohttp.ClientResponse, label: str, server: st
 
 async def fetch_to_file(
     request: Callable[[], AbstractAsyncContextManager[aiohttp.ClientResponse]], tmp: Path, *, label: str,
-    server: str, deadline: float, max_bytes: int, keep: int,
+    server: str, where: str, deadline: float, max_bytes: int, keep: int,
     check: Callable[[aiohttp.ClientResponse], Awaitable[None]],
 ) -> bytes | None:
     """One bounded download into ``tmp``: ``request()`` opened, ``check`` on its answer, the body capped at
@@ -134,24 +140,46 @@ async def fetch_to_file(
         async with asyncio.timeout(deadline) as budget:
             async with request() as resp:
                 await check(resp)
-                return await stream_to_file(resp, tmp, label=label, server=server, max_bytes=max_bytes, keep=keep)
+                return await stream_to_file(resp, tmp, label=label, where=where, max_bytes=max_bytes, keep=keep)
     except TimeoutError as exc:
         if budget.expired():
-            raise deadline_error(label, server, deadline, tmp) from None
+            raise deadline_error(label, where, deadline, tmp) from None
         raise connection_error(exc, server, what) from exc
     except (aiohttp.ClientError, ConnectionError) as exc:
         # Not every OSError: a full disk must reach atomic_path as a storage error.
         raise connection_error(exc, server, what) from exc
 
 
-def deadline_error(label: str, server: str, timeout: float, tmp: Path) -> DownloadError:
+async def download_checked(
+    source: Opener | bytes, dest: Path, *, name: str, label: str, server: str, where: str, http_timeout: float,
+    deadline: float, max_bytes: int, verify: bool, check: Callable[[aiohttp.ClientResponse], Awaitable[None]],
+) -> Path:
+    """Write one file to ``dest`` atomically: the body of the request ``source`` opens (within
+    :func:`fetch_to_file`'s bounds), or ``source`` itself (bytes already at hand), decoded as the image or
+    video ``name`` says before it is kept when ``verify``. Whatever fails leaves nothing at ``dest``;
+    messages name the source by ``where`` and the file by ``label``."""
+    with atomic_path(dest) as tmp:
+        if isinstance(source, bytes):
+            tmp.write_bytes(source)
+            body: bytes | None = source if len(source) <= INLINE_BYTES else None
+        else:
+            read_timeout = aiohttp.ClientTimeout(total=None, sock_connect=http_timeout, sock_read=http_timeout)
+            body = await fetch_to_file(lambda: source(read_timeout), tmp, label=label, server=server, where=where,
+                                       deadline=deadline, max_bytes=max_bytes,
+                                       keep=INLINE_BYTES if verify else 0, check=check)
+        if verify:
+            await verify_download(tmp, name, label=label, server=where, data=body)
+    return dest
+
+
+def deadline_error(label: str, where: str, timeout: float, tmp: Path) -> DownloadError:
     """The overall download deadline passed (a trickling body resets read timeouts forever)."""
     try:
         got = f"{size_text(tmp.stat().st_size)} received"
     except OSError:
         got = "nothing received"
     return DownloadError(
-        f"ComfyUI at {server}: /view of {label} did not finish within {timeout:g} s "
+        f"{where} did not give {label} within {timeout:g} s "
         f"(the setting comfy_download_timeout; {got}); not kept"
     )
 

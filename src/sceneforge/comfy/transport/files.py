@@ -17,11 +17,9 @@ from typing import Any
 import aiohttp
 
 from ...errors import AssetMissingError, PermanentError, TransientError
-from ...fsutil import atomic_path
 from ..protocol.errors_map import status_error
-from .download import check_file_ref, check_server_name, check_view_status, fetch_to_file
+from .download import check_file_ref, check_server_name, check_view_status, download_checked
 from .http import ComfyHTTP
-from .verify import INLINE_BYTES, verify_download
 
 __all__ = ["ComfyFiles", "UPLOAD_MEMORY"]
 
@@ -112,18 +110,11 @@ class ComfyFiles(ComfyHTTP):
         """
         filename, subfolder, kind = check_file_ref(dict(file_ref))
         label = f"{subfolder}/{filename}" if subfolder else filename
-        limit = int(max_bytes or self.max_download_bytes)
-        deadline = float(timeout or self.download_timeout)
-        read_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http_timeout, sock_read=self.http_timeout)
-        dest = Path(dest)
-        with atomic_path(dest) as tmp:
-            body = await fetch_to_file(
-                lambda: self._http().get(
-                    self._url("view"), params={"filename": filename, "subfolder": subfolder, "type": kind},
-                    headers=self._headers, timeout=read_timeout),
-                tmp, label=label, server=self.server, deadline=deadline, max_bytes=limit,
-                keep=INLINE_BYTES if self.verify_downloads else 0,
-                check=lambda resp: check_view_status(resp, label, self.server, f"download {label}"))
-            if self.verify_downloads:
-                await verify_download(tmp, filename, label=label, server=self.server, data=body)
-        return dest
+        params = {"filename": filename, "subfolder": subfolder, "type": kind}
+        return await download_checked(
+            lambda read_timeout: self._http().get(self._url("view"), params=params, headers=self._headers,
+                                                  timeout=read_timeout),
+            Path(dest), name=filename, label=label, server=self.server, where=f"ComfyUI at {self.server}: /view",
+            http_timeout=self.http_timeout, deadline=float(timeout or self.download_timeout),
+            max_bytes=int(max_bytes or self.max_download_bytes), verify=self.verify_downloads,
+            check=lambda resp: check_view_status(resp, label, self.server, f"download {label}"))

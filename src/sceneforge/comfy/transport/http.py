@@ -24,7 +24,10 @@ from ...config import redact_url
 from ...errors import ConfigError, TransientError
 from ..protocol.errors_map import connection_error, status_error
 
-__all__ = ["ComfyHTTP", "DEFAULT_JSON_LIMITS", "NET_ERRORS", "read_capped", "size_text", "usable_session"]
+__all__ = [
+    "ComfyHTTP", "DEFAULT_JSON_LIMITS", "NET_ERRORS", "MiB", "OwnSession", "capped_request", "parse_json", "read_capped",
+    "size_text", "usable_session",
+]
 
 MiB = 1024 * 1024
 
@@ -94,12 +97,59 @@ async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
     return bytes(buf)
 
 
-class ComfyHTTP:
+async def capped_request(
+    session: aiohttp.ClientSession, method: str, url: yarl.URL, *, limit: int, server: str, what: str, **options: Any
+) -> tuple[int, bytes | None, Mapping[str, str]]:
+    """Send one request (``options`` go to aiohttp); return ``(status, body, headers)``: a ``200`` body read up
+    to ``limit`` bytes (``None`` when it exceeds them), of any other answer only an excerpt. Transport
+    failures are mapped to sceneforge's errors naming ``server`` and ``what``."""
+    try:
+        async with session.request(method, url, **options) as resp:
+            if resp.status != 200:
+                return resp.status, await resp.content.read(ERROR_BODY_LIMIT), resp.headers
+            return resp.status, await read_capped(resp, limit), resp.headers
+    except NET_ERRORS as exc:
+        raise connection_error(exc, server, what) from exc
+
+
+def parse_json(body: bytes, error: str) -> Any:
+    """``body`` parsed, or :class:`TransientError` ``error``."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise TransientError(error) from None
+
+
+class OwnSession:
+    """An aiohttp session given, or made (and closed) by its holder."""
+
+    _session: aiohttp.ClientSession | None
+    _owns_session: bool
+
+    def _use_session(self, session: aiohttp.ClientSession | None) -> None:
+        self._session = session
+        self._owns_session = session is None
+
+    def _http(self) -> aiohttp.ClientSession:
+        self._session = usable_session(self._session, owned=self._owns_session, who=type(self).__name__)
+        return self._session
+
+    async def _close_session(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class ComfyHTTP(OwnSession):
     """URL, headers, session and the capped request helpers shared by the client's calls.
 
     ``max_json_bytes`` caps each JSON answer: one number for every endpoint, or a
     mapping endpoint -> bytes merged over :data:`DEFAULT_JSON_LIMITS`.
     """
+
+    #: What a GPU second costs on this server (``price_per_second`` of its comfy_urls table), if known;
+    #: the pool reads it, as it reads an endpoint's.
+    price_per_second: float | None = None
 
     def __init__(
         self,
@@ -141,18 +191,7 @@ class ComfyHTTP:
         elif max_json_bytes is not None:
             self.json_limits = dict.fromkeys(self.json_limits, int(max_json_bytes))
             self.json_limit_default = int(max_json_bytes)
-        self._session = session
-        self._owns_session = session is None
-
-    # --- session ------------------------------------------------------------------
-    def _http(self) -> aiohttp.ClientSession:
-        self._session = usable_session(self._session, owned=self._owns_session, who="ComfyClient")
-        return self._session
-
-    async def _close_session(self) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        self._session = None if self._owns_session else self._session
+        self._use_session(session)
 
     def _url(self, path: str, *, ws: bool = False) -> yarl.URL:
         url = self._base.with_path(f"{self._prefix}/{path.lstrip('/')}")
@@ -184,34 +223,22 @@ class ComfyHTTP:
         naming the server and the endpoint; an error body is cut to an excerpt.
         """
         limit = self.json_limit(path)
-        try:
-            async with self._http().request(
-                method, self._url(path), json=json_body, data=data, params=params,
-                headers=self._headers, timeout=self._timeout,
-            ) as resp:
-                if resp.status != 200:
-                    return resp.status, await resp.content.read(ERROR_BODY_LIMIT)
-                body = await read_capped(resp, limit)
-        except NET_ERRORS as exc:
-            raise connection_error(exc, self.server, what) from exc
+        status, body, _ = await capped_request(
+            self._http(), method, self._url(path), limit=limit, server=self.server, what=what,
+            json=json_body, data=data, params=params, headers=self._headers, timeout=self._timeout)
         if body is None:
             key = path.lstrip("/").split("/", 1)[0]
             raise TransientError(
                 f"ComfyUI at {self.server}: the answer of {method} /{path.lstrip('/')} exceeds {size_text(limit)} "
                 f"(the max_json_bytes limit for /{key}); refusing to read more, while trying to {what}"
             )
-        return resp.status, body
+        return status, body
 
     async def _get_json(self, path: str, *, what: str, params: Mapping[str, str] | None = None) -> Any:
         status, body = await self._request("GET", path, what=what, params=params)
         if status != 200:
             raise status_error(status, body.decode("utf-8", "replace"), self.server, what)
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise TransientError(
-                f"ComfyUI at {self.server}: {what} returned a body that is not JSON (GET /{path})"
-            ) from None
+        return parse_json(body, f"ComfyUI at {self.server}: {what} returned a body that is not JSON (GET /{path})")
 
     async def _post_ok(self, path: str, body: Any, *, what: str) -> None:
         status, text = await self._request("POST", path, what=what, json_body=body)

@@ -100,11 +100,11 @@ async def verify_download(path: Path, name: str, *, label: str, server: str, dat
             await check_video(path)
     except TimeoutError:
         raise DownloadError(
-            f"ComfyUI at {server}: /view gave {label}, which could not be checked within "
+            f"{server} gave {label}, which could not be checked within "
             f"{VIDEO_CHECK_TIMEOUT:g} s (ffmpeg hung); not kept"
         ) from None
     except ValueError as exc:
         kind = "image" if ext in IMAGE_EXTS else "video"
         raise DownloadError(
-            f"ComfyUI at {server}: /view gave {label}, which is not a valid {kind} ({exc}); not kept"
+            f"{server} gave {label}, which is not a valid {kind} ({exc}); not kept"
         ) from None
