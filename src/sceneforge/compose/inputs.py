@@ -22,7 +22,7 @@ from ..preview.subtitles import parse_srt
 from ..tts.base import Cue
 from ..tts.words import read_words
 
-__all__ = ["SceneInput", "TopicInput", "encoder_lead", "ffmpeg_exe", "load_topic", "check_music", "picture"]
+__all__ = ["SceneInput", "TopicInput", "encoder_lead", "load_topic", "check_music", "picture"]
 
 #: LAME's start delay in samples (576 encoder + 529 decoder), in every MP3 it writes.
 LAME_DELAY = 1105

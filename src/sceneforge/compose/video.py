@@ -29,7 +29,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .inputs import ffmpeg_exe
+from ..media import ffmpeg_exe
 from .options import ComposeOptions
 from .timeline import Clip, Timeline
 
