@@ -32,7 +32,7 @@ MAX_FUNCTION_LINES = 60
 #: ("" is the package itself: ``sceneforge/__init__.py`` gathers the public API from every layer).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("scenes", "config", "layout", "cache", "takes", "retry", "errors", "events", "fsutil", "lock",
-              "registry", "backend", "input_checks", "fonts", "workflows")),
+              "registry", "backend", "input_checks", "fonts", "media", "workflows")),
     ("backends", ("tts", "images", "motion", "comfy")),
     # the library over the backends: the engine and topic workspace, the preview and compose beside it, and what
     # the faces ask of the engines (their voices, their health)

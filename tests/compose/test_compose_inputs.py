@@ -64,6 +64,20 @@ def test_unreadable_image_names_the_scene(topic: Path, no_render: None) -> None:
         compose_topic(topic, ComposeOptions(size=SMALL))
 
 
+def test_an_image_with_a_bad_checksum_joins_the_list(topic: Path, no_render: None) -> None:
+    """A PNG whose pixel data fails its CRC (Pillow raises SyntaxError, not OSError) is one more problem."""
+    data = bytearray((topic / "image_scene_1.png").read_bytes())
+    data[data.index(b"IDAT") + 6] ^= 0xFF  # a byte of the pixel data, its chunk's CRC left as it was
+    (topic / "image_scene_1.png").write_bytes(bytes(data))
+    (topic / "audio_scene_2.mp3").unlink()
+    with pytest.raises(InputFileMissingError) as err:
+        compose_topic(topic, ComposeOptions(size=SMALL))
+    problems = err.value.problems
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("scene 1: image_path") and "is not a readable image" in problems[0]
+    assert "(image stage)" in problems[0] and problems[1].startswith("scene 2:")
+
+
 def test_music_missing_or_not_audio_names_the_file(topic: Path, no_render: None, tmp_path: Path) -> None:
     gone = tmp_path / "gone.mp3"
     with pytest.raises(InputFileMissingError, match=f"music file {gone} does not exist"):

@@ -37,6 +37,9 @@ async def test_a_failed_image_is_named_with_its_reason(tmp_path: Path) -> None:
                 shown = await client.raw("get_scene", {"slug": slug, "n": 1})
                 assert not shown.is_error
                 assert any(getattr(c, "text", "") == "scene 1 has no image yet" for c in shown.content)
+                alone = shown.structured_content or {}  # get_scene says what get_topic says of the scene
+                assert alone["stages"]["image"]["state"] == "failed", alone
+                assert alone["failure"] == failure
         finally:
             await svc.stop()
 

@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .inputs import ffmpeg_exe
+from ..media import ffmpeg_exe
 from .process import run_ffmpeg
 from .timeline import Timeline
 

@@ -9,35 +9,26 @@ found with the preview's rules (:mod:`sceneforge.preview.assets`).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ..errors import AssetMissingError, ConfigError, InputFileMissingError, SceneValidationError
-from ..preview.assets import RUN_HINT, ResolvedScene, load_scenes, resolve_scene
+from ..media import NotAnImage, ffmpeg_exe, open_bounded
+from ..preview.assets import RUN_HINT, ResolvedScene, load_scene_file, resolve_scene
 from ..preview.subtitles import parse_srt
 from ..tts.base import Cue
 from ..tts.words import read_words
 
-__all__ = ["SceneInput", "TopicInput", "encoder_lead", "ffmpeg_exe", "load_topic", "check_music"]
+__all__ = ["SceneInput", "TopicInput", "encoder_lead", "load_topic", "check_music", "picture"]
 
 #: LAME's start delay in samples (576 encoder + 529 decoder), in every MP3 it writes.
 LAME_DELAY = 1105
 
 #: The stage that makes each scene field (named in errors: the stage to run again).
 _STAGE_OF = {"audio_path": "audio", "image_path": "image", "motion_frames_path": "motion"}
-
-
-def ffmpeg_exe() -> str:
-    """The static ffmpeg bundled with ``imageio-ffmpeg``."""
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 @dataclass
@@ -48,6 +39,7 @@ class SceneInput:
     duration: float
     lines: list[Cue]  # from the SRT; empty when the engine gave none
     words: list[Cue] | None  # from the words sidecar, when present and made for this audio
+    picture_size: tuple[int, int]  # of its picture (its image, else its first frame), read when it was checked
     lead: float = 0.0  # seconds of encoder delay at the start of the decoded narration, skipped
 
     @property
@@ -74,22 +66,29 @@ def _stage_note(message: str) -> str:
     return message
 
 
-def _check_image(sc: ResolvedScene) -> str | None:
-    path = sc.image or (sc.frames[0] if sc.frames else None)
+def picture(sc: ResolvedScene) -> Path:
+    """The scene's picture: its image, else its first motion frame (what the cover shows)."""
+    return sc.image or sc.frames[0]  # resolve_scene found one of them
+
+
+def _check_image(sc: ResolvedScene) -> tuple[int, int]:
+    """The size of the scene's picture, checked to be a whole image (within the pixel cap)."""
+    path = picture(sc)
     field = "image_path" if sc.image else "motion_frames_path"
     try:
-        with Image.open(path) as im:  # type: ignore[arg-type]
+        with open_bounded(path) as im:
+            size = im.size
             im.verify()
-    except OSError as exc:
-        return f"scene {sc.number}: {field} {path} is not a readable image ({exc}); regenerate it ({_STAGE_OF[field]} stage)"
-    return None
+    except (OSError, ValueError) as exc:
+        why = exc.cause if isinstance(exc, NotAnImage) else exc
+        raise AssetMissingError(f"scene {sc.number}: {field} {path} is not a readable image ({why}); regenerate it "
+                                f"({_STAGE_OF[field]} stage)") from None
+    return size
 
 
 def _scene_input(n: int, raw: dict[str, Any], folder: Path) -> SceneInput:
     sc = resolve_scene(n, raw, folder, need_audio=True)
-    problem = _check_image(sc)
-    if problem:
-        raise AssetMissingError(problem)
+    size = _check_image(sc)
     if sc.duration is None:
         raise AssetMissingError(f"scene {n}: cannot read the duration of audio_path {sc.audio}; {RUN_HINT} (audio stage)")
     lines: list[Cue] = []
@@ -98,7 +97,7 @@ def _scene_input(n: int, raw: dict[str, Any], folder: Path) -> SceneInput:
         lines = [Cue(a, b, t) for a, b, t in parse_srt(text)]
     words = read_words(sc.audio) if sc.audio is not None else None
     lead = encoder_lead(sc.audio, sc.duration) if sc.audio is not None else 0.0
-    return SceneInput(sc, sc.duration, lines, words, lead)
+    return SceneInput(sc, sc.duration, lines, words, size, lead)
 
 
 def encoder_lead(audio: Path, duration: float) -> float:
@@ -129,11 +128,7 @@ def encoder_lead(audio: Path, duration: float) -> float:
     return lead if info.length - duration >= lead - 1e-3 else 0.0
 
 
-def _title(folder: Path) -> str:
-    try:
-        data = json.loads((folder / "scenes.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = None
+def _title(data: Any, folder: Path) -> str:
     if isinstance(data, dict):
         for key in ("title", "topic"):
             value = data.get(key)
@@ -145,7 +140,7 @@ def _title(folder: Path) -> str:
 def load_topic(folder: Path | str, title: str | None = None) -> TopicInput:
     """Every scene of ``folder`` with its files; all problems at once, each naming its scene and stage."""
     folder = Path(folder)
-    raw = load_scenes(folder)
+    data, raw = load_scene_file(folder)
     scenes: list[SceneInput] = []
     problems: list[str] = []
     for n, item in enumerate(raw, 1):
@@ -157,7 +152,7 @@ def load_topic(folder: Path | str, title: str | None = None) -> TopicInput:
         raise InputFileMissingError(problems)
     if title is not None and not title.strip():
         raise SceneValidationError("the title is empty")
-    return TopicInput(folder, " ".join((title or _title(folder)).split()), scenes)
+    return TopicInput(folder, " ".join((title or _title(data, folder)).split()), scenes)
 
 
 def check_music(path: Path | str) -> Path:

@@ -26,7 +26,7 @@ from ..fsutil import atomic_path
 from .audio import fit_loudness, mix_command
 from .captions import CaptionStyle, caption_events, write_ass
 from .cover import COVER_NAME, make_cover
-from .inputs import SceneInput, TopicInput, check_music, load_topic
+from .inputs import SceneInput, TopicInput, check_music, load_topic, picture
 from .options import ComposeOptions
 from .process import ProgressCallback, run_ffmpeg
 from .timeline import Timeline, plan_timeline
@@ -73,7 +73,8 @@ def _source(i: int, sc: SceneInput, work: Path, opts: ComposeOptions) -> SceneSo
     frames = sc.scene.frames
     first = frames[0] if frames else sc.scene.image
     assert first is not None  # load_topic checked it
-    fit = fit_mode(first, opts.size, opts.fit)
+    # the size read when the picture was checked, unless the frames are drawn from another file than it
+    fit = fit_mode(sc.picture_size if first == picture(sc.scene) else first, opts.size, opts.fit)
     if not frames:
         return SceneSource(str(first.resolve()), None, fit)
     folder = work / f"scene_{i}"
@@ -125,9 +126,9 @@ def _render(plan: ComposePlan, work: Path, on_progress: ProgressCallback | None,
                               fonts="fonts", title=topic.title, dest=tmp.resolve())
         run_ffmpeg(cmd, cwd=work, log=work / "picture.log", what=str(dest), total=plan.timeline.duration,
                    on_progress=on_progress, cancel=cancel)
-    first = topic.scenes[0].scene
-    image = first.image or first.frames[0]
-    cover = make_cover(image, topic.title, opts.size, fit_mode(image, opts.size, opts.fit), topic.folder / COVER_NAME)
+    first = topic.scenes[0]
+    fit = fit_mode(first.picture_size, opts.size, opts.fit)
+    cover = make_cover(picture(first.scene), topic.title, opts.size, fit, topic.folder / COVER_NAME)
     return ComposeResult(dest, cover, plan.timeline.duration, plan.timeline, _caption_modes(plan))
 
 

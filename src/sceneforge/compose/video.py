@@ -29,7 +29,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .inputs import ffmpeg_exe
+from ..media import ffmpeg_exe
 from .options import ComposeOptions
 from .timeline import Clip, Timeline
 
@@ -47,12 +47,16 @@ class SceneSource:
     fit: str  # "cover" or "blur"
 
 
-def fit_mode(image: Path, size: tuple[int, int], wanted: str) -> str:
-    """``cover`` or ``blur`` for ``image`` in a frame of ``size`` (``wanted`` is ``auto``, ``cover`` or ``blur``)."""
+def fit_mode(image: Path | tuple[int, int], size: tuple[int, int], wanted: str) -> str:
+    """``cover`` or ``blur`` for ``image`` (a file, or its size) in a frame of ``size`` (``wanted`` is
+    ``auto``, ``cover`` or ``blur``)."""
     if wanted != "auto":
         return wanted
-    with Image.open(image) as im:
-        iw, ih = im.size
+    if isinstance(image, tuple):
+        iw, ih = image
+    else:
+        with Image.open(image) as im:
+            iw, ih = im.size
     ratio = (iw / ih) / (size[0] / size[1])
     return "cover" if 1 / 1.2 <= ratio <= 1.2 else "blur"
 

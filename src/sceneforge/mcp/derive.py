@@ -2,11 +2,10 @@
 
 Per scene and stage a ``state`` (:data:`.shapes.StageState`), its seed, duration and
 GPU seconds (``gpu_seconds`` in ``scenes.json``, as ``{"image": 3.1}`` or
-``image_gpu_seconds``, passed through when present), and the scene's ``failure``:
-the ``scene_failed`` events of the topic's last job (after its last ``running``
-status), with the error's type, its message and whether another try may work (the
-error class's ``retryable``). When the service's view carries a ``failure`` of its
-own (issue #18), that one is taken as it is.
+``image_gpu_seconds``, passed through when present), and the scene's ``failure``: the
+one the service's view carries in the scene's ``state`` (its
+:class:`~sceneforge.service.scene_states.SceneStates` worked it out from the events),
+taken as it is.
 """
 
 from __future__ import annotations
@@ -14,15 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import errors
+from ..config import STAGES
 from ..pipeline.context import STAGE_FIELDS
 from .shapes import Failure, SceneInfo, StageInfo, TopicInfo
 
-__all__ = ["last_job_failures", "scene_info", "topic_info", "STAGES", "FAILURE_STATUSES"]
+__all__ = ["scene_info", "topic_info"]
 
-STAGES = ("audio", "image", "motion")
-#: A topic in these states may have failed scenes in its last job (a queued or done one has none).
-FAILURE_STATUSES = frozenset({"running", "failed", "cancelled", "interrupted"})
 _SEED_FIELDS = {"image": "image_seed", "motion": "motion_seed"}
 _ASSET_KEYS = {"audio": ("audio",), "image": ("image",), "motion": ("motion_frames", "motion_video")}
 _SHOWN = {"n", "urls", "script", "image_prompt", "motion_prompt", "gpu_seconds", "failure",
@@ -33,30 +29,6 @@ FileName = Callable[[str], str | None]
 
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _retryable(kind: str) -> bool:
-    cls = getattr(errors, kind, None)
-    return bool(isinstance(cls, type) and issubclass(cls, errors.SceneforgeError) and cls.retryable)
-
-
-def last_job_failures(events: list[dict[str, Any]]) -> dict[tuple[int, str], Failure]:
-    """``(scene, stage)`` -> why it failed, from the ``scene_failed`` events of the last job."""
-    start = 0
-    for i, event in enumerate(events):
-        if event.get("kind") == "status" and (event.get("data") or {}).get("status") == "running":
-            start = i
-    out: dict[tuple[int, str], Failure] = {}
-    for event in events[start:]:
-        scene, stage = event.get("scene"), event.get("stage")
-        if event.get("kind") != "scene_failed" or not isinstance(scene, int) or not isinstance(stage, str):
-            continue
-        data = _obj(event.get("data"))
-        error = _obj(data.get("error"))
-        kind = str(error.get("type") or "GenerationError")
-        message = str(data.get("reason") or error.get("message") or "failed")
-        out[(scene, stage)] = Failure(stage=stage, kind=kind, message=message, retryable=_retryable(kind))
-    return out
 
 
 def _gpu_seconds(raw: dict[str, Any], stage: str) -> float | None:
@@ -86,21 +58,19 @@ def _files(urls: dict[str, Any], name: FileName) -> dict[str, Any]:
     return out
 
 
-def scene_info(raw: dict[str, Any], *, stages: set[str], status: str,
-               failures: dict[tuple[int, str], Failure], name: FileName) -> SceneInfo:
+def scene_info(raw: dict[str, Any], *, stages: set[str], status: str, name: FileName) -> SceneInfo:
     """One scene of the service's topic view as the tools show it."""
     n = int(raw["n"])
     urls = _obj(raw.get("urls"))
     told = _obj(raw.get("state"))  # the service's own account of the scene (issue #18.3)
     own = raw.get("failure") or told.get("failure")
-    failure = Failure.model_validate({**own, "stage": own.get("stage") or "job"}) if isinstance(own, dict) else next(
-        (failures[(n, s)] for s in STAGES if (n, s) in failures), None)
+    failure = Failure.model_validate({**own, "stage": own.get("stage") or "job"}) if isinstance(own, dict) else None
     said = _obj(told.get("stages"))
     info: dict[str, StageInfo] = {}
     for stage in STAGES:
         if any(urls.get(key) for key in _ASSET_KEYS[stage]):
             state = "done"
-        elif (n, stage) in failures or said.get(stage) == "failed" or (failure is not None and failure.stage == stage):
+        elif said.get(stage) == "failed" or (failure is not None and failure.stage == stage):
             state = "failed"
         elif stage not in stages:
             state = "off"
@@ -116,10 +86,9 @@ def scene_info(raw: dict[str, Any], *, stages: set[str], status: str,
                      fields={k: v for k, v in raw.items() if k not in _SHOWN})
 
 
-def topic_info(view: dict[str, Any], *, stages: set[str], events: list[dict[str, Any]], name: FileName) -> TopicInfo:
+def topic_info(view: dict[str, Any], *, stages: set[str], name: FileName) -> TopicInfo:
     """The service's topic view (``GET /api/topics/{slug}``) as the tools show it."""
-    failures = last_job_failures(events)
-    scenes = [scene_info(s, stages=stages, status=str(view.get("status")), failures=failures, name=name)
+    scenes = [scene_info(s, stages=stages, status=str(view.get("status")), name=name)
               for s in view.get("scenes") or [] if isinstance(s, dict)]
     return TopicInfo(slug=view["slug"], topic=view["topic"], status=view["status"], updated_at=view["updated_at"],
                      created_at=view.get("created_at") or "", progress=view["progress"], error=view.get("error"),

@@ -18,24 +18,25 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from pydantic import ValidationError
-
-from ..config import Settings
+from ..config import STAGES, Settings
 from ..doctor import DoctorReport, doctor_report
-from ..errors import ConfigError, SceneforgeError, SceneValidationError, error_text
+from ..errors import ConfigError, SceneforgeError
+from ..pipeline import TopicLayout
 from ..scenes import decode_scene_json
-from ..service.files import relative_paths
-from ..service.models import RegenerateRequest
+from ..service.actions import TopicActions
 from ..service.options import job_settings
+from ..service.problems import problem_lines
 from ..service.service import Service
-from ..service.views import scene_count, scenes_json, takes_view, topic_view
+from ..service.store import TopicRecord
+from ..service.views import scenes_json, takes_view, topic_answer
 from ..voices import Voice, list_voices
 
-__all__ = ["ServiceOps", "OpsError", "Progress"]
+__all__ = ["ServiceOps", "OpsError", "Progress", "SceneRead"]
 
 #: ``(done, total)`` steps of a topic's job, as its record counts them.
 Progress = Callable[[int, int], Awaitable[None]]
@@ -50,9 +51,27 @@ class OpsError(Exception):
         super().__init__("\n".join(lines))
 
 
-def _as_request_json(value: Any) -> Any:
-    """``value`` through the same JSON decoding an HTTP body gets (NaN, Infinity ... refused alike)."""
-    return decode_scene_json(json.dumps(value, ensure_ascii=False, allow_nan=True).encode("utf-8"))
+async def _as_request_json(value: Any) -> Any:
+    """``value`` through the same JSON decoding an HTTP body gets (NaN, Infinity ... refused alike), off the
+    event loop (a big topic's scenes take a while to encode and decode)."""
+    return await asyncio.to_thread(
+        lambda: decode_scene_json(json.dumps(value, ensure_ascii=False, allow_nan=True).encode("utf-8")))
+
+
+@dataclass(frozen=True)
+class SceneRead:
+    """One scene as ``GET /api/topics/{slug}`` shows it (with its ``state``), its topic's status and stages."""
+
+    scene: dict[str, Any]
+    status: str
+    stages: set[str]
+
+
+def _read_scene(actions: TopicActions, layout: TopicLayout, slug: str, n: int) -> tuple[int, dict[str, Any]]:
+    """The topic's scene count and scene ``n`` decoded (only that one): the 404 text for an unknown scene."""
+    actions.check_scene(slug, n)
+    encoded = scenes_json(layout)
+    return len(encoded), dict(json.loads(encoded[n - 1]))
 
 
 class ServiceOps:
@@ -76,8 +95,7 @@ class ServiceOps:
 
     def refusal(self, exc: SceneforgeError) -> OpsError:
         """The error's lines as the HTTP API answers them (a 422's ``problems``), paths made relative."""
-        lines = list(exc.problems) if isinstance(exc, SceneValidationError) else error_text(exc).splitlines()
-        return OpsError([relative_paths(line, self.service.out_dir) for line in lines], type(exc).__name__)
+        return OpsError(problem_lines(exc, self.service.out_dir), type(exc).__name__)
 
     @property
     def settings(self) -> Settings:
@@ -92,7 +110,7 @@ class ServiceOps:
         if options is not None:
             data["options"] = options
         with self._errors():
-            record = await self.service.actions.submit(_as_request_json(data))
+            record = await self.service.actions.submit(await _as_request_json(data))
         return {"slug": record.slug, "status": record.status.value}
 
     def list_topics(self) -> list[dict[str, Any]]:
@@ -100,18 +118,12 @@ class ServiceOps:
         with self._errors():
             return [r.summary() for r in self.service.jobs.all()]
 
-    def summary(self, slug: str) -> dict[str, Any]:
-        """The topic as ``GET /api/topics`` lists it."""
-        with self._errors():
-            return self.service.jobs.get(slug).summary()
-
     def topic_view(self, slug: str) -> dict[str, Any]:
         """``GET /api/topics/{slug}``, decoded."""
         with self._errors():
             record = self.service.jobs.get(slug)
             layout = self.service.store.layout(slug)
-            record.scene_count = scene_count(layout)
-            return dict(json.loads(topic_view(record, layout, self.service.jobs.scene_states(record))))
+            return dict(json.loads(topic_answer(record, layout, self.service.jobs.scene_states(record))))
 
     def scenes_json(self, slug: str) -> bytes:
         """The topic's scenes with their URLs (what ``GET /api/topics/{slug}`` lists)."""
@@ -119,27 +131,30 @@ class ServiceOps:
             self.service.jobs.get(slug)
             return b"[" + b",".join(scenes_json(self.service.store.layout(slug))) + b"]"
 
-    def events(self, slug: str) -> list[dict[str, Any]]:
-        """The topic's kept events, oldest first."""
-        with self._errors():
-            return self.service.store.read_events(slug)
+    def _stages(self, record: TopicRecord) -> set[str]:
+        """The stages the topic's jobs make (its options over the service's settings)."""
+        try:
+            settings = job_settings(self.settings, record.options)
+        except ConfigError:
+            settings = self.settings
+        return {stage for stage in STAGES if settings.wants(stage)}
 
     def stages(self, slug: str) -> set[str]:
         """The stages the topic's jobs make (its options over the service's settings)."""
         with self._errors():
-            record = self.service.jobs.get(slug)
-            try:
-                settings = job_settings(self.settings, record.options)
-            except ConfigError:
-                settings = self.settings
-        return {stage for stage in ("audio", "image", "motion") if settings.wants(stage)}
+            return self._stages(self.service.jobs.get(slug))
 
-    def scene(self, slug: str, n: int) -> dict[str, Any]:
-        """One scene of ``GET /api/topics/{slug}`` (404 text for an unknown topic or scene)."""
+    async def scene(self, slug: str, n: int) -> SceneRead:
+        """One scene of ``GET /api/topics/{slug}`` with its ``state`` (404 text for an unknown topic or scene):
+        only that scene is decoded, off the event loop."""
+        jobs = self.service.jobs
         with self._errors():
-            self.service.actions.check_scene(slug, n)
-        scenes = json.loads(self.scenes_json(slug))
-        return dict(scenes[n - 1])
+            record = jobs.get(slug)
+            layout = self.service.store.layout(slug)
+            count, scene = await asyncio.to_thread(_read_scene, self.service.actions, layout, slug, n)
+            record.scene_count = count
+            scene["state"] = jobs.scene_states(record).view(n)
+            return SceneRead(scene, record.status.value, self._stages(record))
 
     def file_path(self, url: str) -> Path | None:
         """The file behind one of the service's ``/files/<slug>/<path>`` URLs (None for anything else)."""
@@ -179,21 +194,13 @@ class ServiceOps:
     async def edit(self, slug: str, n: int, changes: Any) -> dict[str, str]:
         """``PATCH /api/topics/{slug}/scenes/{n}``."""
         with self._errors():
-            changes = _as_request_json(changes)
-            if not isinstance(changes, dict):
-                raise ConfigError("the body must be an object of scene fields, e.g. {\"script\": \"...\"}")
-            record = await self.service.actions.edit(slug, n, changes)
+            record = await self.service.actions.edit(slug, n, await _as_request_json(changes))
         return {"slug": record.slug, "status": record.status.value}
 
     async def regenerate(self, slug: str, n: int, stage: str, seed: int | None) -> dict[str, str]:
         """``POST /api/topics/{slug}/scenes/{n}/regenerate``."""
         with self._errors():
-            try:
-                body = RegenerateRequest.model_validate({"stage": stage, "seed": seed})
-            except ValidationError as exc:
-                raise ConfigError("\n".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                                            for e in exc.errors())) from None
-            record = await self.service.actions.regenerate(slug, n, body.stage, body.seed)
+            record = await self.service.actions.regenerate(slug, n, stage, seed)
         return {"slug": record.slug, "status": record.status.value}
 
     async def takes(self, slug: str, n: int) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from pydantic import Field
 from .. import __version__
 from ..config import MAX_SEED
 from ..doctor import DoctorReport
-from .derive import last_job_failures, scene_info, topic_info
-from .ops import OpsError, ServiceOps
+from .derive import scene_info, topic_info
+from .ops import OpsError, SceneRead, ServiceOps
 from .shapes import (
     Accepted,
     SceneInfo,
@@ -81,24 +81,17 @@ class _Tools:
         path = self.ops.file_path(url)
         return str(path) if path is not None else None
 
-    def _events(self, slug: str, status: str) -> list[dict[str, Any]]:
-        """No events are read: the topic view carries each scene's state and failure (never the whole history)."""
-        return []
-
     def topic(self, slug: str) -> TopicInfo:
         view = self.ops.topic_view(slug)
-        return topic_info(view, stages=self.ops.stages(slug), events=self._events(slug, view["status"]),
-                          name=self.name)
+        return topic_info(view, stages=self.ops.stages(slug), name=self.name)
 
-    def scene(self, slug: str, n: int) -> SceneInfo:
-        raw = self.ops.scene(slug, n)  # the 404 text for an unknown topic or scene
-        status = self.ops.summary(slug)["status"]
-        failures = last_job_failures(self._events(slug, status))
-        return scene_info(raw, stages=self.ops.stages(slug), status=status, failures=failures, name=self.name)
+    def scene(self, read: SceneRead) -> tuple[SceneInfo, list[ContentBlock]]:
+        """The scene as the tools show it, and its pictures (file checks, decoding: run it off the event loop)."""
+        info = scene_info(read.scene, stages=read.stages, status=read.status, name=self.name)
+        return info, _pictures(info.n, self.picture_files(info.n, read.scene.get("urls") or {}))
 
-    def picture_files(self, slug: str, n: int) -> list[tuple[str, Path]]:
+    def picture_files(self, n: int, urls: dict[str, Any]) -> list[tuple[str, Path]]:
         """The scene's image and a few of its motion frames, each with its label."""
-        urls = self.ops.scene(slug, n).get("urls") or {}
         image = self.ops.file_path(urls["image"]) if isinstance(urls.get("image"), str) else None
         frames = [p for p in (self.ops.file_path(u) for u in urls.get("motion_frames") or [] if isinstance(u, str))
                   if p is not None]
@@ -227,8 +220,7 @@ def _register_scene_tools(server: MCPServer[Any], t: _Tools) -> None:
         """One scene's fields and state, with its image as a picture (at most 768 px) and, when it has motion,
         three of its frames, so you can judge what was made."""
         try:
-            info = t.scene(slug, n)
-            pictures = await asyncio.to_thread(_pictures, n, t.picture_files(slug, n))
+            info, pictures = await asyncio.to_thread(t.scene, await ops.scene(slug, n))
         except OpsError as exc:
             raise _fail(exc) from None
         data = info.model_dump(mode="json")
@@ -325,10 +317,11 @@ class _Server(MCPServer[Any]):
         self._ops = ops
 
     async def list_resources(self) -> list[Resource]:
+        listed = await asyncio.to_thread(self._ops.list_topics)  # a scan of --out: never on the loop
         topics = [Resource(uri=SCENES_URI.format(slug=quote(t["slug"], safe="")), name=f"{t['slug']}/scenes.json",
                            title=f"{t['topic']}: scenes", mime_type="application/json",
                            description=f"The scenes of topic {t['topic']!r} ({t['status']}).")
-                  for t in self._ops.list_topics()]
+                  for t in listed]
         return [*await super().list_resources(), *topics]
 
 

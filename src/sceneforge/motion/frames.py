@@ -18,6 +18,7 @@ from ..comfy.protocol.result import JobResult
 from ..errors import GenerationError
 from ..fsutil import atomic_path
 from ..layout import TopicLayout
+from ..media import ffmpeg_exe
 
 __all__ = ["VIDEO_EXTS", "pick_frames", "pick_video", "extract_frames", "discard", "to_png"]
 
@@ -69,9 +70,7 @@ async def extract_frames(video: Path, work_dir: Path, *, ffmpeg: str | None = No
     if video.suffix.lower() in _ANIMATED_IMAGE_EXTS:
         return await asyncio.to_thread(_split_animated_image, video, work_dir)
     if ffmpeg is None:
-        import imageio_ffmpeg
-
-        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        ffmpeg = ffmpeg_exe()
     pattern = str(work_dir / "frame_%04d.png")
     last = ""
     for sync in (["-fps_mode", "passthrough"], ["-vsync", "0"]):

@@ -8,11 +8,8 @@ file (or the working folder for a state given in code); they are made absolute h
 from __future__ import annotations
 
 import asyncio
-import warnings
 from pathlib import Path
 from typing import Any
-
-from PIL import Image, UnidentifiedImageError
 
 from ..backend import Backend
 from ..comfy.backend import ComfyBackend
@@ -21,6 +18,7 @@ from ..comfy.graphs.workflow import Workflow
 from ..config import Settings
 from ..errors import ConfigError, WorkflowError
 from ..layout import TopicLayout
+from ..media import NotAnImage, TooManyPixels, open_bounded
 from ..scenes import Scene, SceneFile
 from ..tts.base import TTSBackend
 from .context import RunContext
@@ -29,7 +27,6 @@ from .steps import STEPS
 __all__ = ["resolve_scene_paths", "check_references", "check_requests", "check_voices", "check_on_servers"]
 
 _PATH_FIELDS = ("reference_image", "workflow", "motion_workflow")
-_MAX_REFERENCE_PIXELS = 64_000_000
 
 
 def _is_path(field: str, value: str) -> bool:
@@ -63,15 +60,13 @@ def _reference_problem(path: str, limit_mb: float) -> str | None:
     if size > limit_mb * 1024 * 1024:
         return f"reference_image {path} is {size / 1048576:.1f} MB, over the {limit_mb:g} MB limit (reference_max_mb)"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
-                if im.width * im.height > _MAX_REFERENCE_PIXELS:
-                    return f"reference_image {path} is {im.width}x{im.height}, more pixels than a reference needs"
-                im.verify()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return f"reference_image {path} declares more pixels than a reference needs (a decompression bomb?)"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        with open_bounded(p) as im:
+            im.verify()
+    except TooManyPixels as big:
+        if big.width is None:
+            return f"reference_image {path} declares more pixels than a reference needs (a decompression bomb?)"
+        return f"reference_image {path} is {big.width}x{big.height}, more pixels than a reference needs"
+    except NotAnImage:
         return f"reference_image {path} is not an image Pillow can read"
     return None
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..errors import AssetMissingError, SceneValidationError
 
-__all__ = ["RUN_HINT", "ResolvedScene", "load_scenes", "resolve_scene", "open_cover", "cover"]
+__all__ = ["RUN_HINT", "ResolvedScene", "load_scenes", "load_scene_file", "resolve_scene", "open_cover", "cover"]
 
 RUN_HINT = "run `sceneforge run` first"
 
@@ -41,6 +41,11 @@ class ResolvedScene:
 
 def load_scenes(topic_dir: Path | str) -> list[dict[str, Any]]:
     """The scenes of ``topic_dir/scenes.json`` (an object with ``"scenes"``, or a bare list)."""
+    return load_scene_file(topic_dir)[1]
+
+
+def load_scene_file(topic_dir: Path | str) -> tuple[Any, list[dict[str, Any]]]:
+    """``topic_dir/scenes.json`` as it is (its title, ...) and its scenes (see :func:`load_scenes`), one read."""
     path = Path(topic_dir) / "scenes.json"
     if not path.is_file():
         raise AssetMissingError(f"{path} does not exist; {RUN_HINT}")
@@ -51,7 +56,7 @@ def load_scenes(topic_dir: Path | str) -> list[dict[str, Any]]:
     scenes = data.get("scenes") if isinstance(data, dict) else data
     if not isinstance(scenes, list) or not scenes or not all(isinstance(s, dict) for s in scenes):
         raise SceneValidationError(f"{path}: expected a non-empty list of scene objects under \"scenes\"")
-    return scenes
+    return data, scenes
 
 
 def _find(value: Any, topic_dir: Path) -> Path | None:

@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..errors import AssetMissingError, GenerationError, SceneValidationError
 from ..fsutil import atomic_path
+from ..media import ffmpeg_exe
 from .assets import RUN_HINT, ResolvedScene, load_scenes, open_cover, resolve_scene
 from .subtitles import SubtitleRenderer
 
@@ -45,12 +46,6 @@ class PreviewResult:
 
     path: Path
     duration: float
-
-
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def _scene_ends(scenes: list[ResolvedScene]) -> list[float]:
@@ -73,7 +68,7 @@ def _write_audio(scenes: list[ResolvedScene], bounds: list[int], dest: Path) -> 
         out.setframerate(SAMPLE_RATE)
         for sc, (a, b) in zip(scenes, zip(bounds, bounds[1:])):
             want = (b - a) * 2
-            cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(sc.audio),
+            cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(sc.audio),
                    "-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
             proc = subprocess.run(cmd, capture_output=True, check=False)
             if proc.returncode != 0:
@@ -131,7 +126,7 @@ def _encode(
     """Pipe ``total`` frames and the narration ``wav`` through one ffmpeg into ``dest`` (written atomically)."""
     width, height = size
     with atomic_path(dest) as tmp, log.open("wb") as err:
-        cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(FPS),
                "-i", "pipe:0", "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",

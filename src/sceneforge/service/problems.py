@@ -41,7 +41,8 @@ from .. import (
 )
 from .files import relative_paths
 
-__all__ = ["NotJson", "UnknownTopic", "TopicBusy", "QueueFull", "status_of", "error_response", "STATUS"]
+__all__ = ["NotJson", "UnknownTopic", "TopicBusy", "QueueFull", "status_of", "problem_lines", "error_response",
+           "STATUS"]
 
 
 class NotJson(SceneValidationError):
@@ -82,13 +83,17 @@ def status_of(exc: SceneforgeError) -> int:
     return 500
 
 
-def error_response(exc: SceneforgeError, out_dir: Path | None = None) -> JSONResponse:
-    """The JSON answer for one of sceneforge's errors (paths under ``out_dir`` said relative to it:
-    a client never learns where the service keeps its files)."""
-    status = status_of(exc)
+def problem_lines(exc: SceneforgeError, out_dir: Path | None = None) -> list[str]:
+    """The error's problems, one a line (a validation error's list, else its text's lines), paths under
+    ``out_dir`` said relative to it: a client never learns where the service keeps its files."""
     problems = list(exc.problems) if isinstance(exc, SceneValidationError) else error_text(exc).splitlines()
-    if out_dir is not None:
-        problems = [relative_paths(p, out_dir) for p in problems]
+    return problems if out_dir is None else [relative_paths(p, out_dir) for p in problems]
+
+
+def error_response(exc: SceneforgeError, out_dir: Path | None = None) -> JSONResponse:
+    """The JSON answer for one of sceneforge's errors (its :func:`problem_lines`)."""
+    status = status_of(exc)
+    problems = problem_lines(exc, out_dir)
     detail = problems[0] if len(problems) == 1 else f"{len(problems)} problems in the input"
     body: dict[str, Any] = {"detail": detail}
     if status in (400, 422):

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import warnings
 from pathlib import Path
 
 from ...errors import DownloadError
+from ...media import ffmpeg_exe, open_bounded
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "INLINE_BYTES", "verify_download", "check_image", "check_video"]
 
@@ -38,31 +37,17 @@ MAX_PIXELS = 8192 * 8192
 def check_image(path: Path, data: bytes | None = None, *, max_pixels: int = MAX_PIXELS) -> None:
     """Raise ``ValueError`` unless ``path`` (or its bytes ``data``) is a whole image Pillow can decode,
     of at most ``max_pixels`` pixels (checked from the header, before anything is decoded)."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # never a stray line on stderr
-            with Image.open(io.BytesIO(data) if data is not None else path) as im:
-                if im.width * im.height > max_pixels:
-                    raise ValueError(f"{im.width}x{im.height} is more than {max_pixels:,} pixels")
-                im.verify()  # structure and checksums; the object is unusable afterwards
-            with Image.open(io.BytesIO(data) if data is not None else path) as im:
-                im.load()  # the pixels themselves (a truncated file fails here)
-    except ValueError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ValueError(f"more pixels than an image may have ({exc})") from None
-    except Exception as exc:  # Pillow raises a zoo of types (OSError, SyntaxError, struct.error...)
-        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    source = data if data is not None else path
+    with open_bounded(source, max_pixels) as im:  # TooManyPixels, NotAnImage: ValueErrors saying why
+        im.verify()  # structure and checksums; the object is unusable afterwards
+    with open_bounded(source, max_pixels) as im:
+        im.load()  # the pixels themselves (a truncated file fails here)
 
 
 async def check_video(path: Path, *, timeout: float = VIDEO_CHECK_TIMEOUT) -> None:
     """Raise ``ValueError`` unless ffmpeg opens ``path`` and decodes a first video frame."""
-    import imageio_ffmpeg
-
     proc = await asyncio.create_subprocess_exec(
-        imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path),
+        ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path),
         "-map", "0:v:0", "-frames:v", "1", "-f", "framecrc", "-",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
