@@ -14,10 +14,12 @@ from typing import Annotated, Optional
 import typer
 
 from ..config import load_settings
+from ..doctor import doctor_report
 from . import common
 from .agent import mcp
 from .common import fail, overrides
 from .compose import compose
+from .doctor import render_report
 from .preview import preview
 from .run import run
 from .serve import serve
@@ -59,16 +61,13 @@ def doctor(
             config_file=config,
         )
         check_motion = motion_workflow is not None or settings.motion_enabled
-        if as_json:  # the same checks as data (sceneforge.doctor.doctor_report; the MCP doctor tool answers it)
-            from ..doctor import doctor_report
-
-            report = asyncio.run(doctor_report(settings, check_motion=check_motion))
+        # One report (sceneforge.doctor.doctor_report; the MCP doctor tool answers it too), as JSON or as text.
+        report = asyncio.run(doctor_report(settings, check_motion=check_motion))
+        if as_json:
             print(report.model_dump_json(indent=2))
-            ok = report.healthy
         else:
-            from .doctor import run_doctor
-
-            ok = asyncio.run(run_doctor(settings, common.err, check_motion=check_motion))
+            render_report(report, common.err)
+        ok = report.healthy
     except Exception as exc:  # noqa: BLE001
         raise typer.Exit(fail(exc, debug)) from None
     raise typer.Exit(0 if ok else 1)
