@@ -26,7 +26,7 @@ from .state import write_scenes_json
 from .steps import STEPS
 
 __all__ = [
-    "load_topic", "edit_scene", "edited", "show_current", "scene_pin", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
+    "load_topic", "edit_scene", "edited", "show_current", "scene_pin", "reroll_settings", "pin_seed", "check_pin", "list_takes", "restore_take", "topic_dir_layout",
     "EDITABLE_FIELDS",
 ]
 
@@ -37,10 +37,10 @@ EDITABLE_FIELDS = ("script", "image_prompt", "motion_prompt", "negative_prompt",
                    "motion_seed")
 
 
-def load_topic(layout: TopicLayout) -> SceneFile:
-    """The topic's state from its ``scenes.json`` (validated like any input)."""
+def load_topic(layout: TopicLayout, raw: bytes | None = None) -> SceneFile:
+    """The topic's state from its ``scenes.json`` (validated like any input); ``raw``: its bytes, already read."""
     try:
-        data = json.loads(layout.scenes_json.read_text(encoding="utf-8"))
+        data = json.loads(layout.scenes_json.read_bytes() if raw is None else raw)
     except FileNotFoundError:
         raise AssetMissingError(f"{layout.root}: no scenes.json; run the topic first") from None
     except (OSError, ValueError) as exc:
@@ -117,13 +117,19 @@ def reroll_settings(settings: Settings, n: int, stage: str) -> Settings:
     return settings.model_copy(update={"stages": stages, "only_scenes": frozenset({n}), "force": True})
 
 
+def check_pin(sf: SceneFile, n: int, stage: str, seed: int | None) -> Scene:
+    """Scene ``n``, when ``seed`` can be pinned for its ``stage`` (narration has no seed); else ConfigError."""
+    scene = sf.scenes[_scene_index(sf, n)]
+    if seed is not None and stage not in PIN_FIELD:
+        raise ConfigError("narration has no seed")
+    return scene
+
+
 def pin_seed(sf: SceneFile, n: int, stage: str, seed: int | None) -> None:
     """For a re-roll: pin the scene's seed for ``stage`` to ``seed``, or unpin it (a new random seed)."""
-    scene = sf.scenes[_scene_index(sf, n)]
+    scene = check_pin(sf, n, stage, seed)
     name = PIN_FIELD.get(stage)
     if name is None:
-        if seed is not None:
-            raise ConfigError("narration has no seed")
         return
     if seed is None:
         drop_fields(scene, name)
