@@ -8,8 +8,7 @@ and an exit code (0 done, 2 bad input or usage, 1 generation failed).
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,6 +19,7 @@ from .agent import mcp
 from .common import fail, overrides
 from .compose import compose
 from .doctor import render_report
+from .options import ComfyUrls, ConfigFile, Debug, MotionWorkflowName, WorkflowName
 from .preview import preview
 from .run import run
 from .serve import serve
@@ -46,12 +46,12 @@ app.add_typer(takes_app, name="takes")
 
 @app.command()
 def doctor(
-    comfy_url: Annotated[Optional[list[str]], typer.Option("--comfy-url", help="ComfyUI server URL (repeatable).")] = None,
-    workflow: Annotated[Optional[str], typer.Option(help="Workflow to check against the server.")] = None,
-    motion_workflow: Annotated[Optional[str], typer.Option(help="Motion workflow to check.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="Config file.")] = None,
+    comfy_url: ComfyUrls = None,
+    workflow: WorkflowName = None,
+    motion_workflow: MotionWorkflowName = None,
+    config: ConfigFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: Debug = False,
 ) -> None:
     """Check ComfyUI servers and workflows: reachability, devices, queue, nodes, model files."""
     try:
