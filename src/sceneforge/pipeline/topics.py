@@ -71,14 +71,24 @@ def _scene_index(sf: SceneFile, n: int) -> int:
     return n - 1
 
 
-def edit_scene(layout: TopicLayout, n: int, changes: Mapping[str, Any], *, wait: float = 30.0) -> SceneFile:
+def edit_scene(layout: TopicLayout, n: int, changes: Mapping[str, Any], *, wait: float = 30.0,
+               checked: tuple[bytes, SceneFile] | None = None) -> SceneFile:
     """Change scene ``n``'s fields (``None`` removes one) and save; the next run remakes what they decide.
 
     Every problem is a :class:`SceneValidationError` naming the scene and the field, and
-    nothing is written then. ``wait``: seconds to wait for a run that holds the topic.
+    nothing is written then. ``wait``: seconds to wait for a run that holds the topic. ``checked``:
+    ``scenes.json``'s bytes and the result of this same change made to them (:func:`edited`), saved as
+    it is while the file still has those bytes.
     """
     with topic_lock(layout, wait=wait):
-        sf = edited(load_topic(layout), n, changes)
+        try:
+            raw: bytes | None = layout.scenes_json.read_bytes()
+        except OSError:
+            raw = None  # load_topic says why
+        if checked is not None and raw == checked[0]:
+            sf = checked[1]
+        else:
+            sf = edited(load_topic(layout, raw), n, changes)
         write_scenes_json(sf, layout)
     return sf
 

@@ -78,7 +78,7 @@ class Topic:
     def __init__(self, layout: TopicLayout) -> None:
         self.layout = layout
         # What the last edited() checked: (scenes.json's bytes, scene, changes, the result), for edit().
-        self._checked: tuple[bytes | None, int, dict[str, Any], SceneFile] | None = None
+        self._checked: tuple[bytes, int, dict[str, Any], SceneFile] | None = None
 
     # ------------------------------------------------------------------ finding it
     @classmethod
@@ -170,17 +170,14 @@ class Topic:
             os.rename(self.root, dest)
 
     # ------------------------------------------------------------------ edits
-    def _raw(self) -> bytes | None:
-        try:
-            return self.layout.scenes_json.read_bytes()
-        except OSError:
-            return None  # load_topic says why
-
     def edited(self, n: int, changes: Mapping[str, Any]) -> SceneFile:
         """The topic with scene ``n`` changed (``None`` removes a field), checked; nothing saved."""
-        raw = self._raw()
+        try:
+            raw: bytes | None = self.layout.scenes_json.read_bytes()
+        except OSError:
+            raw = None  # load_topic says why
         sf = rules.edited(rules.load_topic(self.layout, raw), n, changes)
-        self._checked = (raw, n, dict(changes), sf.model_copy(deep=True))
+        self._checked = None if raw is None else (raw, n, dict(changes), sf.model_copy(deep=True))
         return sf
 
     def edit(self, n: int, changes: Mapping[str, Any], *, wait: float | None = None) -> SceneFile:
@@ -189,14 +186,9 @@ class Topic:
         After :meth:`edited` with the same change, and ``scenes.json`` as it was then, what it
         checked is saved as it is (the file is read, not parsed and checked again)."""
         checked, self._checked = self._checked, None
-        with self.lock(wait):
-            raw = self._raw()
-            if checked is not None and raw is not None and checked[:3] == (raw, n, dict(changes)):
-                sf = checked[3]
-            else:
-                sf = rules.edited(rules.load_topic(self.layout, raw), n, changes)
-            write_scenes_json(sf, self.layout)
-        return sf
+        reuse = (checked[0], checked[3]) if checked is not None and checked[1:3] == (n, dict(changes)) else None
+        with self._refused_as_busy():
+            return rules.edit_scene(self.layout, n, changes, wait=_wait(wait), checked=reuse)
 
     # ------------------------------------------------------------------ takes
     def takes(self, n: int) -> dict[str, list[Take]]:
