@@ -11,7 +11,7 @@ narration engine: espeak's library loads; edge's voice list answers; OpenAI has 
 
 Every failure is a finding with its reason, never an exception. Servers are named by their
 redacted URL, and every text of the report is scrubbed of the configured passwords and
-header values. The command line prints the same checks (:mod:`sceneforge.cli.doctor`).
+header values. The command line prints this report (:mod:`sceneforge.cli.doctor`), as text or as JSON.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from .config import Settings, redact_url
 from .errors import ServerUnavailableError
 
 __all__ = ["doctor_report", "DoctorReport", "ServerHealth", "Check", "model_folders", "LOADER_FOLDERS",
-           "WorkflowCheck", "load_workflow", "ServerFacts", "probe_server", "secrets_of", "cause", "espeak_loads",
-           "HTTP_TIMEOUT"]
+           "NOT_CHECKED"]
 
 #: Loader class -> the ComfyUI ``models/`` folder its file input reads from.
 LOADER_FOLDERS: dict[str, str] = {
@@ -244,6 +243,8 @@ class ServerHealth(BaseModel):
     healthy: bool
     reason: str | None = None
     checks: list[Check] = Field(default_factory=list)
+    #: ``comfyui``, ``runpod`` or ``comfyui-api`` (``""``: the endpoints as a whole, e.g. no key).
+    kind: str = "comfyui"
 
 
 class DoctorReport(BaseModel):
@@ -259,34 +260,57 @@ class DoctorReport(BaseModel):
     narration: list[Check] = Field(default_factory=list)
 
 
+_GIB = 1024**3
+
+
+def _gib(value: Any) -> str:
+    return f"{value / _GIB:.1f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
+
+
+def _reachable(stats: dict[str, Any]) -> str:
+    """Versions and devices (with their VRAM) of a server's ``/system_stats``, one line."""
+    raw_system = stats.get("system")
+    system: dict[str, Any] = raw_system if isinstance(raw_system, dict) else {}
+    versions = (f"ComfyUI {system.get('comfyui_version') or '?'}, "
+                f"Python {str(system.get('python_version') or '?').split()[0]}, "
+                f"PyTorch {system.get('pytorch_version') or '?'}")
+    devices = []
+    for dev in (d for d in stats.get("devices") or [] if isinstance(d, dict)):
+        name, kind, total = dev.get("name") or "?", dev.get("type") or "?", dev.get("vram_total")
+        devices.append(f"device {name} ({kind}), no VRAM" if kind == "cpu" and not total else
+                       f"device {name} ({kind}): VRAM {_gib(total)} GiB total, {_gib(dev.get('vram_free'))} GiB free")
+    return "; ".join([versions, *(devices or ["no devices reported"])])
+
+
+def _workflow_on_server(check: WorkflowCheck, object_info: dict[str, Any]) -> Check:
+    assert check.workflow is not None
+    graph = check.workflow.graph
+    problems = validate_graph(graph, object_info)
+    missing = [f"missing model file {f}" + (f"  (in models/{check.folders[f]}/)" if f in check.folders else "")
+               for f in missing_models(graph, object_info)]
+    detail = ", ".join(
+        [f"{len(missing)} model file(s) missing on this server" if missing else "model files present"]
+        + [f"{len(problems)} problem(s) with the server's nodes" if problems
+           else f"{len(graph)} nodes, all known and valid"])
+    return Check(name=check.label, ok=not (problems or missing), detail=detail, problems=[*problems, *missing])
+
+
 def _server_checks(facts: ServerFacts, workflows: list[WorkflowCheck]) -> ServerHealth:
     if facts.stats is None:
         return ServerHealth(server=facts.server, healthy=False, reason=facts.error or "no answer")
-    raw_system = facts.stats.get("system")
-    system: dict[str, Any] = raw_system if isinstance(raw_system, dict) else {}
-    devices = [d for d in facts.stats.get("devices") or [] if isinstance(d, dict)]
-    checks = [Check(name="reachable", ok=True, detail=f"ComfyUI {system.get('comfyui_version') or '?'}, "
-                    f"{len(devices)} device(s): {', '.join(str(d.get('name') or '?') for d in devices) or 'none'}")]
+    checks = [Check(name="reachable", ok=True, detail=_reachable(facts.stats))]
     if facts.queue is not None:
         checks.append(Check(name="queue", ok=True, detail=f"{facts.queue[0]} running, {facts.queue[1]} pending"))
     else:
         checks.append(Check(name="queue", ok=False, detail=facts.queue_error or "?", problems=[facts.queue_error or "?"]))
     usable = [w for w in workflows if w.workflow is not None]
     if usable and facts.object_info is None:
-        checks.append(Check(name="workflows", ok=False, detail=f"cannot check: {facts.object_info_error}",
-                            problems=[f"cannot check workflows: {facts.object_info_error}"]))
-    for check in usable if facts.object_info is not None else []:
-        assert check.workflow is not None and facts.object_info is not None
-        problems = validate_graph(check.workflow.graph, facts.object_info)
-        missing = missing_models(check.workflow.graph, facts.object_info)
-        problems += [f"model file {f} missing" + (f" (in models/{check.folders[f]}/)" if f in check.folders else "")
-                     for f in missing]
-        checks.append(Check(name=check.label, ok=not problems, problems=problems,
-                            detail=f"{len(problems)} problem(s) on this server" if problems
-                            else f"{len(check.workflow.graph)} nodes valid, model files present"))
-    return ServerHealth(server=facts.server, healthy=all(c.ok for c in checks), checks=checks,
-                        reason=None if all(c.ok for c in checks) else "; ".join(
-                            c.detail for c in checks if not c.ok))
+        why = f"cannot check workflows: {facts.object_info_error}"
+        checks.append(Check(name="workflows", ok=False, detail=why, problems=[why]))
+    elif facts.object_info is not None:
+        checks += [_workflow_on_server(w, facts.object_info) for w in usable]
+    bad = [c.detail for c in checks if not c.ok]
+    return ServerHealth(server=facts.server, healthy=not bad, checks=checks, reason="; ".join(bad) or None)
 
 
 async def _narration(settings: Settings) -> list[Check]:
@@ -310,7 +334,7 @@ async def _narration(settings: Settings) -> list[Check]:
     if engine == "openai" and settings.openai_api_key is None:
         why = "no OpenAI API key (set OPENAI_API_KEY or SCENEFORGE_OPENAI_API_KEY)"
         return [Check(name="openai", ok=False, detail=why, problems=[why])]
-    return [Check(name=engine, ok=True, detail="not checked")]
+    return [Check(name=engine, ok=True, detail="online engine; not checked")]
 
 
 async def _probe_all(settings: Settings, workflows: list[WorkflowCheck]) -> list[ServerHealth]:
@@ -339,14 +363,16 @@ async def _endpoints(settings: Settings, workflows: list[WorkflowCheck]) -> list
     out = []
     for found in await endpoint_findings(settings, graphs):
         if found.error is not None:
-            out.append(ServerHealth(server=found.server, healthy=False, reason=found.error))
+            out.append(ServerHealth(server=found.server, kind=found.kind, healthy=False, reason=found.error))
             continue
-        checks = [Check(name="reachable", ok=True, detail=found.health), Check(name="not checked", ok=True,
-                                                                                detail=NOT_CHECKED)]
-        checks += [Check(name=label, ok=not lines, problems=lines, detail="its outputs cannot come back" if lines
-                         else "its outputs come back") for label, lines in found.outputs.items()]
+        back = "its outputs come back" + (" from worker-comfyui" if found.kind == "runpod" else "")
+        checks = [Check(name="reachable", ok=True, detail=found.health),
+                  Check(name="not checked", ok=True, detail=NOT_CHECKED)]
+        checks += [Check(name=label, ok=not lines, problems=lines, detail=back if not lines
+                         else "its outputs cannot come back from this endpoint") for label, lines in found.outputs.items()]
         bad = [c.detail for c in checks if not c.ok]
-        out.append(ServerHealth(server=found.server, healthy=not bad, checks=checks, reason="; ".join(bad) or None))
+        out.append(ServerHealth(server=found.server, kind=found.kind, healthy=not bad, checks=checks,
+                                reason="; ".join(bad) or None))
     return out
 
 
@@ -357,7 +383,8 @@ async def doctor_report(settings: Settings, *, check_motion: bool = False) -> Do
         ("motion", settings.motion_engine in _COMFY_MOTION and check_motion)) if wanted]
     workflows = [load_workflow(settings, kind) for kind in comfy_kinds]
     checks = [Check(name=w.label, ok=w.load_error is None and w.inject_error is None,
-                    detail=w.load_error or w.inject_error or f"loaded from {w.workflow.source if w.workflow else '?'}",
+                    detail=w.load_error or w.inject_error or (f"loaded from {w.workflow.source} ({len(w.workflow.graph)} "
+                                                              "nodes)" if w.workflow else "?"),
                     problems=[p for p in (w.load_error, w.inject_error) if p]) for w in workflows]
     servers = [*await _probe_all(settings, workflows), *await _endpoints(settings, workflows)] if comfy_kinds else []
     narration = await _narration(settings)

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.cli import app
-from sceneforge.cli.doctor import _Report, _report_server, _ServerFacts, model_folders, run_doctor
+from sceneforge.cli.doctor import render_report, run_doctor
 from sceneforge.config import Settings
+from sceneforge.doctor import DoctorReport, ServerFacts, _server_checks, model_folders
 from sceneforge.workflows import read_bundled
 
 runner = CliRunner()
@@ -46,7 +47,9 @@ def _reset(srv: FakeComfyServer) -> Iterator[None]:
 
 
 def doctor(*args: str, env: dict[str, str] | None = None):
-    result = runner.invoke(app, ["doctor", *args], env=env, catch_exceptions=False)
+    # espeak narration: the default (edge) would ask Microsoft's voice list, which a test cannot reach.
+    result = runner.invoke(app, ["doctor", *args], env={"SCENEFORGE_TTS": "espeak", **(env or {})},
+                           catch_exceptions=False)
     assert "Traceback" not in result.output
     return result
 
@@ -190,8 +193,10 @@ def test_gpu_device_vram_in_gib() -> None:
         "devices": [{"name": "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync", "type": "cuda",
                      "vram_total": 24 * 1024**3, "vram_free": int(20.5 * 1024**3)}],
     }
-    report = _Report(console, [])
-    _report_server(report, _ServerFacts("http://gpu:8188", stats=stats, queue=(1, 3)), [])
+    server = _server_checks(ServerFacts("http://gpu:8188", stats=stats, queue=(1, 3)), [])
+    report = DoctorReport(healthy=server.healthy, problems=sum(len(c.problems) for c in server.checks),
+                          image_engine="comfyui", motion_engine=None, narration_engine="espeak", servers=[server])
+    render_report(report, console)
     console.file.close()
     text = console.export_text()
     assert "Python 3.12.3, PyTorch 2.8.0+cu128" in text
@@ -210,3 +215,22 @@ def test_the_consistency_workflow_names_each_missing_model_file(srv: FakeComfySe
         assert f"{name}  (in models/{folder}/)" in r.output
     assert "ae.safetensors  (in" not in r.output
     assert "image workflow flux-kontext: 3 model file(s) missing" in r.output
+
+
+def test_text_and_json_agree_on_the_exit_code_offline() -> None:
+    """Offline nothing runs on ComfyUI: neither the text nor the JSON report probes the (dead) server."""
+    env = {"SCENEFORGE_OFFLINE": "1"}
+    text = doctor("--comfy-url", "http://127.0.0.1:9", env=env)
+    as_json = doctor("--json", "--comfy-url", "http://127.0.0.1:9", env=env)
+    assert json.loads(as_json.stdout)["healthy"] is True
+    assert text.exit_code == as_json.exit_code == 0, text.output
+
+
+async def test_offline_text_report_is_healthy(tmp_path: Path) -> None:
+    console = Console(record=True, width=200, file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    try:
+        ok = await run_doctor(Settings(offline=True, comfy_urls=("http://127.0.0.1:9",)), console)
+    finally:
+        console.file.close()
+    assert ok, console.export_text()
+    assert "127.0.0.1:9" not in console.export_text()

@@ -147,11 +147,12 @@ def test_planted_secrets_appear_nowhere(tmp_path: Path, servers):
     assert p.returncode == 0, p.stderr.decode()
 
     # 4. doctor, with every kind of secret, one server healthy per credential, one dead, one wrong password.
-    p = run("doctor", "--comfy-url", a.url, env=bearer)
+    p = run("doctor", "--comfy-url", a.url, env={**bearer, "SCENEFORGE_TTS": "openai"})  # edge: no network here
     assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
-    p = run("doctor", "--comfy-url", with_password(b.url), "--comfy-url", dead_url())
+    p = run("doctor", "--comfy-url", with_password(b.url), "--comfy-url", dead_url(), env={"SCENEFORGE_TTS": "openai"})
     assert p.returncode == 1 and b"ComfyUI 0.33.0" in p.stdout + p.stderr
-    p = run("doctor", "--comfy-url", b.url.replace("http://", f"http://{USER}:wrong-PLANTED-pw@"))
+    p = run("doctor", "--comfy-url", b.url.replace("http://", f"http://{USER}:wrong-PLANTED-pw@"),
+            env={"SCENEFORGE_TTS": "openai"})
     assert p.returncode == 1 and b"401" in p.stdout + p.stderr
 
     # What was written: state, cache records, the job journal of the failed run, events.

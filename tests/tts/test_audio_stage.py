@@ -219,3 +219,21 @@ async def test_word_timings_are_kept_beside_the_narration_and_dropped_with_it(se
     edited = {"topic": "demo", "scenes": [{"script": "no timings now", "image_prompt": "p"}]}
     await aaudio_generator(edited, s, sleep=sleeps)  # an engine result without word timings
     assert not (root / "audio_scene_1.words.json").exists()
+
+
+async def test_a_narration_with_word_timings_is_hashed_once(settings_factory, sleeps, monkeypatch):
+    """Its sidecar's audio_sha256 and its cache record share one digest (the cache's memo)."""
+    import hashlib
+
+    import sceneforge.cache as cache
+
+    made: list = []
+    sha256 = hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: made.append(sha256(*a)) or made[-1])
+    cache._digest.cache_clear()
+    s = settings_factory()
+    FakeTTS.with_words = {"two words"}
+    await aaudio_generator({"topic": "hashed", "scenes": [{"script": "two words", "image_prompt": "p"}]}, s,
+                           sleep=sleeps)
+    mp3 = sha256((s.out_dir / "hashed" / "audio_scene_1.mp3").read_bytes()).hexdigest()
+    assert [h.hexdigest() for h in made].count(mp3) == 1

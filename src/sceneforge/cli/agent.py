@@ -3,20 +3,18 @@ topic's defaults."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
 import typer
 
 from ..config import load_settings
 from .common import fail, overrides
-from .options import RunOptions, with_run_options
+from .options import Concurrency, RunOptions, with_run_options
 
 __all__ = ["mcp"]
 
 
 @with_run_options
 def mcp(
-    concurrency: Annotated[Optional[int], typer.Option(help="Topics running at once (default 2).")] = None,
+    concurrency: Concurrency = None,
     *,
     options: RunOptions,
 ) -> None:

@@ -8,16 +8,18 @@ and an exit code (0 done, 2 bad input or usage, 1 generation failed).
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..config import load_settings
+from ..doctor import doctor_report
 from . import common
 from .agent import mcp
 from .common import fail, overrides
 from .compose import compose
+from .doctor import render_report
+from .options import ComfyUrls, ConfigFile, Debug, MotionWorkflowName, WorkflowName
 from .preview import preview
 from .run import run
 from .serve import serve
@@ -44,12 +46,12 @@ app.add_typer(takes_app, name="takes")
 
 @app.command()
 def doctor(
-    comfy_url: Annotated[Optional[list[str]], typer.Option("--comfy-url", help="ComfyUI server URL (repeatable).")] = None,
-    workflow: Annotated[Optional[str], typer.Option(help="Workflow to check against the server.")] = None,
-    motion_workflow: Annotated[Optional[str], typer.Option(help="Motion workflow to check.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="Config file.")] = None,
+    comfy_url: ComfyUrls = None,
+    workflow: WorkflowName = None,
+    motion_workflow: MotionWorkflowName = None,
+    config: ConfigFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: Debug = False,
 ) -> None:
     """Check ComfyUI servers and workflows: reachability, devices, queue, nodes, model files."""
     try:
@@ -59,16 +61,13 @@ def doctor(
             config_file=config,
         )
         check_motion = motion_workflow is not None or settings.motion_enabled
-        if as_json:  # the same checks as data (sceneforge.doctor.doctor_report; the MCP doctor tool answers it)
-            from ..doctor import doctor_report
-
-            report = asyncio.run(doctor_report(settings, check_motion=check_motion))
+        # One report (sceneforge.doctor.doctor_report; the MCP doctor tool answers it too), as JSON or as text.
+        report = asyncio.run(doctor_report(settings, check_motion=check_motion))
+        if as_json:
             print(report.model_dump_json(indent=2))
-            ok = report.healthy
         else:
-            from .doctor import run_doctor
-
-            ok = asyncio.run(run_doctor(settings, common.err, check_motion=check_motion))
+            render_report(report, common.err)
+        ok = report.healthy
     except Exception as exc:  # noqa: BLE001
         raise typer.Exit(fail(exc, debug)) from None
     raise typer.Exit(0 if ok else 1)

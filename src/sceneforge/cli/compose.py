@@ -13,35 +13,18 @@ import typer
 from rich.console import Console
 
 from ..config import Settings
-from ..errors import AssetMissingError, RenderCancelledError
-from ..layout import TopicLayout
+from ..errors import RenderCancelledError
 from ..scenes import SceneFile
 from . import common
+from .options import Debug, TopicFolder
+from .rendering import each_topic, encode_bar, need_scenes_json, render_failed
 
 __all__ = ["compose", "compose_dir", "compose_topics"]
 
 
 def compose_topics(sfs: list[SceneFile], settings: Settings, debug: bool) -> int:
     """``run --compose``: compose every topic of the run with the default options (results on stderr)."""
-    code = 0
-    for sf in sfs:
-        code = max(code, compose_dir(TopicLayout.for_topic(settings.out_dir, sf.topic).root, {}, debug))
-    return code
-
-
-def _progress(folder: Path) -> Any:
-    """A rich bar on stderr for the encode, in seconds of video; silent when stderr is not a terminal."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn(f"composing {folder.name}/final.mp4", markup=False),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=common.err,
-        transient=True,
-        disable=not common.err.is_terminal,
-    )
+    return each_topic(sfs, settings, lambda folder: compose_dir(folder, {}, debug))
 
 
 @contextlib.contextmanager
@@ -72,12 +55,13 @@ def compose_dir(folder: Path, options: dict[str, Any], debug: bool, out: Console
     """
     with _cancel_on_signals() as (cancel, got):
         try:
+            from rich.progress import TaskProgressColumn
+
             from ..compose import ComposeOptions, compose_topic
 
             opts = ComposeOptions(**options)
-            if not (folder / "scenes.json").is_file():
-                raise AssetMissingError(f"{folder}: no scenes.json here; run `sceneforge run` first")
-            with _progress(folder) as progress:
+            need_scenes_json(folder)
+            with encode_bar(f"composing {folder.name}/final.mp4", TaskProgressColumn()) as progress:
                 task = progress.add_task("compose", total=None)
                 res = compose_topic(folder, opts, cancel=cancel,
                                     on_progress=lambda d, t: progress.update(task, completed=d, total=t))
@@ -85,8 +69,7 @@ def compose_dir(folder: Path, options: dict[str, Any], debug: bool, out: Console
             common.err.print("compose stopped: ffmpeg was ended and no file was written", markup=False)
             return 128 + (got[0] if got else signal.SIGINT)
         except Exception as exc:  # noqa: BLE001 - every error becomes a clean message
-            code = common.fail(exc, debug)
-            return 2 if isinstance(exc, AssetMissingError) else code
+            return render_failed(exc, debug)
     out = common.err if out is None else out
     out.print(f"final: {res.path} ({res.duration:.2f} s, captions: {', '.join(sorted(set(res.captions)))})",
               markup=False)
@@ -95,7 +78,7 @@ def compose_dir(folder: Path, options: dict[str, Any], debug: bool, out: Console
 
 
 def compose(
-    folder: Annotated[Path, typer.Argument(help="A topic folder: <out>/<topic>.")],
+    folder: TopicFolder,
     size: Annotated[str, typer.Option(help="1080x1920 | 720x1280 | 1080x1080 | 1920x1080.")] = "1080x1920",
     pad: Annotated[float, typer.Option(help="Seconds of picture after each scene's narration.")] = 0.25,
     transition: Annotated[str, typer.Option(help="none | fade | fadeblack | dissolve | wipeleft | slideleft | ...")] = "fade",
@@ -104,7 +87,7 @@ def compose(
     music: Annotated[Optional[Path], typer.Option(help="Background music file: looped, ducked under the narration.")] = None,
     music_volume: Annotated[float, typer.Option(help="Music level before ducking (0..1).")] = 0.3,
     title: Annotated[Optional[str], typer.Option(help="Title for the cover and the MP4 (default: the topic).")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Debug = False,
 ) -> None:
     """Write final.mp4 (H.264 + AAC, captions, crossfades, -14 LUFS) and cover.jpg from a topic's assets.
 

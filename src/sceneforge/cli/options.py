@@ -31,7 +31,18 @@ import typer
 
 from .common import overrides
 
-__all__ = ["RunOptions", "with_run_options", "RUN_OPTION_NAMES"]
+__all__ = ["RunOptions", "with_run_options", "RUN_OPTION_NAMES", "Debug", "Concurrency", "ComfyUrls", "WorkflowName",
+           "MotionWorkflowName", "ConfigFile", "TopicFolder"]
+
+# Options and arguments more than one command takes, declared once (a command's parameter annotated with one).
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+Concurrency = Annotated[Optional[int], typer.Option(help="Topics running at once (default 2).")]
+ComfyUrls = Annotated[Optional[list[str]], typer.Option(
+    "--comfy-url", help="ComfyUI server URL (repeatable): one pool for every topic.")]
+WorkflowName = Annotated[Optional[str], typer.Option(help="Text-to-image workflow: bundled name or API-format file.")]
+MotionWorkflowName = Annotated[Optional[str], typer.Option(help="Wan2.2 workflow: bundled name or file.")]
+ConfigFile = Annotated[Optional[Path], typer.Option(help="Config file (default: ./sceneforge.toml).")]
+TopicFolder = Annotated[Path, typer.Argument(help="A topic folder: <out>/<topic>.")]
 
 
 @dataclass(frozen=True)
@@ -44,8 +55,8 @@ class RunOptions:
     tts: Annotated[Optional[str], typer.Option(help="Narration engine: edge, espeak, openai.")] = None
     voice: Annotated[Optional[str], typer.Option(help="Voice (engine-specific).")] = None
     rate: Annotated[Optional[float], typer.Option(help="Speech rate multiplier (1.0 normal).")] = None
-    comfy_url: Annotated[Optional[list[str]], typer.Option("--comfy-url", help="ComfyUI server URL (repeatable): one pool for every topic.")] = None
-    workflow: Annotated[Optional[str], typer.Option(help="Text-to-image workflow: bundled name or API-format file.")] = None
+    comfy_url: ComfyUrls = None
+    workflow: WorkflowName = None
     prompt_node: Annotated[Optional[str], typer.Option(help="Node (title or id) that takes the prompt.")] = None
     reference_node: Annotated[Optional[str], typer.Option(help="LoadImage node (title or id) for the reference image; default: the one titled 'reference'.")] = None
     negative: Annotated[Optional[str], typer.Option(help="Negative prompt.")] = None
@@ -53,15 +64,15 @@ class RunOptions:
     width: Annotated[Optional[int], typer.Option(help="Image width.")] = None
     height: Annotated[Optional[int], typer.Option(help="Image height.")] = None
     motion: Annotated[Optional[bool], typer.Option("--motion/--no-motion", help="Make motion frames.")] = None
-    motion_workflow: Annotated[Optional[str], typer.Option(help="Wan2.2 workflow: bundled name or file.")] = None
+    motion_workflow: MotionWorkflowName = None
     motion_prompt_node: Annotated[Optional[str], typer.Option(help="Node (title or id) for the motion prompt.")] = None
     motion_image_node: Annotated[Optional[str], typer.Option(help="LoadImage node (title or id) for the motion image.")] = None
     motion_length: Annotated[Optional[int], typer.Option(help="Frames per clip (4k+1 for Wan).")] = None
     motion_fps: Annotated[Optional[float], typer.Option(help="Frames per second.")] = None
     motion_seed: Annotated[Optional[int], typer.Option(help="Fixed motion seed.")] = None
     sequential: Annotated[bool, typer.Option("--sequential", help="The original system's order: stage by stage, one job at a time.")] = False
-    config: Annotated[Optional[Path], typer.Option(help="Config file (default: ./sceneforge.toml).")] = None
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False
+    config: ConfigFile = None
+    debug: Debug = False
 
     def overrides(self) -> dict[str, Any]:
         """The settings these options override (``config`` and ``debug`` are not settings)."""

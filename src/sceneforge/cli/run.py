@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -18,6 +18,7 @@ from ..config import load_settings
 from ..errors import ConfigError
 from ..events import Event, EventSink, JsonLinesSink
 from ..pipeline import RunPlan, plan_run, run_many
+from ..pipeline.context import Sleep
 from . import common
 from .common import fail, overrides
 from .compose import compose_topics
@@ -28,7 +29,6 @@ from .progress import ProgressView
 __all__ = ["run"]
 
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[Any]]
 
 
 @with_run_options

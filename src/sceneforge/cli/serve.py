@@ -9,7 +9,7 @@ import typer
 
 from ..config import load_settings
 from .common import err, fail, overrides
-from .options import RunOptions, with_run_options
+from .options import Concurrency, RunOptions, with_run_options
 
 __all__ = ["serve"]
 
@@ -18,7 +18,7 @@ __all__ = ["serve"]
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Address to listen on (default 127.0.0.1; any other needs SCENEFORGE_SERVE_TOKEN).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default 8765; 0 picks a free one).")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="Topics running at once (default 2).")] = None,
+    concurrency: Concurrency = None,
     max_queued: Annotated[Optional[int], typer.Option(help="Jobs that may wait (default 100; more get 429).")] = None,
     cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow this browser origin to read and change topics (repeatable; default none).")] = None,
     allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Also answer requests for this host name (repeatable; default: the bound address's own names).")] = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -14,6 +13,7 @@ from rich.table import Table
 from ..errors import ConfigError
 from ..pipeline import Topic
 from .common import fail
+from .options import Debug, TopicFolder
 
 __all__ = ["takes_app"]
 
@@ -22,10 +22,10 @@ takes_app = typer.Typer(help="Every asset a scene had: list them, go back to one
 
 @takes_app.command("list")
 def takes_list(
-    folder: Annotated[Path, typer.Argument(help="A topic folder: <out>/<topic>.")],
+    folder: TopicFolder,
     scene: Annotated[Optional[int], typer.Option("--scene", help="Only this scene (numbered from 1).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: Debug = False,
 ) -> None:
     """List each scene's takes of narration, image and motion (the current one marked)."""
     try:
@@ -56,11 +56,11 @@ def takes_list(
 
 @takes_app.command("restore")
 def takes_restore(
-    folder: Annotated[Path, typer.Argument(help="A topic folder: <out>/<topic>.")],
+    folder: TopicFolder,
     take: Annotated[str, typer.Argument(help="The take's id (see `sceneforge takes list`).")],
     scene: Annotated[int, typer.Option("--scene", help="The scene (numbered from 1).")],
     stage: Annotated[str, typer.Option("--stage", help="audio, image or motion.")],
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: Debug = False,
 ) -> None:
     """Make an earlier take current again; scenes.json points at it."""
     try:

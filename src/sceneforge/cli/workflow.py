@@ -11,6 +11,7 @@ from rich.table import Table
 from ..comfy.graphs.workflow import Workflow
 from ..workflows import BUNDLED_KINDS, bundled_kind
 from .common import fail
+from .options import Debug
 
 __all__ = ["workflow_app"]
 
@@ -23,7 +24,7 @@ def workflow_inspect(
     kind: Annotated[Optional[str], typer.Option(help="image or motion (default: a bundled workflow's own kind, else image).")] = None,
     prompt_node: Annotated[Optional[str], typer.Option(help="Node (title or id) for the prompt.")] = None,
     image_node: Annotated[Optional[str], typer.Option(help="LoadImage node (motion), or the reference node (image).")] = None,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: Debug = False,
 ) -> None:
     """Show what sceneforge will inject where in a workflow."""
     try:

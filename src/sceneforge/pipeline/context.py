@@ -20,7 +20,7 @@ from ..layout import TopicLayout
 from ..retry import RetryPolicy, retry_async
 from ..scenes import Scene
 from ..takes import TakeStore
-from .usage import drop_usage
+from .usage import TopicUsage, drop_usage
 
 __all__ = ["RunContext", "Sleep", "set_fields", "drop_fields", "STAGE_FIELDS", "forget_input_assets"]
 
@@ -30,7 +30,7 @@ Sleep = Callable[[float], Awaitable[object]]
 
 @dataclass
 class RunContext:
-    """One topic's run: where its files go, its cache, its event sink and the injected sleep."""
+    """One topic's run: where its files go, its cache, its GPU time, its event sink and the injected sleep."""
 
     settings: Settings
     layout: TopicLayout
@@ -40,10 +40,12 @@ class RunContext:
     reference: str | None = None  # the topic's reference image (a scene's own wins)
     cache: StageCache = field(init=False)
     takes: TakeStore = field(init=False)
+    usage: TopicUsage = field(init=False)  # the topic's GPU time and cost, read once per run
 
     def __post_init__(self) -> None:
         self.cache = StageCache(self.layout, warn=lambda m: self.event("warning", message=m))
         self.takes = TakeStore(self.cache)
+        self.usage = TopicUsage(self.layout.state_dir)
 
     def event(self, kind: EventKind, stage: str | None = None, scene: int | None = None, **data: Any) -> None:
         """Emit an event of this topic."""

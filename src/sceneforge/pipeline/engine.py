@@ -31,7 +31,6 @@ from .folder import claim_topic_folder
 from .schedule import run_chains
 from .state import write_scenes_json
 from .steps import STEPS, Step, motion_input_problem
-from .usage import TopicUsage
 from .workspace import Topic
 
 __all__ = ["Engine", "StageBackends", "write_scenes_json"]
@@ -197,7 +196,7 @@ class Engine:
                 await self._restore_skipped(ctx, sf, ("motion",))
         if not write_state:
             return
-        sf.extra.update(TopicUsage(ctx.layout.state_dir).top_level())
+        sf.extra.update(ctx.usage.top_level())
         try:
             write_scenes_json(sf, ctx.layout)
         except Exception as exc:

@@ -31,7 +31,7 @@ from ..takes import STAGE_INPUTS, new_take_meta
 from ..tts.base import SpeechRequest, TTSBackend, format_srt
 from ..tts.words import words_path, write_words
 from .context import RunContext, drop_fields, set_fields
-from .usage import TopicUsage, set_usage
+from .usage import set_usage
 
 __all__ = ["Step", "Outcome", "AudioStep", "ImageStep", "MotionStep", "STEPS", "motion_input_problem"]
 
@@ -136,7 +136,7 @@ class Step(ABC, Generic[B, R]):
         meta = new_take_meta({name: getattr(scene, name) for name in STAGE_INPUTS[self.stage]},
                              made_from=self.made_from(scene))
         ctx.cache.record(self.stage, n, key, outcome.files, outcome.fields, meta)
-        TopicUsage(ctx.layout.state_dir).add(self.stage, outcome.fields)
+        ctx.usage.add(self.stage, outcome.fields)
         self.backend.forget(ctx.layout, n)
         drop_fields(scene, *outcome.dropped)
         set_fields(scene, **self.scene_fields(ctx.layout, n, outcome.files, set_usage(scene, self.stage, outcome.fields)))

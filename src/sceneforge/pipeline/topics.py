@@ -26,7 +26,7 @@ from .state import write_scenes_json
 from .steps import STEPS
 
 __all__ = [
-    "load_topic", "edit_scene", "edited", "show_current", "scene_pin", "reroll_settings", "pin_seed", "list_takes", "restore_take", "topic_dir_layout",
+    "load_topic", "edit_scene", "edited", "show_current", "scene_pin", "reroll_settings", "pin_seed", "check_pin", "list_takes", "restore_take", "topic_dir_layout",
     "EDITABLE_FIELDS",
 ]
 
@@ -37,10 +37,10 @@ EDITABLE_FIELDS = ("script", "image_prompt", "motion_prompt", "negative_prompt",
                    "motion_seed")
 
 
-def load_topic(layout: TopicLayout) -> SceneFile:
-    """The topic's state from its ``scenes.json`` (validated like any input)."""
+def load_topic(layout: TopicLayout, raw: bytes | None = None) -> SceneFile:
+    """The topic's state from its ``scenes.json`` (validated like any input); ``raw``: its bytes, already read."""
     try:
-        data = json.loads(layout.scenes_json.read_text(encoding="utf-8"))
+        data = json.loads(layout.scenes_json.read_bytes() if raw is None else raw)
     except FileNotFoundError:
         raise AssetMissingError(f"{layout.root}: no scenes.json; run the topic first") from None
     except (OSError, ValueError) as exc:
@@ -71,14 +71,24 @@ def _scene_index(sf: SceneFile, n: int) -> int:
     return n - 1
 
 
-def edit_scene(layout: TopicLayout, n: int, changes: Mapping[str, Any], *, wait: float = 30.0) -> SceneFile:
+def edit_scene(layout: TopicLayout, n: int, changes: Mapping[str, Any], *, wait: float = 30.0,
+               checked: tuple[bytes, SceneFile] | None = None) -> SceneFile:
     """Change scene ``n``'s fields (``None`` removes one) and save; the next run remakes what they decide.
 
     Every problem is a :class:`SceneValidationError` naming the scene and the field, and
-    nothing is written then. ``wait``: seconds to wait for a run that holds the topic.
+    nothing is written then. ``wait``: seconds to wait for a run that holds the topic. ``checked``:
+    ``scenes.json``'s bytes and the result of this same change made to them (:func:`edited`), saved as
+    it is while the file still has those bytes.
     """
     with topic_lock(layout, wait=wait):
-        sf = edited(load_topic(layout), n, changes)
+        try:
+            raw: bytes | None = layout.scenes_json.read_bytes()
+        except OSError:
+            raw = None  # load_topic says why
+        if checked is not None and raw == checked[0]:
+            sf = checked[1]
+        else:
+            sf = edited(load_topic(layout, raw), n, changes)
         write_scenes_json(sf, layout)
     return sf
 
@@ -117,13 +127,19 @@ def reroll_settings(settings: Settings, n: int, stage: str) -> Settings:
     return settings.model_copy(update={"stages": stages, "only_scenes": frozenset({n}), "force": True})
 
 
+def check_pin(sf: SceneFile, n: int, stage: str, seed: int | None) -> Scene:
+    """Scene ``n``, when ``seed`` can be pinned for its ``stage`` (narration has no seed); else ConfigError."""
+    scene = sf.scenes[_scene_index(sf, n)]
+    if seed is not None and stage not in PIN_FIELD:
+        raise ConfigError("narration has no seed")
+    return scene
+
+
 def pin_seed(sf: SceneFile, n: int, stage: str, seed: int | None) -> None:
     """For a re-roll: pin the scene's seed for ``stage`` to ``seed``, or unpin it (a new random seed)."""
-    scene = sf.scenes[_scene_index(sf, n)]
+    scene = check_pin(sf, n, stage, seed)
     name = PIN_FIELD.get(stage)
     if name is None:
-        if seed is not None:
-            raise ConfigError("narration has no seed")
         return
     if seed is None:
         drop_fields(scene, name)

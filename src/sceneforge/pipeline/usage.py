@@ -25,11 +25,20 @@ __all__ = ["USAGE_FIELDS", "set_usage", "stage_usage", "drop_usage", "scene_usag
 USAGE_FIELDS = ("gpu_seconds", "gpu_cost")
 
 
-def _per_stage(scene: Scene, name: str) -> dict[str, float]:
-    value = getattr(scene, name, None)
+def _number(value: Any) -> bool:
+    """A figure worth keeping: an int or a float, never a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _figures(value: Any) -> dict[str, float]:
+    """The numeric entries of a per-stage mapping (anything else: none)."""
     if not isinstance(value, dict):
         return {}
-    return {str(k): float(v) for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {str(k): float(v) for k, v in value.items() if _number(v)}
+
+
+def _per_stage(scene: Scene, name: str) -> dict[str, float]:
+    return _figures(getattr(scene, name, None))
 
 
 def _store(scene: Scene, name: str, per_stage: dict[str, float]) -> None:
@@ -45,7 +54,7 @@ def set_usage(scene: Scene, stage: str, fields: dict[str, Any]) -> dict[str, Any
     for name in USAGE_FIELDS:
         value = rest.pop(name, None)
         per_stage = _per_stage(scene, name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        if _number(value) and value >= 0:
             per_stage[stage] = float(value)
         else:
             per_stage.pop(stage, None)
@@ -78,28 +87,32 @@ def scene_usage(scene: Scene) -> tuple[float | None, float | None]:
 
 
 class TopicUsage:
-    """Everything a topic's jobs cost, by stage, over all its runs and re-rolls (``state_dir/usage.json``)."""
+    """Everything a topic's jobs cost, by stage, over all its runs and re-rolls (``state_dir/usage.json``).
+
+    One per run (:attr:`~sceneforge.pipeline.context.RunContext.usage`, under the topic's lock): the
+    file is read once, at the first use, and the totals are kept in memory. Each fresh asset's figures
+    are written at once (no re-read), so the GPU time of the jobs a run paid for survives a kill.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / "usage.json"
+        self._totals: dict[str, dict[str, float]] | None = None
 
     def load(self) -> dict[str, dict[str, float]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        out: dict[str, dict[str, float]] = {}
-        for name in USAGE_FIELDS:
-            per_stage = data.get(name) if isinstance(data, dict) else None
-            if isinstance(per_stage, dict):
-                out[name] = {str(k): float(v) for k, v in per_stage.items()
-                             if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return out
+        """The totals (read from the file at the first call only)."""
+        if self._totals is None:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = None
+            per_name = data if isinstance(data, dict) else {}
+            self._totals = {name: _figures(per_name[name]) for name in USAGE_FIELDS
+                            if isinstance(per_name.get(name), dict)}
+        return self._totals
 
     def add(self, stage: str, fields: dict[str, Any]) -> None:
         """Add one fresh asset's figures (a cached one cost nothing this time)."""
-        figures = {n: fields[n] for n in USAGE_FIELDS
-                   if isinstance(fields.get(n), (int, float)) and not isinstance(fields.get(n), bool)}
+        figures = {n: fields[n] for n in USAGE_FIELDS if _number(fields.get(n))}
         if not figures:
             return
         totals = self.load()
@@ -110,4 +123,4 @@ class TopicUsage:
 
     def top_level(self) -> dict[str, dict[str, float]]:
         """``{"gpu_seconds_total": {...}, "gpu_cost_total": {...}}`` for the top of ``scenes.json``."""
-        return {f"{name}_total": per_stage for name, per_stage in self.load().items() if per_stage}
+        return {f"{name}_total": dict(per_stage) for name, per_stage in self.load().items() if per_stage}

@@ -77,6 +77,8 @@ class Topic:
 
     def __init__(self, layout: TopicLayout) -> None:
         self.layout = layout
+        # What the last edited() checked: (scenes.json's bytes, scene, changes, the result), for edit().
+        self._checked: tuple[bytes, int, dict[str, Any], SceneFile] | None = None
 
     # ------------------------------------------------------------------ finding it
     @classmethod
@@ -170,12 +172,23 @@ class Topic:
     # ------------------------------------------------------------------ edits
     def edited(self, n: int, changes: Mapping[str, Any]) -> SceneFile:
         """The topic with scene ``n`` changed (``None`` removes a field), checked; nothing saved."""
-        return rules.edited(self.read(), n, changes)
+        try:
+            raw: bytes | None = self.layout.scenes_json.read_bytes()
+        except OSError:
+            raw = None  # load_topic says why
+        sf = rules.edited(rules.load_topic(self.layout, raw), n, changes)
+        self._checked = None if raw is None else (raw, n, dict(changes), sf.model_copy(deep=True))
+        return sf
 
     def edit(self, n: int, changes: Mapping[str, Any], *, wait: float | None = None) -> SceneFile:
-        """Change scene ``n`` and save: the next run remakes what the change decides (its cache keys)."""
+        """Change scene ``n`` and save: the next run remakes what the change decides (its cache keys).
+
+        After :meth:`edited` with the same change, and ``scenes.json`` as it was then, what it
+        checked is saved as it is (the file is read, not parsed and checked again)."""
+        checked, self._checked = self._checked, None
+        reuse = (checked[0], checked[3]) if checked is not None and checked[1:3] == (n, dict(changes)) else None
         with self._refused_as_busy():
-            return rules.edit_scene(self.layout, n, changes, wait=_wait(wait))
+            return rules.edit_scene(self.layout, n, changes, wait=_wait(wait), checked=reuse)
 
     # ------------------------------------------------------------------ takes
     def takes(self, n: int) -> dict[str, list[Take]]:
@@ -204,17 +217,18 @@ class Topic:
     def plan_reroll(self, n: int, stage: str, seed: int | None = None) -> Reroll:
         """A re-roll of scene ``n``'s ``stage`` with ``seed`` pinned (None: a new random one), and what it
         replaces: the current asset and the scene's pin."""
-        sf = self.read()
-        rules.pin_seed(sf.model_copy(deep=True), n, stage, seed)  # refuses what cannot be pinned (a narration seed)
-        pinned = rules.scene_pin(self.layout, n, sf.scenes[n - 1], stage)
+        scene = rules.check_pin(self.read(), n, stage, seed)  # refuses what cannot be pinned (a narration seed)
+        pinned = rules.scene_pin(self.layout, n, scene, stage)
         return Reroll(n, stage, seed, self.current(stage, n), pinned)
 
-    def begin_reroll(self, reroll: Reroll, *, wait: float = 30.0) -> None:
-        """Pin the re-roll's seed (or unpin, for a new random one) before its run."""
+    def begin_reroll(self, reroll: Reroll, *, wait: float = 30.0) -> SceneFile:
+        """Pin the re-roll's seed (or unpin, for a new random one) before its run; returns the topic as
+        written (what its run runs)."""
         with self.lock(wait):
             sf = self.read()
             rules.pin_seed(sf, reroll.scene, reroll.stage, reroll.seed)
             write_scenes_json(sf, self.layout)
+        return sf
 
     def undo_reroll(self, reroll: Reroll) -> bool:
         """After a re-roll cancelled or failed before it made its asset: the asset it was to replace is

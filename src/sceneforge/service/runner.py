@@ -54,9 +54,10 @@ async def run_job(engine: Engine, base: Settings, topic: Topic, options: dict[st
         await run_render(topic, note, job.kind)
         return
     settings = job_run_settings(base, options, job, topic, resumed=resumed)
-    if job.kind == "regenerate":
-        await asyncio.to_thread(topic.begin_reroll, job.reroll())
-    sf = await asyncio.to_thread(topic.read)
+    if job.kind == "regenerate":  # the topic as its pin left it, not read again
+        sf = await asyncio.to_thread(topic.begin_reroll, job.reroll())
+    else:
+        sf = await asyncio.to_thread(topic.read)
     plan = await aplan_run([sf.state()], settings, base=topic.root)  # the stages' own checks (a prompt ...)
     await engine.run_topic(plan.topics[0], settings=settings, emit=emit, topic=topic)
 

@@ -12,12 +12,12 @@ seconds from the start of the narration.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+from ..cache import file_digest
 from ..fsutil import atomic_write_json
 from .base import Cue
 
@@ -32,19 +32,11 @@ def words_path(audio: Path) -> Path:
     return audio.with_name(audio.stem + WORDS_SUFFIX)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_words(audio: Path, words: list[Cue]) -> Path:
     """Write the word timings of the narration ``audio`` beside it; returns the sidecar's path."""
     payload = {
         "version": _VERSION,
-        "audio_sha256": _sha256(audio),
+        "audio_sha256": file_digest(audio),  # memoized: the cache record reuses it
         "words": [[round(w.start, 3), round(w.end, 3), w.text] for w in words],
     }
     return atomic_write_json(words_path(audio), payload)
@@ -70,7 +62,7 @@ def read_words(audio: Path) -> list[Cue] | None:
     path = words_path(audio)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("audio_sha256") != _sha256(audio):
+        if not isinstance(data, dict) or data.get("audio_sha256") != file_digest(audio):
             return None
     except (OSError, ValueError, UnicodeDecodeError):
         return None
