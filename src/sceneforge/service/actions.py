@@ -122,7 +122,7 @@ class TopicActions:
         # A scene sent back as the API showed it: its view fields and unchanged values (asset fields
         # included, which an edit may not set) are no change.
         topic = self.topic(slug)
-        current = read_state(topic.layout)["scenes"][n - 1]
+        current = read_state(topic.layout)[0]["scenes"][n - 1]
         shown = json.loads(relative_paths(json.dumps(current), self.store.out_dir, json_escaped=True))
         changes = {k: v for k, v in changes.items()
                    if k not in VIEW_FIELDS and not (isinstance(shown, dict) and k in shown and shown[k] == v)}
