@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -42,7 +41,7 @@ from typing import Any
 from .. import Event, EventKind, Settings, error_text
 from ..pipeline import Engine
 from .events import EventHub
-from .files import relative_paths
+from .files import relative_paths, relative_value
 from .models import ACTIVE, RESUMABLE, JobSpec, JobStatus
 from .options import webhook_url
 from .problems import QueueFull, TopicBusy, UnknownTopic
@@ -245,8 +244,7 @@ class JobQueue:
             raw = event.to_dict()
             raw.setdefault("data", {})  # every event has data, even empty (to_dict drops an empty one)
             if event.kind in _MESSAGE_KINDS:  # error texts name files: relative to the output folder
-                text = json.dumps(raw["data"], ensure_ascii=False)
-                raw["data"] = json.loads(relative_paths(text, self.store.out_dir))
+                raw["data"] = relative_value(raw["data"], self.store.out_dir)
             raw["time"] = raw.pop("time")
             self._event(record, raw)
 
