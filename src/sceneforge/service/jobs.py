@@ -144,10 +144,8 @@ class JobQueue:
     def all(self) -> list[TopicRecord]:
         """Every topic, the most recently changed first (folders made meanwhile included)."""
         present = set(self.store.slugs())
-        for slug in present - set(self.records):
-            record = self.store.load(slug)  # made by the command line meanwhile
-            if record is not None:
-                self.records[slug] = record
+        for record in self.store.load_all(sorted(present - set(self.records))):  # made by the command line meanwhile
+            self.records[record.slug] = record
         for slug in [s for s in self.records if s not in present and s not in self._claimed]:
             del self.records[slug]  # its folder was removed behind the service's back
         return sorted(self.records.values(), key=lambda r: r.updated_at, reverse=True)

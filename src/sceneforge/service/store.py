@@ -17,14 +17,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import AssetMissingError, ConfigError
 from ..pipeline import Topic, TopicLayout, atomic_write_bytes, redact_url, valid_slug
 from .eventlog import MAX_EVENTS_BYTES, EventLog, EventReader, json_line
 from .models import JobSpec, JobStatus
+from .state_file import read_state
 
 __all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES"]
 
@@ -129,28 +131,34 @@ class TopicStore:
 
     def scan(self) -> Iterator[TopicRecord]:
         """The record of every topic under ``--out``."""
-        for slug in self.slugs():
-            record = self.load(slug)
+        return self.load_all(self.slugs())
+
+    def load_all(self, slugs: Iterable[str]) -> Iterator[TopicRecord]:
+        """The records of these topics (the ids of deleted topics read once for all of them)."""
+        deleted: dict[str, int] | None = None
+        for slug in slugs:
+            deleted = self.events.deleted() if deleted is None else deleted
+            record = self.load(slug, deleted)
             if record is not None:
                 yield record
 
-    def load(self, slug: str) -> TopicRecord | None:
-        """The topic's record; one made up for a topic the command line made (status ``done``)."""
+    def load(self, slug: str, deleted: dict[str, int] | None = None) -> TopicRecord | None:
+        """The topic's record; one made up for a topic the command line made (status ``done``).
+        ``deleted``: :meth:`EventLog.deleted`, when the caller read it already."""
         layout = self.layout(slug)
         try:
-            state = json.loads(layout.scenes_json.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            state, st = read_state(layout)
+        except (AssetMissingError, ConfigError):
             return None
-        topic: str = state["topic"] if isinstance(state, dict) and isinstance(state.get("topic"), str) else slug
+        topic: str = state["topic"] if isinstance(state.get("topic"), str) else slug
         try:
             raw = json.loads((self._dir(slug) / "status.json").read_text(encoding="utf-8"))
             record = TopicRecord.from_json(slug, raw if isinstance(raw, dict) else {}, topic)
         except (OSError, ValueError):
-            made = iso_time(layout.scenes_json.stat().st_mtime)
+            made = iso_time(st.st_mtime)
             record = TopicRecord(slug, topic, created_at=made, updated_at=made)
-        record.last_event_id = self.last_event_id(slug)
-        scenes = state.get("scenes") if isinstance(state, dict) else state
-        record.scene_count = len(scenes) if isinstance(scenes, list) else 0
+        record.last_event_id = self.events.last_id(self.events_path(slug), slug, deleted)
+        record.scene_count = len(state["scenes"])
         return record
 
     def save(self, record: TopicRecord) -> None:

@@ -16,52 +16,23 @@ import json
 import os
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .. import AssetMissingError, ConfigError
 from ..pipeline import Take, TopicLayout
 from .files import file_url, relative_paths
 from .references import REFERENCES
 from .scene_states import SceneStates
+from .state_file import forget_state, read_state
 from .store import TopicRecord
 
 __all__ = ["topic_view", "topic_answer", "forget", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CACHE_SIZE = 64
-_STATES_KEPT = 16  # parsed scenes.json files kept
 _BUDGET = 64 * 1024 * 1024  # bytes of encoded answers kept, all topics together
-_states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
-
-
-def read_state(layout: TopicLayout) -> tuple[dict[str, Any], os.stat_result]:
-    """The topic's ``scenes.json`` (parsed once per version of the file: a few topics are kept), with the
-    ``os.stat`` taken before it was read: what was read is that version of the file or a newer one, so a
-    cache keyed by that stat is never stale past the next change."""
-    path = layout.scenes_json
-    key = str(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise AssetMissingError(f"topic {layout.slug!r} has no scenes.json") from None
-    cached = _states.get(key)
-    if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
-        _states.move_to_end(key)
-        return cached[2], st
-    try:
-        state = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} cannot be read: {exc}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("scenes"), list):
-        raise ConfigError(f"{path} is not a sceneforge state")
-    _states[key] = (st.st_mtime_ns, st.st_size, state)
-    while len(_states) > _STATES_KEPT:
-        _states.popitem(last=False)
-    return state, st
 
 
 def scene_count(layout: TopicLayout) -> int:
@@ -262,7 +233,7 @@ def _scenes_with_states(layout: TopicLayout, states: SceneStates, read: tuple[di
 
 def forget(layout: TopicLayout) -> None:
     """A topic went away: nothing of it stays in memory."""
-    _states.pop(str(layout.scenes_json), None)
+    forget_state(layout)
     _encoded.pop(str(layout.root))
     _joined.pop(str(layout.root))
 
