@@ -10,13 +10,18 @@ and a restarted service learns every topic from the folders under ``--out``
 (:meth:`TopicStore.scan`). ``status.json`` is replaced atomically; the events file
 is appended to (a line cut by a crash is skipped when read) and compacted to its
 newer half when it grows past :data:`MAX_EVENTS_BYTES`, at the start of a job.
+
+:func:`read_state` is the one reader of a topic's ``scenes.json`` (its answer, its edits, the
+records found at startup): each version of the file is parsed once, a few topics are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,15 +31,49 @@ from .. import AssetMissingError, ConfigError
 from ..pipeline import Topic, TopicLayout, atomic_write_bytes, redact_url, valid_slug
 from .eventlog import MAX_EVENTS_BYTES, EventLog, EventReader, json_line
 from .models import JobSpec, JobStatus
-from .state_file import read_state
 
-__all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES"]
-
+__all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES", "read_state", "forget_state"]
 
 
 def iso_time(t: float) -> str:
     """``2025-06-11T09:30:00.123Z``."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+_STATES_KEPT = 16  # parsed scenes.json files kept
+_states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
+
+
+def read_state(layout: TopicLayout) -> tuple[dict[str, Any], os.stat_result]:
+    """The topic's ``scenes.json`` (parsed once per version of the file: a few topics are kept), with the
+    ``os.stat`` taken before it was read: what was read is that version of the file or a newer one, so a
+    cache keyed by that stat is never stale past the next change."""
+    path = layout.scenes_json
+    key = str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AssetMissingError(f"topic {layout.slug!r} has no scenes.json") from None
+    cached = _states.get(key)
+    if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
+        with contextlib.suppress(KeyError):  # another thread's trim took it meanwhile
+            _states.move_to_end(key)
+        return cached[2], st
+    try:
+        state = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("scenes"), list):
+        raise ConfigError(f"{path} is not a sceneforge state")
+    _states[key] = (st.st_mtime_ns, st.st_size, state)
+    while len(_states) > _STATES_KEPT:
+        _states.popitem(last=False)
+    return state, st
+
+
+def forget_state(layout: TopicLayout) -> None:
+    """The topic went away: its parsed state is not kept."""
+    _states.pop(str(layout.scenes_json), None)
 
 
 @dataclass

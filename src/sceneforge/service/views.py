@@ -25,8 +25,7 @@ from ..pipeline import Take, TopicLayout
 from .files import file_url, relative_paths
 from .references import REFERENCES
 from .scene_states import SceneStates
-from .state_file import forget_state, read_state
-from .store import TopicRecord
+from .store import TopicRecord, forget_state, read_state
 
 __all__ = ["topic_view", "topic_answer", "forget", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
 
