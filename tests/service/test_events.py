@@ -131,3 +131,19 @@ def test_a_long_history_keeps_its_newer_half_and_its_ids(tmp_path: Path):
     with path.open("a") as fh:
         fh.write('{"id": 2001, "kind": "cut sho')  # a line a crash cut short is skipped
     assert store.read_events("t", after=1999) == [kept[-1]] and store.last_event_id("t") == 2000
+
+
+def test_a_scan_reads_the_deleted_topics_ids_once_and_keeps_each_topics_count(tmp_path: Path, monkeypatch):
+    store = TopicStore(tmp_path)
+    for i in range(20):
+        (tmp_path / f"t{i}").mkdir()
+        (tmp_path / f"t{i}" / "scenes.json").write_text(json.dumps({"topic": f"T {i}", "scenes": [{"script": "a"}]}))
+    store.events.remember("t3", 41)  # a topic of that name was deleted at event 41
+    store.append_event("t5", {"id": 7, "kind": "status", "data": {}})
+    reads: list[Path] = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    records = {r.slug: r for r in store.scan()}
+    assert len(records) == 20 and records["t3"].last_event_id == 41 and records["t5"].last_event_id == 7
+    assert records["t0"].last_event_id == 0 and records["t0"].topic == "T 0" and records["t0"].scene_count == 1
+    assert [p.name for p in reads].count("event-ids.json") == 1  # was once per topic

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from service_helpers import Svc, offline, topic
 
-from sceneforge.service.files import safe_file
+from sceneforge.service.files import relative_paths, relative_value, safe_file
 
 
 async def raw_status(svc: Svc, path: str) -> int:
@@ -111,3 +111,18 @@ async def test_take_snapshots_are_served(svc):
     assert len(old_motion["urls"]) == 5
     for url in old_motion["urls"]:
         assert (await svc.call("GET", url))[0] == 200
+
+
+def test_paths_in_values_are_said_relative_to_the_output_folder_resolved_once(tmp_path: Path, monkeypatch):
+    out = tmp_path / "sortie é"  # a name JSON would escape without ensure_ascii=False
+    (out / "t").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    value = {"reason": f"cannot read {out}/t/a.png", "paths": [f"{link}/t/b.png", 3, None], "n": 1}
+    assert relative_value(value, link) == {"reason": "cannot read t/a.png", "paths": ["t/b.png", 3, None], "n": 1}
+    resolved: list[Path] = []
+    real = Path.resolve
+    monkeypatch.setattr(Path, "resolve", lambda self, *a, **kw: resolved.append(self) or real(self, *a, **kw))
+    for _ in range(50):
+        assert relative_paths(json.dumps(f"{out}/t/x", ensure_ascii=False)[1:-1], link, json_escaped=True) == "t/x"
+    assert resolved == []  # the folder's prefixes were worked out once, not per call

@@ -91,6 +91,7 @@ def test_host_names_are_split_and_bound_names_derived():
     assert split_host("LocalHost.:80") == ("localhost", 80)
     assert split_host("example.com") == ("example.com", None)
     assert split_host("a:b") is None and split_host("[::1]x") is None and split_host("") is None
+    assert [split_host(v) for v in ("x[::1]", "127.0.0.1/x", "u@127.0.0.1", "h:99999", "[no-v6]", "h:-1")] == [None] * 6
     names, any_ip = allowed_names("127.0.0.1", ["extra.example:99"])
     assert {"127.0.0.1", "localhost", "::1", "extra.example"} <= names and not any_ip
     names, any_ip = allowed_names("192.168.1.20")

@@ -14,6 +14,25 @@ def _ev(kind: str, scene: int | None = None, stage: str | None = None, **data) -
     return {"kind": kind, "scene": scene, "stage": stage, "data": data}
 
 
+def test_only_an_event_that_may_change_a_state_moves_the_version():
+    states = SceneStates(2)
+    states.apply(_ev("status", status="queued", job={"kind": "run"}))
+    before = states.version
+    for event in (_ev("status", status="running"), _ev("stage_started", stage="audio", total=2),
+                  _ev("warning", message="slow"), _ev("scene_started", 9, "audio"),
+                  _ev("status", status="queued", job={"kind": "preview"})):
+        states.apply(event)
+        assert states.version == before, event  # a view built for these states is still right
+    states.apply(_ev("scene_started", 1, "audio"))
+    assert states.version > before and states.view(1)["phase"] == "making"
+    states.apply(_ev("scene_failed", 2, "audio", reason="no"))
+    failed = states.version
+    states.apply(_ev("scene_done", 2, "audio"))  # a failed scene's reason stays until the next job
+    assert states.version == failed and states.view(2)["phase"] == "failed"
+    states.apply(_ev("status", status="done"))
+    assert states.version > failed and states.view(1)["phase"] == "done"
+
+
 def test_states_follow_the_events_and_a_failure_is_structured():
     states = SceneStates(3)
     states.apply(_ev("status", status="queued", job={"kind": "run"}))

@@ -13,7 +13,7 @@ import pytest
 from service_helpers import LOCAL, Receiver, offline, topic, with_comfy
 
 from sceneforge.errors import ConfigError
-from sceneforge.service.targets import GuardedResolver, WebhookTargets
+from sceneforge.service.targets import GuardedResolver, TargetRefused, WebhookTargets
 from sceneforge.service.webhooks import WebhookSender
 
 INSIDE = ["http://[::1]:9/x", "http://0x7f000001:9/x", "http://2130706433/x", "http://127.1/x",
@@ -88,3 +88,19 @@ async def test_concurrent_cancels_of_a_queued_job_make_one_transition(start, rec
     events = await svc.stream("waiting", after=0, until_idle=True)
     assert [e["data"]["status"] for e in events if e["kind"] == "status"] == ["queued", "cancelled"]
     assert [json.loads(b)["status"] for _, b in receiver.received] == ["cancelled"]
+
+
+async def test_a_refused_target_is_tried_once_and_named_in_the_log(receiver: Receiver, caplog):
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    strict = WebhookSender(targets=WebhookTargets(), sleep=sleep)
+    try:
+        assert await strict.send(receiver.url.replace("127.0.0.1", "localhost"), {"slug": "x"}, msg_id="x.1") is False
+    finally:
+        await strict.aclose()
+    assert waits == [] and receiver.received == []  # refused is final: no retry
+    assert "webhook target refused: localhost is on a loopback" in caplog.text
+    assert issubclass(TargetRefused, OSError)

@@ -10,14 +10,13 @@ a seed pin rewrites it, and every job reads it when it starts.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import shutil
 from typing import Any, Literal
 
 from .. import ConfigError, SceneFile, SceneValidationError, Settings, UnsafePathError
 from ..pipeline import DEFAULT_TOPIC, Take, Topic, aplan_run, parse_state, slugify, without_outputs
-from .files import relative_paths
+from .files import relative_value
 from .jobs import JobQueue
 from .models import JobSpec
 from .options import check_options, job_settings, webhook_url
@@ -122,8 +121,8 @@ class TopicActions:
         # A scene sent back as the API showed it: its view fields and unchanged values (asset fields
         # included, which an edit may not set) are no change.
         topic = self.topic(slug)
-        current = read_state(topic.layout)["scenes"][n - 1]
-        shown = json.loads(relative_paths(json.dumps(current), self.store.out_dir, json_escaped=True))
+        current = read_state(topic.layout)[0]["scenes"][n - 1]
+        shown = relative_value(current, self.store.out_dir)
         changes = {k: v for k, v in changes.items()
                    if k not in VIEW_FIELDS and not (isinstance(shown, dict) and k in shown and shown[k] == v)}
         changes = confine_edit(n, changes)

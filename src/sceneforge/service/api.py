@@ -148,7 +148,7 @@ async def get_topic(slug: str, service: ServiceDep) -> Response:
     """The topic: status, error, progress and its scenes with the URLs of their files and their state."""
     record = service.jobs.get(slug)
     layout = service.store.layout(slug)
-    states = service.jobs.scene_states(record)
+    states = service.jobs.scene_states
     if record.scene_count > _BIG_TOPIC:  # a big topic's first read takes long: never on the loop
         return Response(await asyncio.to_thread(topic_answer, record, layout, states), media_type="application/json")
     return Response(topic_answer(record, layout, states), media_type="application/json")

@@ -174,8 +174,9 @@ class EventLog:
             reader.close()
         return out
 
-    def last_id(self, path: Path, slug: str) -> int:
-        """The highest id the topic has had: its file's tail, or what a deleted topic of that name reached."""
+    def last_id(self, path: Path, slug: str, deleted: dict[str, int] | None = None) -> int:
+        """The highest id the topic has had: its file's tail, or what a deleted topic of that name reached
+        (``deleted``: :meth:`deleted`, when the caller read it already)."""
         last = 0
         try:
             with path.open("rb") as fh:
@@ -189,9 +190,10 @@ class EventLog:
             if ident is not None:
                 last = ident
                 break
-        return max(last, self._deleted().get(slug, 0))
+        return max(last, (self.deleted() if deleted is None else deleted).get(slug, 0))
 
-    def _deleted(self) -> dict[str, int]:
+    def deleted(self) -> dict[str, int]:
+        """The last id of each deleted topic (a new topic of that name goes on from it)."""
         try:
             raw = json.loads(self._ids_file.read_bytes())
         except (OSError, ValueError):
@@ -200,7 +202,7 @@ class EventLog:
 
     def remember(self, slug: str, last_id: int) -> None:
         """A topic is going away: a new one of the same name starts after ``last_id``."""
-        ids = self._deleted()
+        ids = self.deleted()
         if ids.get(slug, 0) >= last_id:
             return
         ids[slug] = last_id

@@ -11,10 +11,12 @@ as does anything outside the folder. Starlette's :class:`FileResponse` answers
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
@@ -22,7 +24,7 @@ from fastapi.responses import FileResponse, Response
 
 from ..pipeline import valid_slug
 
-__all__ = ["router", "safe_file", "file_url", "relative_paths", "CONTENT_TYPES"]
+__all__ = ["router", "safe_file", "file_url", "relative_paths", "relative_value", "CONTENT_TYPES"]
 
 CONTENT_TYPES = {
     ".mp3": "audio/mpeg",
@@ -55,13 +57,33 @@ def _allowed(parts: tuple[str, ...]) -> bool:
     return hidden == [0] and parts[0] == ".sceneforge" and len(parts) == 6 and parts[1] == "takes"
 
 
+@functools.lru_cache(maxsize=16)
+def _prefixes(out_dir: Path) -> tuple[tuple[str, str], ...]:
+    """The ways a path in the output folder begins (as given, resolved, absolute), plain and JSON-escaped,
+    the longest first: worked out once per folder, not once per scene or event."""
+    roots = {str(out_dir), str(out_dir.resolve()), os.path.abspath(out_dir)}
+    prefixes = sorted({root.rstrip(os.sep) + os.sep for root in roots}, key=len, reverse=True)
+    return tuple((prefix, json.dumps(prefix, ensure_ascii=False)[1:-1]) for prefix in prefixes)
+
+
 def relative_paths(text: str, out_dir: Path, *, json_escaped: bool = False) -> str:
     """``text`` with the service's output folder left out of the paths it names (a client never
     learns where the service keeps its files); ``json_escaped``: the paths are inside JSON strings."""
-    for root in {str(out_dir), str(out_dir.resolve()), os.path.abspath(out_dir)}:
-        prefix = root.rstrip(os.sep) + os.sep
-        text = text.replace(json.dumps(prefix, ensure_ascii=False)[1:-1] if json_escaped else prefix, "")
+    for plain, escaped in _prefixes(out_dir):
+        text = text.replace(escaped if json_escaped else plain, "")
     return text
+
+
+def relative_value(value: Any, out_dir: Path) -> Any:
+    """:func:`relative_paths` over every string of a JSON value (dicts and lists walked, keys too), without
+    encoding it to text and back."""
+    if isinstance(value, str):
+        return relative_paths(value, out_dir)
+    if isinstance(value, dict):
+        return {relative_value(k, out_dir): relative_value(v, out_dir) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [relative_value(v, out_dir) for v in value]
+    return value
 
 
 def safe_file(out_dir: Path, slug: str, path: str) -> Path | None:

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import is_loopback, send_json
+from .targets import DEFAULT_PORTS
 
 __all__ = ["RequestGuard", "allowed_names", "UPLOAD_TYPES", "split_host"]
 
@@ -41,30 +42,22 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 UPLOAD_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "application/octet-stream"})
 _UPLOAD_PATH = re.compile(r"^/api/topics/[^/]+/references/?$")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: ``name``, ``[v6 address]``, then ``:port`` or nothing.
+_HOST_SHAPE = re.compile(r"(\[[^][/?#@\\]*\]|[^][:/?#@\\]*)(:[0-9]*)?")
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:
     """``host[:port]`` (``[v6]:port`` too) as a lower-case name without a trailing dot and a port; None if malformed."""
     value = value.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        if end < 0:
-            return None
-        name, rest = value[1:end], value[end + 1:]
-        if rest and not rest.startswith(":"):
-            return None
-        port_text = rest[1:]
-    else:
-        name, _, port_text = value.partition(":")
-        if ":" in port_text:
-            return None
-    if port_text and not port_text.isdigit():
+    if _HOST_SHAPE.fullmatch(value) is None:  # what urlsplit would take for a path, a query or a user
         return None
-    name = name.removesuffix(".")
-    if not name:
+    try:
+        parts = urlsplit("//" + value)
+        port = parts.port
+    except ValueError:  # not an IPv6 address in brackets, a port past 65535
         return None
-    return name, int(port_text) if port_text else None
+    name = (parts.hostname or "").removesuffix(".")
+    return (name, port) if name else None
 
 
 def _is_ip(name: str) -> bool:
@@ -153,15 +146,15 @@ class RequestGuard:
     @staticmethod
     def _same_origin(origin: str, host: str, scope: Scope) -> bool:
         parts = urlsplit(origin)
-        if parts.scheme not in _DEFAULT_PORTS or not parts.netloc:
+        if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
             return False  # "null" (a sandboxed page, a file), or not a web origin at all
         mine = split_host(host)
         theirs = split_host(parts.netloc)
         if mine is None or theirs is None:
             return False
         server_port = (scope.get("server") or (None, None))[1]
-        my_port = mine[1] or server_port or _DEFAULT_PORTS[parts.scheme]
-        return theirs[0] == mine[0] and (theirs[1] or _DEFAULT_PORTS[parts.scheme]) == my_port
+        my_port = mine[1] or server_port or DEFAULT_PORTS[parts.scheme]
+        return theirs[0] == mine[0] and (theirs[1] or DEFAULT_PORTS[parts.scheme]) == my_port
 
     @staticmethod
     def _type_refusal(headers: dict[bytes, bytes], scope: Scope) -> tuple[int, str] | None:

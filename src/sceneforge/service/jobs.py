@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -42,7 +41,7 @@ from typing import Any
 from .. import Event, EventKind, Settings, error_text
 from ..pipeline import Engine
 from .events import EventHub
-from .files import relative_paths
+from .files import relative_paths, relative_value
 from .models import ACTIVE, RESUMABLE, JobSpec, JobStatus
 from .options import webhook_url
 from .problems import QueueFull, TopicBusy, UnknownTopic
@@ -145,10 +144,8 @@ class JobQueue:
     def all(self) -> list[TopicRecord]:
         """Every topic, the most recently changed first (folders made meanwhile included)."""
         present = set(self.store.slugs())
-        for slug in present - set(self.records):
-            record = self.store.load(slug)  # made by the command line meanwhile
-            if record is not None:
-                self.records[slug] = record
+        for record in self.store.load_all(sorted(present - set(self.records))):  # made by the command line meanwhile
+            self.records[record.slug] = record
         for slug in [s for s in self.records if s not in present and s not in self._claimed]:
             del self.records[slug]  # its folder was removed behind the service's back
         return sorted(self.records.values(), key=lambda r: r.updated_at, reverse=True)
@@ -245,8 +242,7 @@ class JobQueue:
             raw = event.to_dict()
             raw.setdefault("data", {})  # every event has data, even empty (to_dict drops an empty one)
             if event.kind in _MESSAGE_KINDS:  # error texts name files: relative to the output folder
-                text = json.dumps(raw["data"], ensure_ascii=False)
-                raw["data"] = json.loads(relative_paths(text, self.store.out_dir))
+                raw["data"] = relative_value(raw["data"], self.store.out_dir)
             raw["time"] = raw.pop("time")
             self._event(record, raw)
 

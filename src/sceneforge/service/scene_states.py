@@ -17,6 +17,7 @@ from typing import Any
 __all__ = ["SceneStates"]
 
 _WAITING = frozenset({"queued", "making", "ready"})
+_SCENE_KINDS = frozenset({"scene_started", "job_progress", "scene_retried", "scene_done", "scene_cached", "scene_failed"})
 
 
 def _fresh(phase: str) -> dict[str, Any]:
@@ -82,18 +83,20 @@ class SceneStates:
 
     # ------------------------------------------------------------------ events
     def apply(self, event: dict[str, Any]) -> None:
-        """Take one event of the topic (the same dicts the stream sends)."""
-        self.version += 1
+        """Take one event of the topic (the same dicts the stream sends); :attr:`version` moves only when a
+        state may have changed (an event naming no scene keeps views built for the states as they are)."""
         data = event.get("data") or {}
-        if event.get("kind") == "status":
+        kind = event.get("kind")
+        if kind == "status":
             self._status(data)
             return
         n = event.get("scene")
-        if not isinstance(n, int) or not 1 <= n <= self.count:
+        if kind not in _SCENE_KINDS or not isinstance(n, int) or not 1 <= n <= self.count:
             return
-        state, stage, kind = self._get(n), event.get("stage"), event.get("kind")
+        state, stage = self._get(n), event.get("stage")
         if state["phase"] == "failed" and kind != "scene_failed":
             return  # its reason stays until the next job
+        self.version += 1
         if kind in ("scene_started", "job_progress", "scene_retried"):
             note = {"job_progress": _percent(data), "scene_retried": f"(trying again: {data.get('reason') or 'it failed'})"}
             self._making(state, stage, note.get(str(kind), ""))
@@ -129,6 +132,9 @@ class SceneStates:
 
     def _status(self, data: dict[str, Any]) -> None:
         status, job = data.get("status"), data.get("job") or {}
+        if status == "running" or (status == "queued" and job.get("kind") == "preview"):
+            return  # no scene's state changes
+        self.version += 1
         if status == "queued":
             if job.get("kind") == "regenerate" and isinstance(job.get("scene"), int) and 1 <= job["scene"] <= self.count:
                 self.changed[job["scene"]] = {**_fresh("queued"), "stage": job.get("stage")}

@@ -10,29 +10,70 @@ and a restarted service learns every topic from the folders under ``--out``
 (:meth:`TopicStore.scan`). ``status.json`` is replaced atomically; the events file
 is appended to (a line cut by a crash is skipped when read) and compacted to its
 newer half when it grows past :data:`MAX_EVENTS_BYTES`, at the start of a job.
+
+:func:`read_state` is the one reader of a topic's ``scenes.json`` (its answer, its edits, the
+records found at startup): each version of the file is parsed once, a few topics are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import AssetMissingError, ConfigError
 from ..pipeline import Topic, TopicLayout, atomic_write_bytes, redact_url, valid_slug
 from .eventlog import MAX_EVENTS_BYTES, EventLog, EventReader, json_line
 from .models import JobSpec, JobStatus
 
-__all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES"]
-
+__all__ = ["TopicRecord", "TopicStore", "iso_time", "MAX_EVENTS_BYTES", "read_state", "forget_state"]
 
 
 def iso_time(t: float) -> str:
     """``2025-06-11T09:30:00.123Z``."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+_STATES_KEPT = 16  # parsed scenes.json files kept
+_states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
+
+
+def read_state(layout: TopicLayout) -> tuple[dict[str, Any], os.stat_result]:
+    """The topic's ``scenes.json`` (parsed once per version of the file: a few topics are kept), with the
+    ``os.stat`` taken before it was read: what was read is that version of the file or a newer one, so a
+    cache keyed by that stat is never stale past the next change."""
+    path = layout.scenes_json
+    key = str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AssetMissingError(f"topic {layout.slug!r} has no scenes.json") from None
+    cached = _states.get(key)
+    if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
+        with contextlib.suppress(KeyError):  # another thread's trim took it meanwhile
+            _states.move_to_end(key)
+        return cached[2], st
+    try:
+        state = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("scenes"), list):
+        raise ConfigError(f"{path} is not a sceneforge state")
+    _states[key] = (st.st_mtime_ns, st.st_size, state)
+    while len(_states) > _STATES_KEPT:
+        _states.popitem(last=False)
+    return state, st
+
+
+def forget_state(layout: TopicLayout) -> None:
+    """The topic went away: its parsed state is not kept."""
+    _states.pop(str(layout.scenes_json), None)
 
 
 @dataclass
@@ -129,28 +170,34 @@ class TopicStore:
 
     def scan(self) -> Iterator[TopicRecord]:
         """The record of every topic under ``--out``."""
-        for slug in self.slugs():
-            record = self.load(slug)
+        return self.load_all(self.slugs())
+
+    def load_all(self, slugs: Iterable[str]) -> Iterator[TopicRecord]:
+        """The records of these topics (the ids of deleted topics read once for all of them)."""
+        deleted: dict[str, int] | None = None
+        for slug in slugs:
+            deleted = self.events.deleted() if deleted is None else deleted
+            record = self.load(slug, deleted)
             if record is not None:
                 yield record
 
-    def load(self, slug: str) -> TopicRecord | None:
-        """The topic's record; one made up for a topic the command line made (status ``done``)."""
+    def load(self, slug: str, deleted: dict[str, int] | None = None) -> TopicRecord | None:
+        """The topic's record; one made up for a topic the command line made (status ``done``).
+        ``deleted``: :meth:`EventLog.deleted`, when the caller read it already."""
         layout = self.layout(slug)
         try:
-            state = json.loads(layout.scenes_json.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            state, st = read_state(layout)
+        except (AssetMissingError, ConfigError):
             return None
-        topic: str = state["topic"] if isinstance(state, dict) and isinstance(state.get("topic"), str) else slug
+        topic: str = state["topic"] if isinstance(state.get("topic"), str) else slug
         try:
             raw = json.loads((self._dir(slug) / "status.json").read_text(encoding="utf-8"))
             record = TopicRecord.from_json(slug, raw if isinstance(raw, dict) else {}, topic)
         except (OSError, ValueError):
-            made = iso_time(layout.scenes_json.stat().st_mtime)
+            made = iso_time(st.st_mtime)
             record = TopicRecord(slug, topic, created_at=made, updated_at=made)
-        record.last_event_id = self.last_event_id(slug)
-        scenes = state.get("scenes") if isinstance(state, dict) else state
-        record.scene_count = len(scenes) if isinstance(scenes, list) else 0
+        record.last_event_id = self.events.last_id(self.events_path(slug), slug, deleted)
+        record.scene_count = len(state["scenes"])
         return record
 
     def save(self, record: TopicRecord) -> None:

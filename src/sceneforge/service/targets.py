@@ -34,11 +34,28 @@ from aiohttp.resolver import ThreadedResolver
 from .. import ConfigError
 from ..pipeline import redact_url
 
-__all__ = ["WebhookTargets", "GuardedResolver", "Address", "check_syntax"]
+__all__ = ["WebhookTargets", "GuardedResolver", "Address", "TargetRefused", "check_syntax", "address", "endpoint",
+           "DEFAULT_PORTS"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _RESOLVE_TIMEOUT = 5.0
-_SCHEMES = ("http", "https")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class TargetRefused(OSError):
+    """No address of a webhook's host may be reached (what :class:`GuardedResolver` raises)."""
+
+
+def address(text: str) -> Address:
+    """An IP address as written (a zone, ``%eth0``, left out), an IPv4-mapped one as its IPv4 address;
+    ValueError when it is none."""
+    return _plain(ipaddress.ip_address(text.split("%")[0]))
+
+
+def endpoint(url: str) -> tuple[str, int]:
+    """The host and port a URL's connection goes to (its scheme's port when it names none)."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
 
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
@@ -73,7 +90,7 @@ def check_syntax(url: object) -> str | None:
         parts.port  # noqa: B018 - raises for a port that is not a number
     except ValueError:
         return "is not a valid URL"
-    if parts.scheme.lower() not in _SCHEMES or not parts.hostname:
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
         return "must be an http:// or https:// URL with a host"
     return None
 
@@ -96,7 +113,7 @@ class WebhookTargets:
         for host, own_port in self.own():
             if port != own_port:
                 continue
-            bound = _plain(ipaddress.ip_address(host.split("%")[0]))
+            bound = address(host)
             local = ip.is_loopback or ip.is_unspecified  # 0.0.0.0 connects to this machine
             if ip == bound or (local and (bound.is_loopback or bound.is_unspecified)) \
                     or (bound.is_unspecified and not ip.is_global):  # listening everywhere: any local address
@@ -118,9 +135,7 @@ class WebhookTargets:
         """Refuse ``url`` (ConfigError naming ``options.webhook_url``) by its syntax and where it resolves now."""
         problem = check_syntax(url)
         if problem is None:
-            parts = urlsplit(url)
-            host = parts.hostname or ""
-            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+            host, port = endpoint(url)
             try:
                 addresses = await resolve(host, port)
             except OSError as exc:
@@ -137,12 +152,12 @@ async def resolve(host: str, port: int) -> list[Address]:
     loop = asyncio.get_running_loop()
     infos = await asyncio.wait_for(loop.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM),
                                    _RESOLVE_TIMEOUT)
-    return [_plain(ipaddress.ip_address(str(info[4][0]).split("%")[0])) for info in infos]
+    return [address(str(info[4][0])) for info in infos]
 
 
 class GuardedResolver(AbstractResolver):
     """aiohttp's resolver, keeping only the addresses :class:`WebhookTargets` allows (checked after DNS,
-    for the very connection being made); none left is an :class:`OSError` that says why."""
+    for the very connection being made); none left is a :class:`TargetRefused` that says why."""
 
     def __init__(self, targets: WebhookTargets) -> None:
         self.targets = targets
@@ -153,13 +168,13 @@ class GuardedResolver(AbstractResolver):
         kept: list[ResolveResult] = []
         refused: list[str] = []
         for info in await self._inner.resolve(host, port, family):
-            why = self.targets.refusal(host, ipaddress.ip_address(info["host"].split("%")[0]), port)
+            why = self.targets.refusal(host, address(info["host"]), port)
             if why:
                 refused.append(why)
             else:
                 kept.append(info)
         if not kept:
-            raise OSError(f"webhook target refused: {refused[0] if refused else host + ' has no address'}")
+            raise TargetRefused(f"webhook target refused: {refused[0] if refused else host + ' has no address'}")
         return kept
 
     async def close(self) -> None:

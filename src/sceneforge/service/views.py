@@ -15,54 +15,27 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections import OrderedDict
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .. import AssetMissingError, ConfigError
 from ..pipeline import Take, TopicLayout
 from .files import file_url, relative_paths
 from .references import REFERENCES
 from .scene_states import SceneStates
-from .store import TopicRecord
+from .store import TopicRecord, forget_state, read_state
 
 __all__ = ["topic_view", "topic_answer", "forget", "preview_urls", "scene_view", "scenes_json", "takes_view", "read_state", "scene_count"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CACHE_SIZE = 64
-_STATES_KEPT = 16  # parsed scenes.json files kept
 _BUDGET = 64 * 1024 * 1024  # bytes of encoded answers kept, all topics together
-_states: OrderedDict[str, tuple[int, int, dict[str, Any]]] = OrderedDict()
-_encoded: dict[str, tuple[tuple[str, int, int, int], list[tuple[dict[str, Any], tuple[bool, ...], bytes]]]] = {}
-
-
-def read_state(layout: TopicLayout) -> dict[str, Any]:
-    """The topic's ``scenes.json`` (parsed once per version of the file: a few topics are kept)."""
-    path = layout.scenes_json
-    key = str(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise AssetMissingError(f"topic {layout.slug!r} has no scenes.json") from None
-    cached = _states.get(key)
-    if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
-        _states.move_to_end(key)
-        return cached[2]
-    try:
-        state = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} cannot be read: {exc}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("scenes"), list):
-        raise ConfigError(f"{path} is not a sceneforge state")
-    _states[key] = (st.st_mtime_ns, st.st_size, state)
-    while len(_states) > _STATES_KEPT:
-        _states.popitem(last=False)
-    return state
 
 
 def scene_count(layout: TopicLayout) -> int:
-    return len(read_state(layout)["scenes"])
+    return len(read_state(layout)[0]["scenes"])
 
 
 def _frames(prefix: str, paths: list[Any]) -> list[str]:
@@ -140,19 +113,53 @@ def _encode_scene(layout: TopicLayout, n: int, raw: dict[str, Any]) -> bytes:
     return relative_paths(text, layout.root.parent, json_escaped=True).encode("utf-8")
 
 
-def scenes_json(layout: TopicLayout) -> list[bytes]:
-    """The topic's scenes with their URLs, each encoded; served from memory while neither ``scenes.json``
-    nor the topic folder changed (the engine puts every asset in place by a rename in that folder, which
-    changes its mtime, so a file appearing or going away is seen). After a change only the scenes whose
-    fields or files changed are encoded again: a re-roll of one scene of 200 with 81 frames each
-    encodes one scene, not 16,200 frame URLs."""
-    state = read_state(layout)
-    st_scenes, st_root = os.stat(layout.scenes_json), os.stat(layout.root)
-    key = (str(layout.root), st_scenes.st_mtime_ns, st_scenes.st_size, st_root.st_mtime_ns)
-    cached = _encoded.get(key[0])
-    if cached is not None and cached[0] == key:
-        return [entry[2] for entry in cached[1]]
-    before = cached[1] if cached is not None else []
+class _Kept:
+    """Encoded answers by topic folder, the least recently made first, their bytes counted as they come and go
+    (kept within their share of the budget and :data:`_CACHE_SIZE`)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[Any, Any, int]] = {}  # folder -> (key, value, size)
+        self.size = 0
+        self._lock = threading.Lock()  # big topics are answered off the loop: a count is never lost
+
+    def get(self, root: str, key: Any = None) -> Any:
+        """The value kept for ``root`` (only when made for ``key``, when given)."""
+        entry = self.entries.get(root)
+        return entry[1] if entry is not None and (key is None or entry[0] == key) else None
+
+    def put(self, root: str, key: Any, value: Any, size: int) -> None:
+        with self._lock:
+            self._pop(root)
+            self.entries[root] = (key, value, size)
+            self.size += size
+            while len(self.entries) > 1 and (len(self.entries) > _CACHE_SIZE or self.size > _BUDGET // 2):
+                self._pop(next(iter(self.entries)))
+
+    def pop(self, root: str) -> None:
+        with self._lock:
+            self._pop(root)
+
+    def _pop(self, root: str) -> None:
+        entry = self.entries.pop(root, None)
+        if entry is not None:
+            self.size -= entry[2]
+
+
+_encoded = _Kept()  # folder -> its scenes, each (fields, files stamp, encoded)
+_joined = _Kept()  # folder -> its scenes with their states, joined
+
+
+def _encoded_scenes(layout: TopicLayout, read: tuple[dict[str, Any], os.stat_result] | None = None,
+                    ) -> tuple[tuple[str, int, int, int], list[bytes]]:
+    """:func:`scenes_json` with the key it is kept under."""
+    state, st_scenes = read if read is not None else read_state(layout)
+    st_root = os.stat(layout.root)  # before the folder is read: a file that comes after changes it again
+    root = str(layout.root)
+    key = (root, st_scenes.st_mtime_ns, st_scenes.st_size, st_root.st_mtime_ns)
+    cached = _encoded.get(root, key)
+    if cached is not None:
+        return key, [entry[2] for entry in cached]
+    before = _encoded.get(root) or []
     files, dirs = _folder(layout)
     entries: list[tuple[dict[str, Any], tuple[bool, ...], bytes]] = []
     for n, raw in enumerate(state["scenes"], 1):
@@ -163,13 +170,19 @@ def scenes_json(layout: TopicLayout) -> list[bytes]:
             entries.append(old)
         else:
             entries.append((raw, stamp, _encode_scene(layout, n, raw)))
-    _encoded.pop(key[0], None)
-    _encoded[key[0]] = (key, entries)
-    _trim()
     data = [entry[2] for entry in entries]
-    while len(_encoded) > _CACHE_SIZE:
-        _encoded.pop(next(iter(_encoded)))
-    return data
+    _encoded.put(root, key, entries, sum(len(d) for d in data))
+    return key, data
+
+
+def scenes_json(layout: TopicLayout, read: tuple[dict[str, Any], os.stat_result] | None = None) -> list[bytes]:
+    """The topic's scenes with their URLs, each encoded; served from memory while neither ``scenes.json``
+    nor the topic folder changed (the engine puts every asset in place by a rename in that folder, which
+    changes its mtime, so a file appearing or going away is seen). After a change only the scenes whose
+    fields or files changed are encoded again: a re-roll of one scene of 200 with 81 frames each
+    encodes one scene, not 16,200 frame URLs. ``read``: what :func:`read_state` answered, when the
+    caller has it."""
+    return _encoded_scenes(layout, read)[1]
 
 
 def preview_urls(layout: TopicLayout) -> dict[str, str]:
@@ -181,11 +194,14 @@ def preview_urls(layout: TopicLayout) -> dict[str, str]:
             if os.path.isfile(layout.root / name)}
 
 
-def topic_view(record: TopicRecord, layout: TopicLayout, states: SceneStates) -> bytes:
+def topic_view(record: TopicRecord, layout: TopicLayout, states: SceneStates,
+               read: tuple[dict[str, Any], os.stat_result] | None = None) -> bytes:
     """``GET /api/topics/{slug}`` as JSON bytes: the topic's record, its previews' URLs and its scenes, each
-    with its ``state`` (and ``failure``) as of ``last_event_id``."""
+    with its ``state`` (and ``failure``) as of ``last_event_id``. ``read``: what :func:`read_state` answered,
+    when the caller has it."""
+    read = read if read is not None else read_state(layout)
+    state = read[0]
     extra: dict[str, Any] = {"last_event_id": record.last_event_id, "preview_urls": preview_urls(layout)}
-    state = read_state(layout)
     for name in ("gpu_seconds_total", "gpu_cost_total"):  # every job the topic ran, re-rolls included
         if isinstance(state.get(name), dict):
             extra[name] = state[name]
@@ -194,53 +210,40 @@ def topic_view(record: TopicRecord, layout: TopicLayout, states: SceneStates) ->
         extra["reference_image"] = relative_paths(reference_value(layout, reference), layout.root.parent)
         extra["reference_url"] = reference_url(layout, reference)
     head = _dumps({**record.public_json(), **extra})
-    return head[:-1] + b',"scenes":[' + _scenes_with_states(layout, states) + b"]}"
+    return head[:-1] + b',"scenes":[' + _scenes_with_states(layout, states, read) + b"]}"
 
 
-_joined: dict[str, tuple[tuple[Any, ...], bytes]] = {}
-
-
-def _scenes_with_states(layout: TopicLayout, states: SceneStates) -> bytes:
+def _scenes_with_states(layout: TopicLayout, states: SceneStates, read: tuple[dict[str, Any], os.stat_result]) -> bytes:
     """The scenes' encoded list with each one's state, kept while neither the scenes nor their states changed."""
-    scenes = scenes_json(layout)
-    key = (_encoded[str(layout.root)][0], id(states), states.version)
-    cached = _joined.get(str(layout.root))
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    scenes_key, scenes = _encoded_scenes(layout, read)
+    root = str(layout.root)
+    key = (scenes_key, id(states), states.version)
+    cached = _joined.get(root, key)
+    if cached is not None:
+        return cached
     shared = _dumps(states.shared_view())
     joined = b",".join(
         scene[:-1] + b',"state":' + (_dumps(states.view(n)) if n in states.changed else shared) + b"}"
         if n <= states.count else scene
         for n, scene in enumerate(scenes, 1))
-    _joined.pop(str(layout.root), None)
-    _joined[str(layout.root)] = (key, joined)
-    _trim()
+    _joined.put(root, key, joined, len(joined))
     return joined
-
-
-def _size(entry: tuple[Any, ...]) -> int:
-    value = entry[1]
-    return len(value) if isinstance(value, bytes) else sum(len(e[2]) for e in value)
-
-
-def _trim() -> None:
-    """Keep the encoded answers within their byte budget (and count), the least recently made going first."""
-    for cache in (_encoded, _joined):
-        while len(cache) > 1 and (len(cache) > _CACHE_SIZE or sum(_size(e) for e in cache.values()) > _BUDGET // 2):
-            cache.pop(next(iter(cache)))
 
 
 def forget(layout: TopicLayout) -> None:
     """A topic went away: nothing of it stays in memory."""
-    _states.pop(str(layout.scenes_json), None)
-    _encoded.pop(str(layout.root), None)
-    _joined.pop(str(layout.root), None)
+    forget_state(layout)
+    _encoded.pop(str(layout.root))
+    _joined.pop(str(layout.root))
 
 
-def topic_answer(record: TopicRecord, layout: TopicLayout, states: SceneStates) -> bytes:
-    """``GET /api/topics/{slug}``: the record's scene count brought up to date, then the answer."""
-    record.scene_count = scene_count(layout)
-    return topic_view(record, layout, states)
+def topic_answer(record: TopicRecord, layout: TopicLayout, scene_states: Callable[[TopicRecord], SceneStates]) -> bytes:
+    """``GET /api/topics/{slug}``: ``scenes.json`` read once; the record's scene count brought up to date from it
+    (scenes the command line added count), then the scenes' states for that count (``scene_states``:
+    :meth:`Jobs.scene_states`), then the answer."""
+    read = read_state(layout)
+    record.scene_count = len(read[0]["scenes"])
+    return topic_view(record, layout, scene_states(record), read)
 
 
 def _take_urls(layout: TopicLayout, take: Take) -> list[str]:

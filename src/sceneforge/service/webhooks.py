@@ -27,19 +27,17 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from .. import PermanentError, RetryPolicy, TransientError
 from ..pipeline import is_retryable, redact_url, retry_async
-from .targets import GuardedResolver, WebhookTargets
+from .targets import GuardedResolver, TargetRefused, WebhookTargets, address, endpoint
 
 __all__ = ["WebhookSender", "WEBHOOK_RETRY", "SIGNATURE_HEADER", "sign", "sign_standard"]
 
@@ -111,13 +109,12 @@ class WebhookSender:
 
     def _refuse_literal(self, url: str) -> None:
         """aiohttp asks no resolver for an IP literal: check it here."""
-        parts = urlsplit(url)
+        host, port = endpoint(url)
         try:
-            ip = ipaddress.ip_address((parts.hostname or "").split("%")[0])
+            ip = address(host)
         except ValueError:
             return
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-        why = self.targets.refusal(parts.hostname or "", ip, port)
+        why = self.targets.refusal(host, ip, port)
         if why:
             raise PermanentError(f"webhook {redact_url(url)} refused: {why}")
 
@@ -133,15 +130,12 @@ class WebhookSender:
         try:
             async with self._open().post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 status = resp.status
-        except OSError as exc:
-            if "webhook target refused" in str(exc):
-                raise PermanentError(f"webhook {shown}: {exc}") from None
-            raise TransientError(f"webhook {shown}: {type(exc).__name__}: {exc}") from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            cause = exc.__cause__ or exc.__context__
-            if "webhook target refused" in str(cause or ""):
-                raise PermanentError(f"webhook {shown}: {cause}") from None
-            raise TransientError(f"webhook {shown}: {type(exc).__name__}") from None
+        except (OSError, aiohttp.ClientError) as exc:  # TimeoutError is an OSError
+            refused = next((e for e in (exc, exc.__cause__, exc.__context__) if isinstance(e, TargetRefused)), None)
+            if refused is not None:  # the guarded resolver's: no retry can change it
+                raise PermanentError(f"webhook {shown}: {refused}") from None
+            detail = f": {exc}" if isinstance(exc, OSError) else ""
+            raise TransientError(f"webhook {shown}: {type(exc).__name__}{detail}") from None
         if status == 429 or status >= 500:
             raise TransientError(f"webhook {shown} answered {status}")
         if status >= 300:
