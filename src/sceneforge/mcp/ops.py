@@ -123,7 +123,7 @@ class ServiceOps:
         with self._errors():
             record = self.service.jobs.get(slug)
             layout = self.service.store.layout(slug)
-            return dict(json.loads(topic_answer(record, layout, self.service.jobs.scene_states(record))))
+            return dict(json.loads(topic_answer(record, layout, self.service.jobs.scene_states)))
 
     def scenes_json(self, slug: str) -> bytes:
         """The topic's scenes with their URLs (what ``GET /api/topics/{slug}`` lists)."""
