@@ -16,6 +16,7 @@ from aiohttp import web
 
 from fakes.comfy_server import FakeComfyServer
 from sceneforge.config import Settings
+from sceneforge.service.eventlog import EventReader
 from sceneforge.service.server import ServiceServer, bind_socket, service_url, start_server
 from sceneforge.service.service import Service
 
@@ -146,6 +147,24 @@ def kinds(events: list[dict[str, Any]]) -> list[str]:
 
 def statuses(events: list[dict[str, Any]]) -> list[str]:
     return [e["data"]["status"] for e in events if e["kind"] == "status"]
+
+
+def decoded(messages: list[tuple[int, bytes]] | None) -> list[dict[str, Any]] | None:
+    """The events of :meth:`EventReader.messages` (its SSE messages' ``data``), None at the end."""
+    if messages is None:
+        return None
+    return [json.loads(message.split(b"\ndata: ", 1)[1]) for _, message in messages]
+
+
+def kept_events(path: Path, after: int = 0) -> list[dict[str, Any]]:
+    """Every kept event of an events file after ``after``, as a stream would replay them."""
+    reader, out = EventReader(path, after), []
+    try:
+        while (events := decoded(reader.messages())) is not None:
+            out += events
+    finally:
+        reader.close()
+    return out
 
 
 def mtimes(root: Path) -> dict[str, int]:

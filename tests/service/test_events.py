@@ -8,7 +8,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from service_helpers import kinds, offline, statuses, topic
+from service_helpers import kept_events, kinds, offline, statuses, topic
 
 from sceneforge.service.events import MAX_BACKLOG, EventHub, sse_stream
 from sceneforge.service.store import TopicStore
@@ -124,13 +124,13 @@ def test_a_long_history_keeps_its_newer_half_and_its_ids(tmp_path: Path):
         store.append_event("t", {"id": i, "kind": "job_progress", "data": {"pad": "x" * 40}})
     path = tmp_path / "t" / ".sceneforge" / "service" / "events.jsonl"
     store.compact_events("t", limit=path.stat().st_size // 2)
-    kept = store.read_events("t")
+    kept = kept_events(store.events_path("t"))
     assert 400 < len(kept) < 1000 and kept[-1]["id"] == 2000
     assert [e["id"] for e in kept] == list(range(kept[0]["id"], 2001))
     assert store.last_event_id("t") == 2000
     with path.open("a") as fh:
         fh.write('{"id": 2001, "kind": "cut sho')  # a line a crash cut short is skipped
-    assert store.read_events("t", after=1999) == [kept[-1]] and store.last_event_id("t") == 2000
+    assert kept_events(store.events_path("t"), after=1999) == [kept[-1]] and store.last_event_id("t") == 2000
 
 
 def test_a_scan_reads_the_deleted_topics_ids_once_and_keeps_each_topics_count(tmp_path: Path, monkeypatch):

@@ -9,9 +9,9 @@ import socket
 import time
 from pathlib import Path
 
-from service_helpers import offline, topic
+from service_helpers import decoded, kept_events, offline, topic
 
-from sceneforge.service.eventlog import CHUNK, EventLog, EventReader
+from sceneforge.service.eventlog import CHUNK, EventReader
 
 
 def _fill(path: Path, count: int, pad: int = 400) -> None:
@@ -27,18 +27,18 @@ def test_a_reader_bisects_to_its_start_and_reads_bounded_chunks(tmp_path: Path):
     _fill(path, 20_000)  # about 8.5 MB
     reader = EventReader(path, after=19_990)
     assert reader._fh is not None and reader._fh.tell() > path.stat().st_size - 2 * CHUNK  # did not read it all
-    assert [e["id"] for e in reader.chunk() or []] == list(range(19_991, 20_001))
-    assert reader.chunk() is None
+    assert [e["id"] for e in decoded(reader.messages()) or []] == list(range(19_991, 20_001))
+    assert reader.messages() is None
     reader.close()
     reader = EventReader(path, after=0)
     sizes = []
-    while (events := reader.chunk()) is not None:
+    while (events := decoded(reader.messages())) is not None:
         sizes.append(len(events))
     reader.close()
     assert sum(sizes) == 20_000 and max(sizes) * 450 < 2 * CHUNK  # never more than about a chunk at a time
     with path.open("ab") as fh:
         fh.write(b'{"id": 20001, "kind": "cut sh')  # a crash mid-line
-    assert [e["id"] for e in EventLog.read(path, after=19_999)] == [20_000]
+    assert [e["id"] for e in kept_events(path, after=19_999)] == [20_000]
 
 
 def _stalled_client(port: int, slug: str) -> socket.socket:

@@ -44,12 +44,18 @@ def json_line(value: Any) -> bytes:
 _ID_FIRST = re.compile(rb'\{"id":\s*(\d+)\s*,')
 
 
-def _event_id(line: bytes) -> int | None:
+def _decode(line: bytes) -> dict[str, Any] | None:
+    """One kept line as an event with an integer id, or None (a line cut short by a crash)."""
     try:
         event = json.loads(line)
     except ValueError:
         return None
-    return event["id"] if isinstance(event, dict) and isinstance(event.get("id"), int) else None
+    return event if isinstance(event, dict) and isinstance(event.get("id"), int) else None
+
+
+def _event_id(line: bytes) -> int | None:
+    event = _decode(line)
+    return None if event is None else event["id"]
 
 
 class EventReader:
@@ -113,7 +119,7 @@ class EventReader:
         for line in lines:
             match = _ID_FIRST.match(line)
             if match is None or not line.endswith(b"}"):
-                event = self._decode(line)
+                event = _decode(line)
                 if event is None:
                     continue
                 ident, line = event["id"], json_line(event)
@@ -122,21 +128,6 @@ class EventReader:
             if ident > self.after:
                 out.append((ident, b"id: %d\ndata: %s\n\n" % (ident, line)))
         return out
-
-    @staticmethod
-    def _decode(line: bytes) -> dict[str, Any] | None:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            return None  # a line cut short by a crash
-        return event if isinstance(event, dict) and isinstance(event.get("id"), int) else None
-
-    def chunk(self) -> list[dict[str, Any]] | None:
-        """The next events (about ``CHUNK`` bytes of them); None at the end of the file."""
-        lines = self._lines()
-        if lines is None:
-            return None
-        return [event for event in map(self._decode, lines) if event is not None and event["id"] > self.after]
 
     def close(self) -> None:
         if self._fh is not None:
@@ -162,17 +153,6 @@ class EventLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("ab") as fh:
                 fh.write(line)
-
-    @staticmethod
-    def read(path: Path, after: int = 0) -> list[dict[str, Any]]:
-        """Every kept event after ``after`` (for tests and small files; streams use :class:`EventReader`)."""
-        reader, out = EventReader(path, after), []
-        try:
-            while (events := reader.chunk()) is not None:
-                out += events
-        finally:
-            reader.close()
-        return out
 
     def last_id(self, path: Path, slug: str, deleted: dict[str, int] | None = None) -> int:
         """The highest id the topic has had: its file's tail, or what a deleted topic of that name reached

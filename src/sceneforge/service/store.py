@@ -213,10 +213,6 @@ class TopicStore:
         """Add one event (it carries its ``id``) to the topic's events file."""
         self.events.append(self.events_path(slug), event)
 
-    def read_events(self, slug: str, after: int = 0) -> list[dict[str, Any]]:
-        """The kept events with an id above ``after``, in order (whole: streams use :meth:`event_reader`)."""
-        return self.events.read(self.events_path(slug), after)
-
     def event_reader(self, slug: str, after: int) -> EventReader:
         """The kept events after ``after``, a bounded chunk at a time (blocking: use it in a thread)."""
         return EventReader(self.events_path(slug), after)
