@@ -14,9 +14,13 @@ from pathlib import Path
 
 from .errors import UnsafePathError
 
-__all__ = ["slugify", "valid_slug", "TopicLayout"]
+__all__ = ["slugify", "valid_slug", "TopicLayout", "FINAL_NAME", "COVER_NAME", "PREVIEW_NAME", "CONTACT_SHEET_NAME"]
 
 _MAX_SLUG = 80
+
+#: What ``compose`` and ``preview`` write in a topic's folder (the service links them as they appear).
+FINAL_NAME, COVER_NAME = "final.mp4", "cover.jpg"
+PREVIEW_NAME, CONTACT_SHEET_NAME = "preview.mp4", "contact_sheet.png"
 
 
 def valid_slug(slug: str) -> bool:

@@ -14,11 +14,11 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ..fonts import ellipsize, load_font, wrap_text
 from ..fsutil import atomic_path
+from ..layout import COVER_NAME
 from ..preview.assets import cover
 
 __all__ = ["COVER_NAME", "make_cover"]
 
-COVER_NAME = "cover.jpg"
 
 
 def _fitted(image: Path, size: tuple[int, int], fit: str) -> Image.Image:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..fonts import cjk_font_path
 from ..fsutil import atomic_path
+from ..layout import FINAL_NAME
 from .audio import fit_loudness, mix_command
 from .captions import CaptionStyle, caption_events, write_ass
 from .cover import COVER_NAME, make_cover
@@ -34,7 +35,6 @@ from .video import SceneSource, fit_mode, picture_command
 
 __all__ = ["FINAL_NAME", "ComposeResult", "compose_topic", "plan_compose"]
 
-FINAL_NAME = "final.mp4"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from ..config import MAX_SEED, redact_url
 from ..fsutil import atomic_write_bytes
 from ..input_checks import json_problem, shown, unicode_problem
-from ..layout import TopicLayout, slugify, valid_slug
+from ..layout import CONTACT_SHEET_NAME, COVER_NAME, FINAL_NAME, PREVIEW_NAME, TopicLayout, slugify, valid_slug
 from ..retry import is_retryable, retry_async
 from ..scenes import decode_scene_json, parse_state
 from ..takes import Take
@@ -28,11 +28,13 @@ from .state import write_scenes_json
 from .workspace import LOCK_WAIT, Reroll, Topic, without_outputs
 
 _LAZY = {"make_preview": "..preview", "make_contact_sheet": "..preview", "cjk_font_path": "..fonts",
-         "compose_topic": "..compose"}
+         "compose_topic": "..compose", "open_bounded": "..media", "NotAnImage": "..media",
+         "TooManyPixels": "..media"}
 
 
 def __getattr__(name: str) -> Any:
-    """The preview's functions, imported when first asked for (numpy, Pillow and ffmpeg are heavy)."""
+    """The preview's functions and the image opener, imported when first asked for (numpy, Pillow and
+    ffmpeg are heavy)."""
     if name in _LAZY:
         import importlib
 
@@ -44,7 +46,8 @@ __all__ = [
     # what the faces over the engine (the command line, the service, the agent tools) use besides it:
     # reading scene files, naming topic folders, checking text, atomic writes, bundled workflows, retries,
     # previews
-    "BUNDLED_KINDS", "MAX_SEED", "Take", "compose_topic", "TopicLayout", "atomic_write_bytes", "bundled_kind", "cjk_font_path",
+    "BUNDLED_KINDS", "CONTACT_SHEET_NAME", "COVER_NAME", "FINAL_NAME", "NotAnImage", "PREVIEW_NAME",
+    "TooManyPixels", "open_bounded", "MAX_SEED", "Take", "compose_topic", "TopicLayout", "atomic_write_bytes", "bundled_kind", "cjk_font_path",
     "decode_scene_json", "is_retryable", "json_problem", "list_bundled", "make_contact_sheet", "make_preview",
     "parse_state", "redact_url", "retry_async", "shown", "slugify", "unicode_problem", "valid_slug",
     # the engine and the topic workspace

@@ -16,11 +16,11 @@ from PIL import Image, ImageDraw
 
 from ..fonts import ellipsize, load_font, wrap_text
 from ..fsutil import atomic_path
+from ..layout import CONTACT_SHEET_NAME
 from .assets import load_scenes, open_cover, resolve_scene
 
 __all__ = ["CONTACT_SHEET_NAME", "SheetGeometry", "make_contact_sheet", "sheet_geometry"]
 
-CONTACT_SHEET_NAME = "contact_sheet.png"
 
 
 @dataclass(frozen=True)

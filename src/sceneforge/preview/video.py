@@ -26,13 +26,13 @@ from PIL import Image
 
 from ..errors import AssetMissingError, GenerationError, SceneValidationError
 from ..fsutil import atomic_path
+from ..layout import PREVIEW_NAME
 from ..media import ffmpeg_exe
 from .assets import RUN_HINT, ResolvedScene, load_scenes, open_cover, resolve_scene
 from .subtitles import SubtitleRenderer
 
 __all__ = ["FPS", "PREVIEW_NAME", "PreviewResult", "ProgressCallback", "SAMPLE_RATE", "make_preview"]
 
-PREVIEW_NAME = "preview.mp4"
 FPS = 24
 SAMPLE_RATE = 44100
 STILL_ZOOM = 1.06  # a still scene pushes in by 6% over its narration: alive, not distracting

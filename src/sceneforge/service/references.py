@@ -9,23 +9,18 @@ Any other path would let a request read files of the machine the service runs on
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
 from .. import SceneValidationError, UnsafePathError
-from ..pipeline import BUNDLED_KINDS, TopicLayout, atomic_write_bytes
+from ..pipeline import BUNDLED_KINDS, NotAnImage, TooManyPixels, TopicLayout, atomic_write_bytes, open_bounded
 
 __all__ = ["REFERENCES", "confine_scene_paths", "confine_edit", "save_reference"]
 
 #: The folder of a topic that uploaded reference images go to.
 REFERENCES = "references"
 _FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
-_MAX_PIXELS = 64_000_000
 
 
 def _reference_problem(value: Any) -> str | None:
@@ -91,18 +86,15 @@ def save_reference(layout: TopicLayout, data: bytes, max_bytes: int) -> str:
         raise SceneValidationError(f"reference_image: {len(data) / 1048576:.1f} MB is over the "
                                    f"{max_bytes / 1048576:g} MB limit (reference_max_mb)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > _MAX_PIXELS:
-                    raise SceneValidationError(f"reference_image: {im.width}x{im.height} is more pixels than a "
-                                               "reference needs; send a smaller picture")
-                kind = im.format or ""
-                im.load()  # decoded whole, within the pixel cap: a PNG with garbage pixel data is no image
-    except SceneValidationError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning):
+        with open_bounded(data) as im:
+            kind = im.format or ""
+            im.load()  # decoded whole, within the pixel cap: a PNG with garbage pixel data is no image
+    except TooManyPixels as exc:
+        if exc.width is None:  # Pillow's own bomb guard: as before, no image
+            raise SceneValidationError("reference_image: the upload is not an image (PNG, JPEG or WebP)") from None
+        raise SceneValidationError(f"reference_image: {exc.width}x{exc.height} is more pixels than a "
+                                   "reference needs; send a smaller picture") from None
+    except NotAnImage:
         raise SceneValidationError("reference_image: the upload is not an image (PNG, JPEG or WebP)") from None
     if kind not in _FORMATS:
         raise SceneValidationError(f"reference_image: a {kind or 'unknown'} image; send PNG, JPEG or WebP")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..pipeline import Take, TopicLayout
+from ..pipeline import CONTACT_SHEET_NAME, COVER_NAME, FINAL_NAME, PREVIEW_NAME, Take, TopicLayout
 from .files import file_url, relative_paths
 from .references import REFERENCES
 from .scene_states import SceneStates
@@ -188,9 +188,9 @@ def scenes_json(layout: TopicLayout, read: tuple[dict[str, Any], os.stat_result]
 def preview_urls(layout: TopicLayout) -> dict[str, str]:
     """The URLs of the topic's ``preview.mp4`` and ``contact_sheet.png`` (as ``preview_done`` has them) and
     ``final.mp4`` and ``cover.jpg`` (as ``compose_done`` has them) that exist."""
-    return {key: file_url(layout.slug, name) for key, name in (("preview", "preview.mp4"),
-                                                               ("contact_sheet", "contact_sheet.png"),
-                                                               ("final", "final.mp4"), ("cover", "cover.jpg"))
+    return {key: file_url(layout.slug, name) for key, name in (("preview", PREVIEW_NAME),
+                                                               ("contact_sheet", CONTACT_SHEET_NAME),
+                                                               ("final", FINAL_NAME), ("cover", COVER_NAME))
             if os.path.isfile(layout.root / name)}
 
 
